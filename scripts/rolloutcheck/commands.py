@@ -1,0 +1,50 @@
+"""What the nox sessions and the CLI do, as plain functions (the noxfile stays thin)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from . import envspec, environment, locks, paths, report, results
+from .registry import Label
+from .results import FAIL, CellResult
+from .steplog import Printer, StepLog, _stderr
+from .usecases import UseCase
+
+
+def interpreter_for(usecase: UseCase) -> tuple[str, str | None]:
+    """(Python to build the env with, the version conda.yaml names if it is missing here)."""
+    wanted = envspec.read_conda_env(usecase.conda_file).python or "3.11"
+    if environment.python_available(wanted):
+        return wanted, None
+    return f"{sys.version_info.major}.{sys.version_info.minor}", wanted
+
+
+def lock_label(label: Label, cases: dict[str, UseCase], printer: Printer = _stderr) -> list[str]:
+    """Re-lock every use case on `label`; returns one line per failure."""
+    failures = []
+    steps = StepLog(f"lock {label.name}", printer)
+    for case in cases.values():
+        started = steps.begin(case.name)
+        try:
+            inputs = envspec.lock_inputs(case, label)
+            lock = locks.lock(inputs, results.run_dir() / "lock-logs" / f"{label.name}-{case.name}.log")
+            steps.end(case.name, started, "pass", str(lock.relative_to(paths.ROOT)))
+        except (locks.LockError, envspec.EnvSpecError) as error:
+            reason = getattr(error, "reason", str(error))
+            steps.end(case.name, started, FAIL, reason)
+            failures.append(f"{label.name} x {case.name}: {reason}")
+    return failures
+
+
+def summarize(run: Path, label: str | None = None) -> tuple[str, list[CellResult]]:
+    """Write the run's JUnit XML and Markdown; the table (for `label`, or all) and its cells."""
+    cells = results.load_cells(run)
+    xml, md = report.write(run, cells)
+    shown = [c for c in cells if label is None or c.label == label]
+    return f"{report.markdown(shown)}\nJUnit: {xml}\nTable: {md}\n", shown
+
+
+def latest_run() -> Path | None:
+    runs = sorted((paths.RESULTS / "runs").glob("*/"), key=lambda p: p.stat().st_mtime)
+    return runs[-1] if runs else None

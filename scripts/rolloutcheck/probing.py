@@ -1,0 +1,110 @@
+"""Replaying stored requests against the server under test and judging them."""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import requests
+
+from . import curl
+from .expectations import Expectation
+from .results import FAIL, PASS, XFAIL, XPASS, ProbeResult
+
+
+@dataclass(frozen=True)
+class Probe:
+    name: str
+    request_file: Path
+    expect_file: Path
+
+
+def discover(folder: Path) -> list[Probe]:
+    return [
+        Probe(p.stem, p, p.with_name(f"{p.stem}.expect.yaml")) for p in sorted(folder.glob("*.curl"))
+    ]
+
+
+def flatten(value) -> list[float]:
+    """Numbers out of any prediction shape: [1.0], [[1.0]], {"predictions": ...}, [{"a": 1.0}]."""
+    if isinstance(value, dict):
+        if "predictions" in value:
+            return flatten(value["predictions"])
+        return [x for v in value.values() for x in flatten(v)]
+    if isinstance(value, list):
+        return [x for v in value for x in flatten(v)]
+    if isinstance(value, bool) or value is None:
+        raise ValueError(f"not a number: {value!r}")
+    return [float(value)]
+
+
+def close(got: list[float], want: list[float], tolerance: float) -> bool:
+    return len(got) == len(want) and all(
+        math.isclose(g, w, rel_tol=tolerance, abs_tol=tolerance) for g, w in zip(got, want, strict=True)
+    )
+
+
+def wanted_outcome(
+    expectation: Expectation, status: int | None, predictions: list[float] | None, oracle: list[float] | None
+) -> tuple[bool, str]:
+    """Whether the response is what users want, and if not, why (one line)."""
+    if status not in expectation.status:
+        return False, f"HTTP {status}, expected {'/'.join(map(str, expectation.status))}"
+    if status != 200 or not (expectation.oracle or expectation.golden):
+        return True, f"HTTP {status} as expected"
+    if predictions is None:
+        return False, "HTTP 200 but the body holds no predictions"
+    if expectation.oracle:
+        if oracle is None:
+            return False, "no in-process oracle prediction to compare with"
+        if not close(predictions, oracle, expectation.tolerance):
+            return False, f"served {predictions} != in-process oracle {oracle}"
+    if expectation.golden and not close(predictions, list(expectation.golden), expectation.tolerance):
+        return False, f"served {predictions} != golden {list(expectation.golden)}"
+    return True, f"HTTP 200, predictions {predictions} match" + (" the oracle" if expectation.oracle else "")
+
+
+def judge(
+    expectation: Expectation, status: int | None, predictions: list[float] | None, oracle: list[float] | None
+) -> tuple[str, str]:
+    ok, why = wanted_outcome(expectation, status, predictions, oracle)
+    known = expectation.xfail
+    if known is None:
+        return (PASS if ok else FAIL), why
+    if ok:
+        return XPASS, f"known break no longer seen ({known.reason}): {why}"
+    if not known.status or status in known.status:
+        return XFAIL, known.reason
+    return FAIL, f"neither the wanted outcome nor the known break: {why}"
+
+
+def send(request: curl.Request, timeout: float = 60.0) -> tuple[int | None, str]:
+    response = requests.request(
+        request.method, request.url, headers=request.headers,
+        data=request.body.encode() if request.body is not None else None, timeout=timeout,
+    )  # fmt: skip
+    return response.status_code, response.text
+
+
+def run_probe(
+    probe: Probe, request: curl.Request, expectation: Expectation, oracle: list[float] | None, log
+) -> ProbeResult:
+    started = time.monotonic()
+    try:
+        status, text = send(request)
+    except requests.RequestException as error:
+        return ProbeResult(probe.name, FAIL, f"request failed: {error}", None, time.monotonic() - started,
+                           str(probe.request_file))  # fmt: skip
+    log.write(f"--- {probe.name}: {request.method} {request.url}\n{request.headers}\n{request.body}\n"
+              f"<-- HTTP {status}\n{text[:4000]}\n")  # fmt: skip
+    predictions = None
+    if status == 200:
+        try:
+            predictions = flatten(json.loads(text))
+        except (ValueError, TypeError):
+            predictions = None
+    verdict, reason = judge(expectation, status, predictions, oracle)
+    return ProbeResult(probe.name, verdict, reason, status, time.monotonic() - started, str(probe.request_file))

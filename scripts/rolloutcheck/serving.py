@@ -1,0 +1,99 @@
+"""Serving a run's model with the label's own `mlflow models serve` on a free local port."""
+
+from __future__ import annotations
+
+import socket
+import time
+from pathlib import Path
+
+import requests
+
+from . import procs
+from .project import last_error_line
+from .traits import Traits
+
+HOST = "127.0.0.1"
+
+
+class ServeError(RuntimeError):
+    pass
+
+
+class PortTaken(ServeError):
+    pass
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind((HOST, 0))
+        return sock.getsockname()[1]
+
+
+def port_in_use(port: int) -> bool:
+    with socket.socket() as sock:
+        return sock.connect_ex((HOST, port)) == 0
+
+
+class Server:
+    """A running `mlflow models serve`; `stop()` ends its whole process tree."""
+
+    def __init__(self, venv: Path, model_uri: str, traits: Traits, env: dict[str, str], cwd: Path,
+                 log: Path, marker: str, port: int | None = None):  # fmt: skip
+        self.port = port or free_port()
+        if port_in_use(self.port):
+            raise PortTaken(f"port {self.port} is taken by another process")
+        self.log = log
+        self.marker = marker
+        command = [
+            str(venv / "bin" / "mlflow"), "models", "serve", "-m", model_uri,
+            "-h", HOST, "-p", str(self.port), "-w", "1", *traits.local_env_flags,
+        ]  # fmt: skip
+        self.proc = procs.start(command, log, env, cwd, marker)
+
+    @property
+    def url(self) -> str:
+        return f"http://{HOST}:{self.port}"
+
+    def wait_healthy(self, timeout: float) -> float:
+        """Seconds until GET /ping answered 200; ServeError if it exits or never answers."""
+        started = time.monotonic()
+        while time.monotonic() - started < timeout:
+            code = self.proc.poll()
+            if code is not None:
+                text = self.log.read_text(errors="replace")
+                if "Address already in use" in text or "Errno 98" in text:
+                    raise PortTaken(f"port {self.port} was taken before the server bound it")
+                raise ServeError(f"server exited with code {code}: {last_error_line(text)}")
+            try:
+                if requests.get(f"{self.url}/ping", timeout=2).status_code == 200:
+                    return time.monotonic() - started
+            except requests.RequestException:
+                pass
+            time.sleep(0.5)
+        raise ServeError(f"server never healthy: no 200 from /ping within {timeout:.0f}s")
+
+    def stop(self) -> None:
+        procs.stop(self.proc, self.marker)
+
+
+def start_healthy(venv: Path, model_uri: str, traits: Traits, env: dict[str, str], cwd: Path, log: Path,
+                  marker: str, timeout: float, port: int | None = None) -> Server:  # fmt: skip
+    """Start a server and wait until healthy; one retry on a fresh port if the port was taken."""
+    for attempt in (1, 2):
+        server = None
+        try:
+            server = Server(venv, model_uri, traits, env, cwd, log, marker, port)
+            server.wait_healthy(timeout)
+            return server
+        except PortTaken:
+            if server is not None:
+                server.stop()
+            if attempt == 2 or port is not None:
+                raise
+        except BaseException:
+            if server is not None:
+                server.stop()
+            raise
+    raise AssertionError("unreachable")
+
+

@@ -1,0 +1,29 @@
+"""A step logger: one line when a stage starts, one when it ends, with its time."""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Callable
+
+Printer = Callable[[str], None]
+
+
+def _stderr(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+class StepLog:
+    def __init__(self, prefix: str, printer: Printer = _stderr):
+        self.prefix = prefix
+        self.printer = printer
+
+    def begin(self, stage: str, what: str = "") -> float:
+        self.printer(f"[{self.prefix}] {stage}: {what}".rstrip(": "))
+        return time.monotonic()
+
+    def end(self, stage: str, started: float, status: str, reason: str = "") -> float:
+        seconds = time.monotonic() - started
+        tail = f" - {reason}" if reason else ""
+        self.printer(f"[{self.prefix}] {stage}: {status.upper()} in {seconds:.1f}s{tail}")
+        return seconds
