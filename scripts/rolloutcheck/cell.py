@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -74,7 +75,8 @@ class Stages:
             raise
         finally:
             self.current = None
-            record.seconds = round(self.steps.end(name, started, record.status, record.reason), 2)
+            waited = self.steps.end(name, started, record.status, record.reason)
+            record.seconds = round(record.seconds or waited, 2)  # a stage run in the background sets its own
             if not Path(record.log).exists():
                 record.log = None
             self.result.stages.append(record)
@@ -204,11 +206,13 @@ def _pipeline(label, usecase, venv, python_missing, cell_dir, stages: Stages, ma
             record.details["url"] = server.url
         with stages.stage("tracking", "tracking and model checks with the env's own mlflow") as record:
             report = _finish_check(check, timeouts.tracking)
+            record.seconds = report["seconds"]
             result.flavor = report.get("flavor")
             record.details = {k: report.get(k) for k in ("metrics", "flavors", "flavor", "mlflow_version")}
             if report.get("error") or report.get("problems"):
                 raise StageFailed("; ".join(filter(None, [report.get("error"), *report.get("problems", [])])))
             record.reason = f"run FINISHED, params and metrics as expected, flavor {result.flavor}"
+            record.seconds = report["seconds"]
         with stages.stage("probe", f"{len(probes)} stored requests") as record:
             _run_probes(probes, report, server, result, stages.log("probe"))
             counts = {}
@@ -268,7 +272,8 @@ def _start_check(venv, usecase, traits, cell_dir, run_id, probes, env, log, mark
     (work / "spec.json").write_text(json.dumps(spec, indent=2))
     out = work / "out.json"
     command = [str(venv / "bin" / "python"), str(CHECK_SCRIPT), str(work / "spec.json"), str(out)]
-    return {"proc": procs.start(command, log, env, cell_dir, marker), "out": out, "log": log}
+    started = time.time()
+    return {"proc": procs.start(command, log, env, cell_dir, marker), "out": out, "started": started}
 
 
 def _finish_check(check: dict, timeout: float) -> dict:
@@ -278,7 +283,10 @@ def _finish_check(check: dict, timeout: float) -> dict:
         raise StageFailed(f"tracking check did not finish in {timeout:.0f}s") from None
     if not check["out"].is_file():
         raise StageFailed(f"tracking check crashed (exit {check['proc'].returncode})")
-    return json.loads(check["out"].read_text())
+    report = json.loads(check["out"].read_text())
+    # it ran beside the server's start-up: its own duration is start to output written
+    report["seconds"] = round(check["out"].stat().st_mtime - check["started"], 2)
+    return report
 
 
 def _run_probes(probes: list[LoadedProbe], report: dict, server, result: CellResult, log: Path) -> None:

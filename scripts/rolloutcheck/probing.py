@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import math
 import time
 from dataclasses import dataclass
@@ -13,6 +14,8 @@ import requests
 from . import curl
 from .expectations import Expectation
 from .results import FAIL, PASS, XFAIL, XPASS, ProbeResult
+
+logging.getLogger("urllib3").setLevel(logging.WARNING)  # nox logs at DEBUG: keep polls quiet
 
 
 @dataclass(frozen=True)

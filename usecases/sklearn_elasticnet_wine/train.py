@@ -15,27 +15,28 @@ from sklearn.linear_model import ElasticNet
 from sklearn.metrics import mean_absolute_error, mean_squared_error, r2_score
 from sklearn.pipeline import Pipeline
 
-# (name, low, high, weight on quality)
+# (name, low, high, weight of the standardized column on quality)
 COLUMNS = [
-    ("fixed acidity", 4.6, 15.9, 0.02),
-    ("volatile acidity", 0.12, 1.58, -1.1),
-    ("citric acid", 0.0, 1.0, -0.2),
-    ("residual sugar", 0.9, 15.5, 0.01),
-    ("chlorides", 0.012, 0.611, -1.8),
-    ("free sulfur dioxide", 1.0, 72.0, 0.004),
-    ("total sulfur dioxide", 6.0, 289.0, -0.003),
-    ("density", 0.99, 1.004, -10.0),
-    ("pH", 2.74, 4.01, -0.4),
-    ("sulphates", 0.33, 2.0, 0.9),
-    ("alcohol", 8.4, 14.9, 0.29),
+    ("fixed acidity", 4.6, 15.9, 0.05),
+    ("volatile acidity", 0.12, 1.58, -0.45),
+    ("citric acid", 0.0, 1.0, -0.05),
+    ("residual sugar", 0.9, 15.5, 0.02),
+    ("chlorides", 0.012, 0.611, -0.12),
+    ("free sulfur dioxide", 1.0, 72.0, 0.05),
+    ("total sulfur dioxide", 6.0, 289.0, -0.15),
+    ("density", 0.99, 1.004, -0.1),
+    ("pH", 2.74, 4.01, -0.08),
+    ("sulphates", 0.33, 2.0, 0.3),
+    ("alcohol", 8.4, 14.9, 0.6),
 ]
 
 
 def make_data(rows: int = 1600, seed: int = 42) -> pd.DataFrame:
     rng = np.random.RandomState(seed)  # legacy RNG: same stream on every numpy release
     frame = pd.DataFrame({name: rng.uniform(lo, hi, rows) for name, lo, hi, _ in COLUMNS})
-    quality = 3.0 + sum(frame[name] * weight for name, _, _, weight in COLUMNS)
-    frame["quality"] = (quality + rng.normal(0, 0.3, rows)).round().clip(3, 8)
+    standardized = {name: (frame[name] - (lo + hi) / 2) / ((hi - lo) / np.sqrt(12)) for name, lo, hi, _ in COLUMNS}
+    quality = 5.6 + sum(standardized[name] * weight for name, _, _, weight in COLUMNS)
+    frame["quality"] = (quality + rng.normal(0, 0.4, rows)).round().clip(3, 8)
     return frame
 
 

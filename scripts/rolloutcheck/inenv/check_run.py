@@ -77,6 +77,21 @@ def check_tracking(spec, problems, out):
     return local
 
 
+def conform(model, data):
+    """Cast columns the way the server does from the signature (JSON ints into double columns)."""
+    try:
+        schema = model.metadata.get_input_schema()
+    except AttributeError:  # mlflow before signatures
+        return data
+    if schema is None or not schema.has_input_names():
+        return data
+    for column in schema.inputs:
+        kind = getattr(column.type, "name", str(column.type))
+        if column.name in data.columns and kind in ("double", "float"):
+            data[column.name] = data[column.name].astype("float32" if kind == "float" else "float64")
+    return data
+
+
 def oracle(spec, model_dir, out):
     import mlflow.pyfunc
     import pandas as pd
@@ -89,7 +104,7 @@ def oracle(spec, model_dir, out):
             data = pd.DataFrame(frame["data"], columns=columns)
             if features and len(set(columns)) == len(columns) and set(columns) == set(features):
                 data = data[features]  # align by name, as the training code saw them
-            out["oracle"][name] = flat(model.predict(data))
+            out["oracle"][name] = flat(model.predict(conform(model, data)))
         except Exception as error:  # noqa: BLE001 - reported per probe, the others still run
             out["oracle_errors"][name] = f"{type(error).__name__}: {error}"
 
