@@ -17,7 +17,7 @@ from pathlib import Path
 
 from packaging.version import Version
 
-from . import curl, envspec, environment, expectations, locks, probing, procs, project, results, serving
+from . import curl, environment, envspec, expectations, locks, probing, procs, project, results, serving
 from .registry import Label
 from .results import FAIL, PASS, SKIP, XFAIL, XPASS, CellResult, StageResult
 from .steplog import Printer, StepLog, _stderr
@@ -136,7 +136,7 @@ def run_cell(
 
 def _pipeline(label, usecase, venv, python_missing, cell_dir, stages: Stages, marker, timeouts: Timeouts):
     result = stages.result
-    with stages.stage("lock", "checking envs/{}/{}".format(usecase.name, label.name)) as record:
+    with stages.stage("lock", f"checking envs/{usecase.name}/{label.name}") as record:
         try:
             inputs = envspec.lock_inputs(usecase, label)
         except (envspec.EnvSpecError, OSError, ValueError) as error:
@@ -293,7 +293,8 @@ def _run_probes(probes: list[LoadedProbe], report: dict, server, result: CellRes
     with log.open("a") as out:
         for item in probes:
             if item.error:
-                result.probes.append(results.ProbeResult(item.probe.name, FAIL, item.error, request=str(item.probe.request_file)))
+                source = str(item.probe.request_file)
+                result.probes.append(results.ProbeResult(item.probe.name, FAIL, item.error, request=source))
                 continue
             oracle = report.get("oracle", {}).get(item.probe.name)
             if oracle is None and item.probe.name in report.get("oracle_errors", {}):
@@ -310,5 +311,3 @@ def print_summary(result: CellResult, printer: Printer = _stderr) -> None:
     for probe in result.probes:
         printer(f"   probe {probe.name}: {marks[probe.status]} - {probe.reason}")
     printer(f"   results: {result.cell_dir}")
-
-

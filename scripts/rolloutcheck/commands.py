@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from . import envspec, environment, locks, paths, report, results
+from . import environment, envspec, locks, paths, report, results
 from .registry import Label
 from .results import FAIL, CellResult
 from .steplog import Printer, StepLog, _stderr

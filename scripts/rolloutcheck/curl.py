@@ -65,7 +65,7 @@ def _check_shell_free(text: str, source: str) -> None:
         if char in "'\"" and (quote is None or quote == char):
             quote = None if quote else char
         elif char == "`" or (char == "$" and index + 1 < len(text) and text[index + 1] not in " \"'"):
-            raise CurlError(source, f"shell expansion {text[index:index + 2]!r} is not supported")
+            raise CurlError(source, f"shell expansion {text[index : index + 2]!r} is not supported")
         elif quote is None and char in ";|&<>(){}" and not text[index - 1 : index] == "\\":
             raise CurlError(source, f"shell operator {char!r} is not allowed: store one curl command")
 

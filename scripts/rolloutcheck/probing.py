@@ -26,9 +26,7 @@ class Probe:
 
 
 def discover(folder: Path) -> list[Probe]:
-    return [
-        Probe(p.stem, p, p.with_name(f"{p.stem}.expect.yaml")) for p in sorted(folder.glob("*.curl"))
-    ]
+    return [Probe(p.stem, p, p.with_name(f"{p.stem}.expect.yaml")) for p in sorted(folder.glob("*.curl"))]
 
 
 def flatten(value) -> list[float]:

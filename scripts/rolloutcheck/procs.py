@@ -25,9 +25,7 @@ def new_marker() -> str:
     return uuid.uuid4().hex
 
 
-def start(
-    command: Sequence[str], log: Path, env: dict[str, str], cwd: Path, marker: str
-) -> subprocess.Popen:
+def start(command: Sequence[str], log: Path, env: dict[str, str], cwd: Path, marker: str) -> subprocess.Popen:
     log.parent.mkdir(parents=True, exist_ok=True)
     with log.open("ab") as out:
         out.write(f"$ {' '.join(command)}\n".encode())

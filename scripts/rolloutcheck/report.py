@@ -57,12 +57,13 @@ def markdown(cells: list[CellResult]) -> str:
         lines.append("| " + " | ".join(t.replace("|", "\\|") for t in row) + " |")
     notes = []
     for cell in cells:
+        where = f"{cell.label} x {cell.usecase}"
         for probe in cell.probes:
             if probe.status in (XFAIL, XPASS, FAIL):
-                notes.append(f"- {cell.label} x {cell.usecase}, probe `{probe.name}`: **{probe.status.upper()}** - {probe.reason}")
+                notes.append(f"- {where}, probe `{probe.name}`: **{probe.status.upper()}** - {probe.reason}")
         failure = cell.failure()
         if failure is not None:
-            notes.append(f"- {cell.label} x {cell.usecase}: **FAIL at {failure.stage}** - {failure.reason} (log: {failure.log})")
+            notes.append(f"- {where}: **FAIL at {failure.stage}** - {failure.reason} (log: {failure.log})")
     if notes:
         lines += ["", "Notes:", *notes]
     return "\n".join(lines) + "\n"

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 import socket
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import requests
@@ -34,21 +36,24 @@ def port_in_use(port: int) -> bool:
         return sock.connect_ex((HOST, port)) == 0
 
 
-class Server:
-    """A running `mlflow models serve`; `stop()` ends its whole process tree."""
+def serve_command(venv: Path, model_uri: str, traits: Traits, port: int) -> list[str]:
+    return [
+        str(venv / "bin" / "mlflow"), "models", "serve", "-m", model_uri,
+        "-h", HOST, "-p", str(port), "-w", "1", *traits.local_env_flags,
+    ]  # fmt: skip
 
-    def __init__(self, venv: Path, model_uri: str, traits: Traits, env: dict[str, str], cwd: Path,
-                 log: Path, marker: str, port: int | None = None):  # fmt: skip
+
+class Server:
+    """A running model server; `stop()` ends its whole process tree."""
+
+    def __init__(self, command: Callable[[int], list[str]], env: dict[str, str], cwd: Path, log: Path,
+                 marker: str, port: int | None = None):  # fmt: skip
         self.port = port or free_port()
         if port_in_use(self.port):
             raise PortTaken(f"port {self.port} is taken by another process")
         self.log = log
         self.marker = marker
-        command = [
-            str(venv / "bin" / "mlflow"), "models", "serve", "-m", model_uri,
-            "-h", HOST, "-p", str(self.port), "-w", "1", *traits.local_env_flags,
-        ]  # fmt: skip
-        self.proc = procs.start(command, log, env, cwd, marker)
+        self.proc = procs.start(command(self.port), log, env, cwd, marker)
 
     @property
     def url(self) -> str:
@@ -82,7 +87,8 @@ def start_healthy(venv: Path, model_uri: str, traits: Traits, env: dict[str, str
     for attempt in (1, 2):
         server = None
         try:
-            server = Server(venv, model_uri, traits, env, cwd, log, marker, port)
+            command = functools.partial(serve_command, venv, model_uri, traits)
+            server = Server(command, env, cwd, log, marker, port)
             server.wait_healthy(timeout)
             return server
         except PortTaken:
@@ -95,5 +101,3 @@ def start_healthy(venv: Path, model_uri: str, traits: Traits, env: dict[str, str
                 server.stop()
             raise
     raise AssertionError("unreachable")
-
-
