@@ -1,5 +1,4 @@
 import pytest
-
 from rolloutcheck import curl
 from rolloutcheck.paths import PROBES
 
@@ -75,7 +74,7 @@ def test_hostile_or_unsupported_inputs_are_refused(command, message):
 
 
 def test_quoted_shell_characters_are_data():
-    request = curl.parse("curl -d '{\"a\": \"x; y | z $(w)\"}' http://127.0.0.1:1/")
+    request = curl.parse('curl -d \'{"a": "x; y | z $(w)"}\' http://127.0.0.1:1/')
     assert request.body == '{"a": "x; y | z $(w)"}'
 
 

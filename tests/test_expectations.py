@@ -1,5 +1,4 @@
 import pytest
-
 from rolloutcheck import expectations, probing
 from rolloutcheck.paths import PROBES
 from rolloutcheck.results import FAIL, PASS, XFAIL, XPASS

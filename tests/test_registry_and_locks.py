@@ -3,7 +3,6 @@
 import textwrap
 
 import pytest
-
 from rolloutcheck import envspec, locks, paths, registry, usecases
 
 

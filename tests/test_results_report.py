@@ -1,5 +1,4 @@
 from junitparser import JUnitXml
-
 from rolloutcheck import report, results
 from rolloutcheck.results import FAIL, PASS, SKIP, XFAIL, CellResult, ProbeResult, StageResult
 

@@ -153,7 +153,7 @@ def _pipeline(label, usecase, venv, python_missing, cell_dir, stages: Stages, ma
             try:
                 locks.lock(inputs, stages.log("lock"))
             except locks.LockError as error:
-                raise StageFailed(f"lock: {error.reason}", error.log) from None
+                raise StageFailed(error.reason, error.log) from None
             record.reason = f"created {files.lock} (new label or use case): commit it"
         else:
             record.reason = "lock up to date"
