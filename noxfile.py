@@ -4,6 +4,7 @@
     nox -s validate-1.2.SBD.0                        every use case on one label
     nox -s "validate-3.17.2(sklearn_elasticnet_wine)"  one cell
     nox -s lock-3.17.2 / nox -s lock                 refresh locks after changing inputs
+    nox -s lock -- xgboost_adult                     ... of some use cases only
 
 Sessions are thin; the logic is the `rolloutcheck` package in scripts/.
 """
@@ -46,7 +47,11 @@ def _validate(session: nox.Session, usecase: str, python_missing: str | None, la
 
 def _lock(session: nox.Session, label: str | None = None) -> None:
     chosen = [LABELS[label]] if label else list(LABELS.values())
-    failures = [line for lab in chosen for line in commands.lock_label(lab, USECASES, session.log)]
+    unknown = sorted(set(session.posargs) - set(USECASES))
+    if unknown:
+        session.error(f"unknown use case(s) {unknown}; known: {sorted(USECASES)}")
+    cases = {name: case for name, case in USECASES.items() if not session.posargs or name in session.posargs}
+    failures = [line for lab in chosen for line in commands.lock_label(lab, cases, session.log)]
     if failures:
         session.error("could not lock: " + "; ".join(failures))
 

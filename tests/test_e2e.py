@@ -80,7 +80,7 @@ def test_sklearn_cell_passes_end_to_end(tmp_path, label, seed_status, v2_status)
         assert probes["seed_pandas_split"].http_status == 415
         assert "match the oracle" in probes["dataframe_split"].reason
     # the table is printed at the end, and aggregated results exist
-    assert f"| {label} ({result.mlflow_version}) | PASS" in done.stdout
+    assert f"| {label} ({result.mlflow_version}) | PASS [sklearn]" in done.stdout
     assert (run / "junit.xml").is_file() and (run / "summary.md").is_file()
     assert Path(result.cell_dir, "logs", "serve.log").is_file()
 

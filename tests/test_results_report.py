@@ -13,6 +13,7 @@ def cell(tmp_path, label, usecase, failing_stage=None, probes=()):
             status = FAIL if stage == failing_stage else PASS
             stages.append(StageResult(stage, status, "boom" if status == FAIL else "", 1.0, str(folder / "x.log")))
     result = CellResult(label, usecase, str(folder), mlflow_version=label, stages=stages, probes=list(probes))
+    result.flavor = None if failing_stage else "sklearn"
     result.write()
     return result
 
@@ -56,6 +57,6 @@ def test_markdown_table_labels_by_usecases(tmp_path):
     table = report.markdown(cells)
     lines = table.splitlines()
     assert lines[0] == "| label (mlflow) | a | b |"
-    assert lines[2] == "| 1.2.SBD.0 (1.2.SBD.0) | PASS (1 pass) | FAIL lock: boom |"
-    assert lines[3] == "| 3.17.2 (3.17.2) | PASS (1 xfail) | not run |"
+    assert lines[2] == "| 1.2.SBD.0 (1.2.SBD.0) | PASS [sklearn] (1 pass) | FAIL lock: boom |"
+    assert lines[3] == "| 3.17.2 (3.17.2) | PASS [sklearn] (1 xfail) | not run |"
     assert "protocol changed" in table and "FAIL at lock" in table

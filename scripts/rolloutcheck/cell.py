@@ -191,7 +191,13 @@ def _pipeline(label, usecase, venv, python_missing, cell_dir, stages: Stages, ma
         record.reason = f"run {result.run_id}"
 
     probes = _load_probes(usecase, result.mlflow_version)
-    check = _start_check(venv, usecase, traits, cell_dir, result.run_id, probes, env, stages.log("tracking"), marker)
+
+    def start_check() -> dict:
+        return _start_check(venv, usecase, traits, cell_dir, result.run_id, probes, env, stages.log("tracking"), marker)
+
+    # The check runs beside the server's start-up, except for JVM-backed models: their h2o.init
+    # would race the server's for the one JVM both are configured to use.
+    check = None if usecase.needs_java else start_check()
     server = None
     try:
         model_uri = f"runs:/{result.run_id}/{usecase.model_path}"
@@ -205,6 +211,7 @@ def _pipeline(label, usecase, venv, python_missing, cell_dir, stages: Stages, ma
             record.reason = f"healthy on {server.url}"
             record.details["url"] = server.url
         with stages.stage("tracking", "tracking and model checks with the env's own mlflow") as record:
+            check = check or start_check()
             report = _finish_check(check, timeouts.tracking)
             record.seconds = report["seconds"]
             result.flavor = report.get("flavor")
@@ -225,7 +232,7 @@ def _pipeline(label, usecase, venv, python_missing, cell_dir, stages: Stages, ma
     finally:
         if server is not None:
             server.stop()
-        if check["proc"].poll() is None:
+        if check is not None and check["proc"].poll() is None:
             procs.stop(check["proc"], marker)
 
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from junitparser import Failure, JUnitXml, Skipped, TestCase, TestSuite
 
-from .results import FAIL, PASS, SKIP, XFAIL, XPASS, CellResult
+from .results import FAIL, SKIP, XFAIL, XPASS, CellResult
 
 
 def junit(cells: list[CellResult]) -> JUnitXml:
@@ -42,7 +42,8 @@ def cell_text(cell: CellResult) -> str:
     for probe in cell.probes:
         counts[probe.status] = counts.get(probe.status, 0) + 1
     probes = ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
-    return f"{'PASS' if cell.status == PASS else cell.status.upper()} ({probes})" if probes else "PASS"
+    flavor = f" [{cell.flavor}]" if cell.flavor else ""
+    return f"{cell.status.upper()}{flavor}" + (f" ({probes})" if probes else "")
 
 
 def markdown(cells: list[CellResult]) -> str:
