@@ -56,6 +56,12 @@ def _lock(session: nox.Session, label: str | None = None) -> None:
         session.error("could not lock: " + "; ".join(failures))
 
 
+def _requirements(session: nox.Session, label: str) -> None:
+    conflicts = commands.merged_requirements(LABELS[label], USECASES, session.log)
+    if conflicts:
+        session.error(f"{len(conflicts)} conflict(s) between use cases on {label}")
+
+
 for _label in LABELS.values():
     _session = nox.parametrize("python,usecase,python_missing", CELLS)(
         lambda session, usecase, python_missing, label=_label.name: _validate(session, usecase, python_missing, label)
@@ -66,6 +72,12 @@ for _label in LABELS.values():
     _lock_session = lambda session, label=_label.name: _lock(session, label)  # noqa: E731
     _lock_session.__doc__ = f"Refresh the uv locks of label {_label.name} (envs/*/{_label.name}/)."
     nox.session(name=f"lock-{_label.name}", venv_backend="none", tags=["lock"])(_lock_session)
+
+    _requirements_session = lambda session, label=_label.name: _requirements(session, label)  # noqa: E731
+    _requirements_session.__doc__ = (
+        f"Merge every use case on {_label.name} into one requirements.txt (the seed's step)."
+    )
+    nox.session(name=f"requirements-{_label.name}", venv_backend="none", tags=["requirements"])(_requirements_session)
 
 
 @nox.session(venv_backend="none")

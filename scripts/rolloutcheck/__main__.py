@@ -18,6 +18,8 @@ def main(argv: list[str] | None = None) -> int:
     rep.add_argument("run", nargs="?", type=Path, help="run folder (default: the newest)")
     lock = sub.add_parser("lock", help="refresh the locks of some or all labels")
     lock.add_argument("labels", nargs="*", help="labels to lock (default: all)")
+    req = sub.add_parser("requirements", help="merge all use cases of one label into one requirements.txt")
+    req.add_argument("label")
     args = parser.parse_args(argv)
 
     if args.command == "labels":
@@ -44,6 +46,12 @@ def main(argv: list[str] | None = None) -> int:
         for line in failures:
             print(f"lock failed: {line}", file=sys.stderr)
         return 1 if failures else 0
+    elif args.command == "requirements":
+        labels = registry.load_labels()
+        if args.label not in labels:
+            print(f"unknown label {args.label!r}; known: {list(labels)}", file=sys.stderr)
+            return 2
+        return 1 if commands.merged_requirements(labels[args.label], usecases.discover()) else 0
     return 0
 
 

@@ -17,7 +17,21 @@ from pathlib import Path
 
 from packaging.version import Version
 
-from . import curl, environment, envspec, expectations, locks, probing, procs, project, results, serving
+from . import (
+    backends,
+    conda_backend,
+    curl,
+    environment,
+    envspec,
+    expectations,
+    locks,
+    paths,
+    probing,
+    procs,
+    project,
+    results,
+    serving,
+)
 from .registry import Label
 from .results import FAIL, PASS, SKIP, XFAIL, XPASS, CellResult, StageResult
 from .steplog import Printer, StepLog, _stderr
@@ -113,7 +127,7 @@ def run_cell(
     cell_dir = results.new_cell_dir(run, label.name, usecase.name)
     logs = cell_dir / "logs"
     logs.mkdir()
-    result = CellResult(label=label.name, usecase=usecase.name, cell_dir=str(cell_dir), env_backend="uv")
+    result = CellResult(label=label.name, usecase=usecase.name, cell_dir=str(cell_dir))
     stages = Stages(result, StepLog(f"{label.name} {usecase.name}", printer), logs)
     marker = procs.new_marker()
     try:
@@ -136,31 +150,19 @@ def run_cell(
 
 def _pipeline(label, usecase, venv, python_missing, cell_dir, stages: Stages, marker, timeouts: Timeouts):
     result = stages.result
-    with stages.stage("lock", f"checking envs/{usecase.name}/{label.name}") as record:
-        try:
-            inputs = envspec.lock_inputs(usecase, label)
-        except (envspec.EnvSpecError, OSError, ValueError) as error:
-            raise StageFailed(f"cannot derive requirements: {error}") from None
-        files = locks.files_for(inputs)
-        state = locks.state(inputs)
-        record.details["lock"] = str(files.lock)
-        if state is locks.LockState.STALE:
-            raise StageFailed(
-                f"stale lock {files.lock.relative_to(files.folder.parents[2])}: its inputs changed; "
-                f"refresh with `{locks.refresh_command(label.name)}`"
-            )
-        if state is locks.LockState.MISSING:
-            try:
-                locks.lock(inputs, stages.log("lock"))
-            except locks.LockError as error:
-                raise StageFailed(error.reason, error.log) from None
-            record.reason = f"created {files.lock} (new label or use case): commit it"
-        else:
-            record.reason = "lock up to date"
-        result.python = inputs.python
-
-    with stages.stage("env", f"uv environment {venv}") as record:
-        if python_missing:
+    try:
+        backend = backends.choose()
+    except backends.BackendError as error:
+        result.stages.append(StageResult("lock", SKIP, "skipped: no usable environment backend (see env)"))
+        with stages.stage("env", "choosing the environment backend"):
+            raise StageFailed(str(error)) from None
+    result.env_backend = backend.name
+    if backend.name == "conda":
+        venv, lock_file = _conda_lock_and_env(label, usecase, venv, backend.executable, stages)
+    else:
+        lock_file = _uv_lock(label, usecase, stages)
+    with stages.stage("env", f"{backend.name} environment {venv}") as record:
+        if python_missing and backend.name == "uv":
             raise StageFailed(f"Python {python_missing} named in conda.yaml is not installed on this machine")
         if usecase.needs_java:
             java = environment.java_version()
@@ -168,8 +170,11 @@ def _pipeline(label, usecase, venv, python_missing, cell_dir, stages: Stages, ma
                 raise StageFailed("Java not found: this use case needs a JDK (`java -version` failed or is missing)")
             record.details["java"] = java
         try:
-            installed = environment.sync(venv, files.lock, stages.log("env"), label.index_url)
-        except environment.EnvError as error:
+            if backend.name == "conda":
+                installed = conda_backend.install(lock_file, venv, backend.executable, stages.log("env"))
+            else:
+                installed = environment.sync(venv, lock_file, stages.log("env"), label.index_url)
+        except (environment.EnvError, locks.LockError) as error:
             raise StageFailed(str(error)) from None
         record.reason = "installed from lock" if installed else "reused: lock unchanged, nothing installed"
         record.details["reused"] = not installed
@@ -234,6 +239,54 @@ def _pipeline(label, usecase, venv, python_missing, cell_dir, stages: Stages, ma
             server.stop()
         if check is not None and check["proc"].poll() is None:
             procs.stop(check["proc"], marker)
+
+
+def _uv_lock(label: Label, usecase: UseCase, stages: Stages) -> Path:
+    with stages.stage("lock", f"checking envs/{usecase.name}/{label.name}") as record:
+        try:
+            inputs = envspec.lock_inputs(usecase, label)
+        except (envspec.EnvSpecError, OSError, ValueError) as error:
+            raise StageFailed(f"cannot derive requirements: {error}") from None
+        files = locks.files_for(inputs)
+        state = locks.state(inputs)
+        record.details["lock"] = str(files.lock)
+        if state is locks.LockState.STALE:
+            raise StageFailed(
+                f"stale lock {files.lock.relative_to(paths.ROOT)}: its inputs changed; "
+                f"refresh with `{locks.refresh_command(label.name)}`"
+            )
+        if state is locks.LockState.MISSING:
+            try:
+                locks.lock(inputs, stages.log("lock"))
+            except locks.LockError as error:
+                raise StageFailed(error.reason, error.log) from None
+            record.reason = f"created {files.lock} (new label or use case): commit it"
+        else:
+            record.reason = "lock up to date"
+        stages.result.python = inputs.python
+    return files.lock
+
+
+def _conda_lock_and_env(label: Label, usecase: UseCase, venv: Path, exe: str, stages: Stages) -> tuple[Path, Path]:
+    """The conda lock for the cell, and the prefix its environment lives in (beside nox's venv)."""
+    _, lock_file = conda_backend.files(usecase.name, label.name)
+    with stages.stage("lock", f"conda-lock envs/{usecase.name}/{label.name}") as record:
+        state = conda_backend.state(usecase, label)
+        record.details["lock"] = str(lock_file)
+        if state is locks.LockState.STALE:
+            raise StageFailed(
+                f"stale lock {lock_file.relative_to(paths.ROOT)}: its inputs changed; "
+                f"refresh with `ENV_BACKEND=conda {locks.refresh_command(label.name)}`"
+            )
+        if state is locks.LockState.MISSING:
+            try:
+                conda_backend.lock(usecase, label, exe, stages.log("lock"))
+            except locks.LockError as error:
+                raise StageFailed(error.reason, error.log) from None
+            record.reason = f"created {lock_file} (new label or use case): commit it"
+        else:
+            record.reason = "lock up to date"
+    return venv.with_name(f"{venv.name}-conda"), lock_file
 
 
 @dataclass

@@ -5,7 +5,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from . import environment, envspec, locks, paths, report, results
+from . import backends, conda_backend, environment, envspec, locks, paths, report, results
+from . import merged_requirements as merged_reqs
 from .registry import Label
 from .results import FAIL, CellResult
 from .steplog import Printer, StepLog, _stderr
@@ -21,14 +22,21 @@ def interpreter_for(usecase: UseCase) -> tuple[str, str | None]:
 
 
 def lock_label(label: Label, cases: dict[str, UseCase], printer: Printer = _stderr) -> list[str]:
-    """Re-lock every use case on `label`; returns one line per failure."""
+    """Re-lock every use case on `label` with the chosen backend; returns one line per failure."""
+    try:
+        backend = backends.choose()
+    except backends.BackendError as error:
+        return [str(error)]
     failures = []
-    steps = StepLog(f"lock {label.name}", printer)
+    steps = StepLog(f"lock {label.name} ({backend.name})", printer)
     for case in cases.values():
         started = steps.begin(case.name)
+        log = results.run_dir() / "lock-logs" / f"{label.name}-{case.name}.log"
         try:
-            inputs = envspec.lock_inputs(case, label)
-            lock = locks.lock(inputs, results.run_dir() / "lock-logs" / f"{label.name}-{case.name}.log")
+            if backend.name == "conda":
+                lock = conda_backend.lock(case, label, backend.executable, log)
+            else:
+                lock = locks.lock(envspec.lock_inputs(case, label), log)
             steps.end(case.name, started, "pass", str(lock.relative_to(paths.ROOT)))
         except (locks.LockError, envspec.EnvSpecError) as error:
             reason = getattr(error, "reason", str(error))
@@ -48,3 +56,17 @@ def summarize(run: Path, label: str | None = None) -> tuple[str, list[CellResult
 def latest_run() -> Path | None:
     runs = sorted((paths.RESULTS / "runs").glob("*/"), key=lambda p: p.stat().st_mtime)
     return runs[-1] if runs else None
+
+
+def merged_requirements(label: Label, cases: dict[str, UseCase], printer: Printer = _stderr) -> list[str]:
+    """Write one requirements.txt for all use cases of `label`; returns the conflicts."""
+    merged = merged_reqs.merge(label, cases)
+    if not merged.conflicts:
+        reason = merged_reqs.resolve(merged, label)
+        if reason:
+            merged.conflicts.append(f"together unresolvable ({', '.join(cases)}): {reason}")
+    target = merged_reqs.write(merged, label, paths.RESULTS / "requirements" / label.name)
+    printer(f"wrote {target} ({len(merged.requirements)} requirements from {len(cases)} use cases)")
+    for conflict in merged.conflicts:
+        printer(f"conflict: {conflict}")
+    return merged.conflicts

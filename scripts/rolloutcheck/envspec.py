@@ -24,7 +24,7 @@ from . import paths
 from .registry import Label
 from .usecases import UseCase
 
-_CONDA_SPEC = re.compile(r"^\s*([A-Za-z0-9_.\-]+)\s*(.*)$")
+CONDA_SPEC = re.compile(r"^\s*([A-Za-z0-9_.\-]+)\s*(.*)$")
 
 
 class EnvSpecError(ValueError):
@@ -45,7 +45,7 @@ def read_conda_env(path: Path) -> CondaEnv:
         if isinstance(dep, dict):
             pip.extend(str(p) for p in dep.get("pip") or [])
             continue
-        name, version = _CONDA_SPEC.match(str(dep)).groups()
+        name, version = CONDA_SPEC.match(str(dep)).groups()
         if name == "python":
             found = re.search(r"(\d+\.\d+)", version)
             python = found.group(1) if found else None
@@ -56,7 +56,7 @@ def read_conda_env(path: Path) -> CondaEnv:
 
 def conda_to_pip(spec: str, names: dict[str, str | None]) -> str | None:
     """`scikit-learn=1.1` -> `scikit-learn==1.1.*`; None for non-Python packages."""
-    name, version = _CONDA_SPEC.match(spec).groups()
+    name, version = CONDA_SPEC.match(spec).groups()
     pypi = names.get(name, name)
     if pypi is None:
         return None
