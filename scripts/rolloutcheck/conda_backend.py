@@ -99,14 +99,17 @@ def conda_lock_command() -> list[str]:
     return [found]
 
 
-def lock(usecase: UseCase, label: Label, conda_exe: str, log: Path, channel_override: list[str] | None = None) -> Path:
-    """conda-lock the derived environment for linux-64; LockError with a one-line reason."""
+def lock(usecase: UseCase, label: Label, conda_exe: str, log: Path) -> Path:
+    """Write the cell's environment.yaml and conda-lock it; LockError with a one-line reason."""
     env_file, lock_file = files(usecase.name, label.name)
     write_environment(usecase, label, env_file)
+    return lock_environment(env_file, lock_file, conda_exe, log)
+
+
+def lock_environment(env_file: Path, lock_file: Path, conda_exe: str, log: Path) -> Path:
+    """`conda-lock lock` one environment file for linux-64 with the given conda executable."""
     command = [*conda_lock_command(), "lock", "--conda", conda_exe, "-f", str(env_file), "-p", PLATFORM,
                "--lockfile", str(lock_file)]  # fmt: skip
-    for channel in channel_override or []:
-        command += ["--channel", channel]
     return _run(command, log, lock_file, "conda-lock failed")
 
 
