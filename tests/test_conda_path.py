@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+
 from rolloutcheck import backends, conda_backend, locks, registry, usecases
 from standins.local_channel import make_channel
 

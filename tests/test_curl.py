@@ -1,4 +1,5 @@
 import pytest
+
 from rolloutcheck import curl
 from rolloutcheck.paths import PROBES
 

@@ -1,4 +1,5 @@
 import pytest
+
 from rolloutcheck import expectations, probing
 from rolloutcheck.paths import PROBES
 from rolloutcheck.results import FAIL, PASS, XFAIL, XPASS

@@ -7,6 +7,7 @@ import time
 
 import psutil
 import pytest
+
 from rolloutcheck import procs, serving
 
 # A parent that starts a child in a session of its own (as h2o's server does with its JVM).

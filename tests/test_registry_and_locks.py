@@ -3,6 +3,7 @@
 import textwrap
 
 import pytest
+
 from rolloutcheck import envspec, locks, paths, registry, usecases
 
 

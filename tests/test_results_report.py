@@ -1,4 +1,5 @@
 from junitparser import JUnitXml
+
 from rolloutcheck import report, results
 from rolloutcheck.results import FAIL, PASS, SKIP, XFAIL, CellResult, ProbeResult, StageResult
 

@@ -1,0 +1,92 @@
+"""Helpers for end-to-end tests: run real nox sessions and inspect what they left behind."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psutil
+
+from rolloutcheck.results import CellResult
+
+ROOT = Path(__file__).resolve().parents[1]
+NOX = str(Path(sys.executable).with_name("nox"))
+
+
+def ours(run: Path) -> list[psutil.Process]:
+    """Live processes started for this run (they inherit ROLLOUT_RUN_DIR): servers, workers, JVMs."""
+    found = []
+    for proc in psutil.process_iter():
+        try:
+            if proc.environ().get("ROLLOUT_RUN_DIR") == str(run) and proc.pid != os.getpid():
+                if proc.status() != psutil.STATUS_ZOMBIE:
+                    found.append(proc)
+        except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
+            continue
+    return found
+
+
+def nox_env(run: Path, **extra: str) -> dict[str, str]:
+    return {**os.environ, "ROLLOUT_RUN_DIR": str(run), **extra}
+
+
+def validate(session: str, run: Path, **extra: str) -> subprocess.CompletedProcess:
+    """Run one nox session to its end; no process of the run may survive it."""
+    done = subprocess.run(
+        [NOX, "-s", session], cwd=ROOT, env=nox_env(run, **extra), capture_output=True, text=True, timeout=1700
+    )
+    survivors = ours(run)
+    assert not survivors, f"processes survived the session: {[p.cmdline() for p in survivors]}"
+    return done
+
+
+def only_cell(run: Path, label: str, usecase: str) -> CellResult:
+    """The newest result of one cell in a run."""
+    found = sorted(run.glob(f"{label}/{usecase}*/cell.json"), key=lambda p: p.stat().st_mtime)
+    assert found, f"no cell.json under {run}"
+    return CellResult.from_json(found[-1].read_text())
+
+
+def stage(result: CellResult, name: str):
+    return next(s for s in result.stages if s.stage == name)
+
+
+def interrupt_while_serving(session: str, run: Path, log: Path, signum: int, settle: float = 3.0) -> tuple[int, set]:
+    """Start a session, wait until its model server runs, signal nox; (exit code, server tree pids)."""
+    with log.open("w") as out:
+        nox = subprocess.Popen(
+            [NOX, "-s", session], cwd=ROOT, env=nox_env(run), stdout=out, stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )  # fmt: skip
+        deadline = time.monotonic() + 1200
+        server = []
+        while time.monotonic() < deadline and nox.poll() is None:
+            server = [p for p in ours(run) if "serve" in " ".join(p.cmdline())]
+            if server:
+                break
+            time.sleep(0.5)
+        assert server, f"the server never started: {log.read_text()[-2000:]}"
+        time.sleep(settle)  # let it spawn its workers (and JVM)
+        tree = {p.pid for p in server} | {c.pid for p in server for c in p.children(recursive=True)}
+        if signum == signal.SIGINT:  # Ctrl-C in a terminal signals the whole foreground process group
+            os.killpg(nox.pid, signum)
+        else:
+            nox.send_signal(signum)
+        nox.wait(timeout=120)
+    return nox.returncode, tree
+
+
+def alive(pids: set) -> list[psutil.Process]:
+    found = []
+    for pid in pids:
+        try:
+            proc = psutil.Process(pid)
+            if proc.status() != psutil.STATUS_ZOMBIE:
+                found.append(proc)
+        except psutil.NoSuchProcess:
+            continue
+    return found

@@ -1,0 +1,58 @@
+"""One real cell of each of the seed's other use cases (CI's choice; `make matrix` runs them all),
+plus the JVM-specific failure and cleanup paths of h2o."""
+
+from __future__ import annotations
+
+import signal
+
+import pytest
+
+from cells import alive, interrupt_while_serving, only_cell, ours, stage, validate
+from rolloutcheck import cell, registry, usecases
+from rolloutcheck.results import FAIL, PASS, SKIP, XFAIL
+
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(2400)]
+
+
+def test_xgboost_on_the_fork_label_logs_a_pyfunc_model(tmp_path):
+    """mlflow 1.2 has no xgboost flavor: the cell passes with the python_function fallback."""
+    run = tmp_path / "run"
+    done = validate("validate-1.2.SBD.0(xgboost_adult)", run)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    result = only_cell(run, "1.2.SBD.0", "xgboost_adult")
+    assert [s.status for s in result.stages] == [PASS] * 6
+    assert result.flavor == "python_function"
+    seed = next(p for p in result.probes if p.name == "seed_pandas_split")
+    assert seed.status == PASS and "match the oracle" in seed.reason
+    assert "| 1.2.SBD.0 (1.2.0) | PASS [python_function]" in done.stdout
+
+
+def test_h2o_cell_passes_and_leaves_no_jvm(tmp_path):
+    run = tmp_path / "run"
+    done = validate("validate-3.17.2(h2o_wine)", run)  # validate() asserts no java of the run survives
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    result = only_cell(run, "3.17.2", "h2o_wine")
+    assert [s.status for s in result.stages] == [PASS] * 6
+    assert result.flavor == "h2o"
+    assert stage(result, "env").details["java"].startswith(("openjdk", "java"))
+    probes = {p.name: p.status for p in result.probes}
+    assert probes == {"seed_pandas_split": XFAIL, "dataframe_split": PASS}
+
+
+def test_h2o_interrupted_while_serving_leaves_no_jvm(tmp_path):
+    run = tmp_path / "run"
+    code, tree = interrupt_while_serving("validate-3.17.2(h2o_wine)", run, tmp_path / "nox.log", signal.SIGINT, 8)
+    assert code != 0
+    survivors = ours(run) + alive(tree)
+    assert not survivors, [(p.pid, p.cmdline()[:3]) for p in survivors]
+
+
+def test_missing_java_fails_the_env_stage_clearly(tmp_path, monkeypatch):
+    monkeypatch.setenv("PATH", "/nonexistent")  # no java on PATH (lock is fresh: uv is not needed)
+    label = registry.load_labels()["3.17.2"]
+    result = cell.run_cell(label, usecases.discover()["h2o_wine"], tmp_path / "venv", run=tmp_path,
+                           printer=lambda message: None)  # fmt: skip
+    env = stage(result, "env")
+    assert env.status == FAIL
+    assert env.reason.startswith("Java not found: this use case needs a JDK")
+    assert [s.status for s in result.stages[2:]] == [SKIP] * 4
