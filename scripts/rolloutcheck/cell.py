@@ -11,6 +11,7 @@ import json
 import os
 import subprocess
 import time
+import traceback
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -87,6 +88,11 @@ class Stages:
             record.status, record.reason = FAIL, "interrupted (Ctrl-C or SIGTERM)"
             self.failed = name
             raise
+        except Exception as error:  # noqa: BLE001 - a bug or an unforeseen failure still ends as a result
+            with self.log(name).open("a") as out:
+                out.write(traceback.format_exc())
+            record.status, record.reason = FAIL, f"unexpected {type(error).__name__}: {error}"
+            self.failed = name
         finally:
             self.current = None
             waited = self.steps.end(name, started, record.status, record.reason)

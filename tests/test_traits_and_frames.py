@@ -1,0 +1,41 @@
+from pathlib import Path
+
+import pytest
+from packaging.version import Version
+
+from rolloutcheck import cell, curl
+from rolloutcheck.traits import Traits
+
+
+@pytest.mark.parametrize(
+    "version, flags, store",
+    [("1.2.0", ["--no-conda"], "file"), ("1.30.1", ["--env-manager", "local"], "file"),
+     ("2.22.5", ["--env-manager", "local"], "file"), ("3.17.2", ["--env-manager", "local"], "sqlite")],
+)  # fmt: skip
+def test_cli_flags_and_store_by_version(version, flags, store):
+    traits = Traits(Version(version))
+    assert traits.local_env_flags == flags
+    assert traits.store_kind == store
+    uri = traits.tracking_uri(Path("/r/cell"))
+    assert uri == ("sqlite:////r/cell/mlflow.db" if store == "sqlite" else "/r/cell/mlruns")
+
+
+def request(body: str) -> curl.Request:
+    return curl.Request("POST", "http://127.0.0.1:1/invocations", {}, body)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        '{"columns": ["a", "b"], "data": [[1, 2]]}',
+        '{"dataframe_split": {"columns": ["a", "b"], "data": [[1, 2]]}}',
+        '{"dataframe_records": [{"a": 1, "b": 2}]}',
+    ],
+)
+def test_probe_frames_for_the_oracle(body):
+    assert cell.probe_frame(request(body)) == {"columns": ["a", "b"], "data": [[1, 2]]}
+
+
+@pytest.mark.parametrize("body", ["not json", '{"inputs": [[1, 2]]}', "[1, 2]"])
+def test_bodies_without_a_frame(body):
+    assert cell.probe_frame(request(body)) is None
