@@ -56,3 +56,16 @@ def test_missing_java_fails_the_env_stage_clearly(tmp_path, monkeypatch):
     assert env.status == FAIL
     assert env.reason.startswith("Java not found: this use case needs a JDK")
     assert [s.status for s in result.stages[2:]] == [SKIP] * 4
+
+
+def test_tensorflow_scores_the_seeds_duplicate_feature_columns(tmp_path):
+    """13 columns all named "features": the mlflow 2+ request scores on the Keras flavor."""
+    run = tmp_path / "run"
+    done = validate("validate-3.17.2(tensorflow)", run)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    result = only_cell(run, "3.17.2", "tensorflow")
+    assert [s.status for s in result.stages] == [PASS] * 6
+    assert result.flavor == "keras"
+    probes = {p.name: p for p in result.probes}
+    assert probes["dataframe_split"].status == PASS and "match the oracle" in probes["dataframe_split"].reason
+    assert probes["seed_pandas_split"].status == XFAIL and probes["seed_pandas_split"].http_status == 415
