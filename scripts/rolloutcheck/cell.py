@@ -7,11 +7,13 @@ started is stopped and cell.json is written.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import subprocess
 import time
 import traceback
+from collections.abc import Callable
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -247,51 +249,53 @@ def _pipeline(label, usecase, venv, python_missing, cell_dir, stages: Stages, ma
             procs.stop(check["proc"], marker)
 
 
-def _uv_lock(label: Label, usecase: UseCase, stages: Stages) -> Path:
-    with stages.stage("lock", f"checking envs/{usecase.name}/{label.name}") as record:
-        try:
-            inputs = envspec.lock_inputs(usecase, label)
-        except (envspec.EnvSpecError, OSError, ValueError) as error:
-            raise StageFailed(f"cannot derive requirements: {error}") from None
-        files = locks.files_for(inputs)
-        state = locks.state(inputs)
-        record.details["lock"] = str(files.lock)
-        if state is locks.LockState.STALE:
-            raise StageFailed(
-                f"stale lock {files.lock.relative_to(paths.ROOT)}: its inputs changed; "
-                f"refresh with `{locks.refresh_command(label.name)}`"
-            )
-        if state is locks.LockState.MISSING:
-            try:
-                locks.lock(inputs, stages.log("lock"))
-            except locks.LockError as error:
-                raise StageFailed(error.reason, error.log) from None
-            record.reason = f"created {files.lock} (new label or use case): commit it"
-        else:
-            record.reason = "lock up to date"
-        stages.result.python = inputs.python
-    return files.lock
+LockPlan = tuple[Path, "locks.LockState", Callable[[Path], object], str]  # lock, state, make(log), refresh
 
 
-def _conda_lock_and_env(label: Label, usecase: UseCase, venv: Path, exe: str, stages: Stages) -> tuple[Path, Path]:
-    """The conda lock for the cell, and the prefix its environment lives in (beside nox's venv)."""
-    _, lock_file = conda_backend.files(usecase.name, label.name)
-    with stages.stage("lock", f"conda-lock envs/{usecase.name}/{label.name}") as record:
-        state = conda_backend.state(usecase, label)
+def _lock_stage(stages: Stages, what: str, plan: Callable[[], LockPlan]) -> Path:
+    """The lock stage of either backend: fresh passes, stale fails with the refresh command,
+    missing (a new label or use case) is locked now."""
+    with stages.stage("lock", what) as record:
+        lock_file, state, make, refresh = plan()
         record.details["lock"] = str(lock_file)
         if state is locks.LockState.STALE:
             raise StageFailed(
-                f"stale lock {lock_file.relative_to(paths.ROOT)}: its inputs changed; "
-                f"refresh with `ENV_BACKEND=conda {locks.refresh_command(label.name)}`"
+                f"stale lock {lock_file.relative_to(paths.ROOT)}: its inputs changed; refresh with `{refresh}`"
             )
         if state is locks.LockState.MISSING:
             try:
-                conda_backend.lock(usecase, label, exe, stages.log("lock"))
+                make(stages.log("lock"))
             except locks.LockError as error:
                 raise StageFailed(error.reason, error.log) from None
             record.reason = f"created {lock_file} (new label or use case): commit it"
         else:
             record.reason = "lock up to date"
+    return lock_file
+
+
+def _uv_lock(label: Label, usecase: UseCase, stages: Stages) -> Path:
+    def plan() -> LockPlan:
+        try:
+            inputs = envspec.lock_inputs(usecase, label)
+        except (envspec.EnvSpecError, OSError, ValueError) as error:
+            raise StageFailed(f"cannot derive requirements: {error}") from None
+        stages.result.python = inputs.python
+        return (locks.files_for(inputs).lock, locks.state(inputs), functools.partial(locks.lock, inputs),
+                locks.refresh_command(label.name))  # fmt: skip
+
+    return _lock_stage(stages, f"checking envs/{usecase.name}/{label.name}", plan)
+
+
+def _conda_lock_and_env(label: Label, usecase: UseCase, venv: Path, exe: str, stages: Stages) -> tuple[Path, Path]:
+    """The conda lock for the cell, and the prefix its environment lives in (beside nox's venv)."""
+
+    def plan() -> LockPlan:
+        _, lock_file = conda_backend.files(usecase.name, label.name)
+        return (lock_file, conda_backend.state(usecase, label),
+                functools.partial(conda_backend.lock, usecase, label, exe),
+                f"ENV_BACKEND=conda {locks.refresh_command(label.name)}")  # fmt: skip
+
+    lock_file = _lock_stage(stages, f"conda-lock envs/{usecase.name}/{label.name}", plan)
     return venv.with_name(f"{venv.name}-conda"), lock_file
 
 
