@@ -75,3 +75,35 @@ def test_server_that_exits_reports_its_last_error(tmp_path):
     with pytest.raises(serving.ServeError, match=r"exited with code 1: .*no model at runs:/x/model"):
         server.wait_healthy(timeout=30)
     server.stop()
+
+
+def test_a_ping_answered_by_someone_else_is_not_healthy(tmp_path):
+    """A server of another cell answering on our port must not pass for ours."""
+    other_marker = procs.new_marker()
+    port = serving.free_port()
+    ping_ok = (
+        "import http.server as h\n"
+        "class P(h.BaseHTTPRequestHandler):\n"
+        "    def do_GET(self):\n"
+        "        self.send_response(200); self.end_headers()\n"
+        f"h.HTTPServer(('127.0.0.1', {port}), P).serve_forever()\n"
+    )
+    other = procs.start(
+        [sys.executable, "-c", ping_ok], tmp_path / "other.log", dict(os.environ), tmp_path, other_marker
+    )
+    try:
+        deadline = time.monotonic() + 20
+        while not serving.port_in_use(port) and time.monotonic() < deadline:
+            time.sleep(0.1)
+
+        def slow_to_bind(_port):
+            return [sys.executable, "-c", "import time; time.sleep(60)"]
+
+        marker = procs.new_marker()
+        ours = serving.Server(slow_to_bind, dict(os.environ), tmp_path, tmp_path / "log", marker, port=None)
+        ours.port = port  # as if the other server had bound our port right after we chose it
+        with pytest.raises(serving.PortTaken, match="not from this cell's server"):
+            ours.wait_healthy(timeout=10)
+        ours.stop()
+    finally:
+        procs.stop(other, other_marker)

@@ -8,6 +8,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import psutil
 import requests
 
 from . import procs
@@ -70,12 +71,26 @@ class Server:
                     raise PortTaken(f"port {self.port} was taken before the server bound it")
                 raise ServeError(f"server exited with code {code}: {last_error_line(text)}")
             try:
-                if requests.get(f"{self.url}/ping", timeout=2).status_code == 200:
-                    return time.monotonic() - started
+                healthy = requests.get(f"{self.url}/ping", timeout=2).status_code == 200
             except requests.RequestException:
-                pass
+                healthy = False
+            if healthy:
+                if not self.listening():  # another process won the race for the port (make -j2)
+                    raise PortTaken(f"port {self.port} answered, but not from this cell's server")
+                return time.monotonic() - started
             time.sleep(0.5)
         raise ServeError(f"server never healthy: no 200 from /ping within {timeout:.0f}s")
+
+    def listening(self) -> bool:
+        """Whether one of this server's processes is the one listening on its port."""
+        for proc in procs.marked(self.marker):
+            try:
+                if any(c.laddr and c.laddr.port == self.port and c.status == psutil.CONN_LISTEN
+                       for c in proc.net_connections(kind="tcp")):  # fmt: skip
+                    return True
+            except (psutil.NoSuchProcess, psutil.AccessDenied):
+                continue
+        return False
 
     def stop(self) -> None:
         procs.stop(self.proc, self.marker)
