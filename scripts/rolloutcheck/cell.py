@@ -15,7 +15,7 @@ import time
 import traceback
 from collections.abc import Callable
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from packaging.version import Version
@@ -66,8 +66,6 @@ class Stages:
     steps: StepLog
     logs: Path
     failed: str | None = None
-    current: str | None = None
-    notes: dict = field(default_factory=dict)
 
     def log(self, stage: str) -> Path:
         return self.logs / f"{stage}.log"
@@ -78,7 +76,6 @@ class Stages:
             self.result.stages.append(StageResult(name, SKIP, f"skipped: stage {self.failed} failed"))
             raise _Skip
         record = StageResult(name, PASS, log=str(self.log(name)))
-        self.current = name
         started = self.steps.begin(name, what)
         try:
             yield record
@@ -96,7 +93,6 @@ class Stages:
             record.status, record.reason = FAIL, f"unexpected {type(error).__name__}: {error}"
             self.failed = name
         finally:
-            self.current = None
             waited = self.steps.end(name, started, record.status, record.reason)
             record.seconds = round(record.seconds or waited, 2)  # a stage run in the background sets its own
             if not Path(record.log).exists():
