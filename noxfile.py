@@ -70,7 +70,7 @@ for _label in LABELS.values():
     nox.session(name=f"validate-{_label.name}", tags=["validate"])(_session)
 
     _lock_session = lambda session, label=_label.name: _lock(session, label)  # noqa: E731
-    _lock_session.__doc__ = f"Refresh the uv locks of label {_label.name} (envs/*/{_label.name}/)."
+    _lock_session.__doc__ = f"Refresh the locks of {_label.name} (uv; conda-lock if ENV_BACKEND=conda)."
     nox.session(name=f"lock-{_label.name}", venv_backend="none", tags=["lock"])(_lock_session)
 
     _requirements_session = lambda session, label=_label.name: _requirements(session, label)  # noqa: E731
@@ -82,7 +82,7 @@ for _label in LABELS.values():
 
 @nox.session(venv_backend="none")
 def lock(session: nox.Session) -> None:
-    """Refresh the uv locks of every label and use case."""
+    """Refresh the locks of every label and use case (uv, or conda-lock if ENV_BACKEND=conda)."""
     _lock(session)
 
 
