@@ -13,7 +13,6 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
-import subprocess
 import sys
 from pathlib import Path
 
@@ -21,7 +20,7 @@ import yaml
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
-from . import paths
+from . import paths, procs
 from .envspec import CONDA_SPEC, read_conda_env
 from .locks import DIGEST_PREFIX, LockError, LockState
 from .registry import Label
@@ -126,12 +125,7 @@ def install(lock_file: Path, prefix: Path, conda_exe: str, log: Path) -> bool:
 
 
 def _run(command: list[str], log: Path, product: Path, what: str) -> Path:
-    log.parent.mkdir(parents=True, exist_ok=True)
-    with log.open("a") as out:
-        out.write(f"$ {' '.join(command)}\n")
-        out.flush()
-        done = subprocess.run(command, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-    if done.returncode != 0:
-        lines = [line.strip() for line in log.read_text(errors="replace").splitlines() if line.strip()]
+    code, lines = procs.run_logged(command, log)
+    if code != 0:
         raise LockError(f"{what}: {(lines or ['no output'])[-1][:300]}", log)
     return product

@@ -14,7 +14,7 @@ import subprocess
 from functools import cache
 from pathlib import Path
 
-from . import tools
+from . import procs, tools
 
 MARK = "rolloutcheck-lock.sha256"
 
@@ -44,12 +44,8 @@ def sync(venv: Path, lock: Path, log: Path, index_url: str | None = None) -> boo
     command = [tools.uv_bin(), "pip", "sync", "--python", str(bin_dir(venv) / "python"), "--require-hashes", str(lock)]
     if index_url:
         command += ["--extra-index-url", index_url]
-    with log.open("a") as out:
-        out.write(f"$ {' '.join(command)}\n")
-        out.flush()
-        done = subprocess.run(command, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-    if done.returncode != 0:
-        lines = [line.strip() for line in log.read_text().splitlines() if line.strip()]
+    code, lines = procs.run_logged(command, log)
+    if code != 0:
         errors = [line for line in lines if "error" in line.lower()]
         raise EnvError(f"uv pip sync failed: {(errors or lines or ['no output'])[-1]}")
     (venv / MARK).write_text(_digest(lock) + "\n")

@@ -41,6 +41,25 @@ def start(command: Sequence[str], log: Path, env: dict[str, str], cwd: Path, mar
         )
 
 
+def output_since(log: Path, offset: int) -> str:
+    """What was written to `log` after byte `offset` (logs are appended to across attempts)."""
+    with log.open("rb") as handle:
+        handle.seek(offset)
+        return handle.read().decode(errors="replace")
+
+
+def run_logged(command: Sequence[str], log: Path) -> tuple[int, list[str]]:
+    """Run `command` to completion, appending it and its output to `log`.
+    Returns the exit code and the non-empty lines this run wrote (not earlier runs')."""
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with log.open("ab") as out:
+        out.write(f"$ {' '.join(command)}\n".encode())
+        out.flush()
+        offset = out.tell()
+        code = subprocess.run(list(command), stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL).returncode
+    return code, [line.strip() for line in output_since(log, offset).splitlines() if line.strip()]
+
+
 def marked(marker: str) -> list[psutil.Process]:
     """Live processes whose environment carries `marker`."""
     found = []

@@ -53,6 +53,7 @@ class Server:
         if port_in_use(self.port):
             raise PortTaken(f"port {self.port} is taken by another process")
         self.log = log
+        self.log_start = log.stat().st_size if log.exists() else 0  # a retry appends to the same log
         self.marker = marker
         self.proc = procs.start(command(self.port), log, env, cwd, marker)
 
@@ -66,7 +67,7 @@ class Server:
         while time.monotonic() - started < timeout:
             code = self.proc.poll()
             if code is not None:
-                text = self.log.read_text(errors="replace")
+                text = procs.output_since(self.log, self.log_start)
                 if "Address already in use" in text or "Errno 98" in text:
                     raise PortTaken(f"port {self.port} was taken before the server bound it")
                 raise ServeError(f"server exited with code {code}: {last_error_line(text)}")
