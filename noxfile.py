@@ -1,12 +1,31 @@
+# /// script
+# requires-python = ">=3.11"
+# dependencies = [
+#   "nox==2026.10.20",
+#   "uv==0.13.9",
+#   "pyyaml==6.0.3",
+#   "requests==2.34.2",
+#   "packaging==26.2",
+#   "psutil==7.2.2",
+#   "junitparser==5.0.3",
+#   "pytest==9.0.3",
+#   "pytest-timeout==2.4.0",
+#   "ruff==0.17.6",
+#   "conda-lock==4.0.3",
+#   "py-rattler==0.28.0",
+# ]
+# ///
 """Is this MLflow version safe to roll out? One session per version label and use case.
 
-    nox -l                                           what can be run
-    nox -s validate-1.2.SBD.0                        every use case on one label
+    nox -l                                             what can be run
+    nox -s validate-1.2.SBD.0                          every use case on one label
     nox -s "validate-3.17.2(sklearn_elasticnet_wine)"  one cell
-    nox -s lock-3.17.2 / nox -s lock                 refresh locks after changing inputs
-    nox -s lock -- xgboost_adult                     ... of some use cases only
+    nox -s lock-3.17.2 / nox -s lock                   refresh locks after changing inputs
+    nox -s tests                                       unit and end-to-end tests
 
-Sessions are thin; the logic is the `rolloutcheck` package in scripts/.
+The block above pins what the tool itself runs with: nox builds that environment for this file
+when the running nox lacks it (`pipx install nox`, `uvx nox`). Sessions are thin; the logic is
+the `rolloutcheck` package in scripts/, put on the path here and nowhere else.
 """
 
 import sys
@@ -14,85 +33,127 @@ from pathlib import Path
 
 import nox
 
-sys.path.insert(0, str(Path(__file__).parent / "scripts"))
+SCRIPTS = Path(__file__).resolve().parent / "scripts"
+sys.path.insert(0, str(SCRIPTS))
 
-from rolloutcheck import cell, commands, registry, results, usecases  # noqa: E402
+from rolloutcheck import cell, commands, procs, registry, settings, usecases  # noqa: E402
 
 nox.needs_version = ">=2026.10.20"
 nox.options.default_venv_backend = "uv"
 nox.options.reuse_venv = "yes"  # an env is refilled only when its lock changes
 nox.options.sessions = []  # nothing by default: say which label to validate
 
-LABELS = registry.load_labels()
-USECASES = usecases.discover()
-CELLS = []
-for _name, _case in USECASES.items():
-    _python, _missing = commands.interpreter_for(_case)
-    CELLS.append(nox.param(_python, _name, _missing, id=_name))
+try:  # settings and the registry, read and validated once; a broken one is one line, not a traceback
+    SETTINGS = settings.Settings.from_environ()
+    LABELS = registry.load(SETTINGS)
+except (settings.SettingsError, registry.RegistryError) as error:
+    print(f"rolloutcheck: {error}", file=sys.stderr)
+    sys.exit(2)
+
+# Every use case folder is a cell, broken ones included: they fail their own config stage.
+CELLS = [nox.param(*commands.interpreter_for(name), name, id=name) for name in usecases.names()]
 
 
-def _validate(session: nox.Session, usecase: str, python_missing: str | None, label: str) -> None:
+def _validate(session: nox.Session, label: str, usecase: str, python_missing: str | None) -> None:
     result = cell.run_cell(
-        LABELS[label], USECASES[usecase], Path(session.virtualenv.location),
+        LABELS[label], usecase, Path(session.virtualenv.location), SETTINGS,
         python_missing=python_missing, printer=session.log,
     )  # fmt: skip
     cell.print_summary(result, session.log)
-    table, _ = commands.summarize(results.run_dir(), label)
+    table, _ = commands.summarize(SETTINGS.run_dir, label)
     print(table, flush=True)
-    if result.status == "fail":
+    if result.status != "pass":
         failure = result.failure()
-        where = f"{failure.stage}: {failure.reason}" if failure else "a probe failed"
-        session.error(f"{label} x {usecase} failed at {where}")
+        session.error(f"{label} x {usecase} failed at {failure.stage}: {failure.reason}")
 
 
-def _lock(session: nox.Session, label: str | None = None) -> None:
-    chosen = [LABELS[label]] if label else list(LABELS.values())
-    unknown = sorted(set(session.posargs) - set(USECASES))
+def _lock(session: nox.Session, labels: list[str]) -> None:
+    names = usecases.names()
+    unknown = sorted(set(session.posargs) - set(names))
     if unknown:
-        session.error(f"unknown use case(s) {unknown}; known: {sorted(USECASES)}")
-    cases = {name: case for name, case in USECASES.items() if not session.posargs or name in session.posargs}
-    failures = [line for lab in chosen for line in commands.lock_label(lab, cases, session.log)]
+        session.error(f"unknown use case(s) {unknown}; known: {names}")
+    chosen = [n for n in names if not session.posargs or n in session.posargs]
+    failures = [line for label in labels for line in commands.lock_label(LABELS[label], chosen, SETTINGS, session.log)]
     if failures:
         session.error("could not lock: " + "; ".join(failures))
 
 
 def _requirements(session: nox.Session, label: str) -> None:
-    conflicts = commands.merged_requirements(LABELS[label], USECASES, session.log)
+    conflicts = commands.merged_requirements(LABELS[label], SETTINGS, session.log)
     if conflicts:
         session.error(f"{len(conflicts)} conflict(s) between use cases on {label}")
 
 
 for _label in LABELS.values():
-    _session = nox.parametrize("python,usecase,python_missing", CELLS)(
-        lambda session, usecase, python_missing, label=_label.name: _validate(session, usecase, python_missing, label)
+    _session = nox.parametrize("python,python_missing,usecase", CELLS)(
+        lambda session, usecase, python_missing, label=_label.name: _validate(session, label, usecase, python_missing)
     )
     _session.__doc__ = f"Validate mlflow {_label.name} on every use case ({_label.mlflow})."
     nox.session(name=f"validate-{_label.name}", tags=["validate"])(_session)
 
-    _lock_session = lambda session, label=_label.name: _lock(session, label)  # noqa: E731
+    _lock_session = lambda session, label=_label.name: _lock(session, [label])  # noqa: E731
     _lock_session.__doc__ = f"Refresh the locks of {_label.name} (uv; conda-lock if ENV_BACKEND=conda)."
     nox.session(name=f"lock-{_label.name}", venv_backend="none", tags=["lock"])(_lock_session)
 
     _requirements_session = lambda session, label=_label.name: _requirements(session, label)  # noqa: E731
-    _requirements_session.__doc__ = (
-        f"Merge every use case on {_label.name} into one requirements.txt (the seed's step)."
-    )
+    _requirements_session.__doc__ = f"Merge every use case on {_label.name} into one requirements.txt and its lock."
     nox.session(name=f"requirements-{_label.name}", venv_backend="none", tags=["requirements"])(_requirements_session)
 
 
 @nox.session(venv_backend="none")
 def lock(session: nox.Session) -> None:
     """Refresh the locks of every label and use case (uv, or conda-lock if ENV_BACKEND=conda)."""
-    _lock(session)
+    _lock(session, list(LABELS))
 
 
 @nox.session(venv_backend="none")
 def report(session: nox.Session) -> None:
-    """Aggregate a run folder (default: the newest) into junit.xml and summary.md."""
-    run = Path(session.posargs[0]) if session.posargs else commands.latest_run()
-    if run is None:
+    """Aggregate a run folder (default: the newest): `nox -s report -- [RUN] [LABEL...]`; with labels,
+    every cell of those labels that never reported fails the report."""
+    args = list(session.posargs)
+    run = Path(args.pop(0)) if args else commands.latest_run(SETTINGS)
+    if run is None or not run.is_dir():
         session.error("no results yet: run `nox -s validate-<label>` first")
-    text, cells = commands.summarize(run)
+    unknown = sorted(set(args) - set(LABELS))
+    if unknown:
+        session.error(f"unknown label(s) {unknown}; known: {list(LABELS)}")
+    text, cells = commands.summarize(run, labels=args or None)
     print(text, flush=True)
-    if any(c.status == "fail" for c in cells):
-        session.error("some cells failed")
+    failed = [f"{c.label} x {c.usecase}" for c in cells if c.status != "pass"]
+    if not cells:
+        session.error(f"{run} holds no cell results")
+    if failed:
+        session.error(f"{len(failed)} of {len(cells)} cells failed or never reported: {', '.join(failed)}")
+
+
+@nox.session(venv_backend="none")
+def labels(session: nox.Session) -> None:
+    """Write the registered labels, one per line, to the file given (`-- FILE`), else print them."""
+    text = "\n".join(LABELS) + "\n"
+    if session.posargs:
+        Path(session.posargs[0]).parent.mkdir(parents=True, exist_ok=True)
+        Path(session.posargs[0]).write_text(text)
+    else:
+        print(text, end="")
+
+
+@nox.session(venv_backend="none")
+def cleanup(session: nox.Session) -> None:
+    """Stop processes left by runs that were killed (SIGKILL) before they could clean up."""
+    stopped = procs.stop_leftovers()
+    for line in stopped:
+        session.log(f"stopped {line}")
+    session.log(f"{len(stopped)} leftover process(es) stopped")
+
+
+@nox.session(venv_backend="none")
+def tests(session: nox.Session) -> None:
+    """Unit and end-to-end tests (`nox -s tests -- -m "not e2e"` for the fast part)."""
+    session.run(sys.executable, "-m", "pytest", *session.posargs, env={"PYTHONPATH": str(SCRIPTS)})
+
+
+@nox.session(venv_backend="none")
+def lint(session: nox.Session) -> None:
+    """ruff check and format check."""
+    session.run(sys.executable, "-m", "ruff", "check", ".")
+    session.run(sys.executable, "-m", "ruff", "format", "--check", ".")

@@ -30,21 +30,89 @@ def test_no_entry_matches():
     "entries, message",
     [
         ([], "non-empty list"),
+        ({"mlflow": "<2", "status": 200}, "non-empty list"),  # a mapping, not a list of entries
+        (None, "non-empty list"),  # an empty file
         ([{"mlflow": "<<2", "status": 200}], "bad mlflow specifier"),
+        ([{"status": 200}], "no mlflow specifier"),
+        ([{"mlflow": "", "status": 200}], "bad mlflow specifier"),
+        ([{"mlflow": 2, "status": 200}], "bad mlflow specifier"),
+        ([{"mlflow": ">=2.0.0rc0", "status": 200}], "matched on their release"),
+        ([{"mlflow": "==1.2.0+sbd.0", "status": 200}], "matched on their release"),
         ([{"mlflow": "<2"}], "has no status"),
         ([{"mlflow": "<2", "status": "ok"}], "HTTP code"),
+        ([{"mlflow": "<2", "status": []}], "HTTP code"),
+        ([{"mlflow": "<2", "status": True}], "HTTP code"),
         ([{"mlflow": "<2", "status": 200, "xfail": {"status": 415}}], "needs a reason"),
+        ([{"mlflow": "<2", "status": 200, "xfail": "broken"}], "must be a mapping"),
+        ([{"mlflow": "<2", "status": 200, "golden": 5.1}], "golden must be"),
+        ([{"mlflow": "<2", "status": 200, "golden": []}], "golden must be"),
+        ([{"mlflow": "<2", "status": 200, "golden": [1.0, "a"]}], "golden must be"),
+        ([{"mlflow": "<2", "status": 200, "golden": [True]}], "golden must be"),
+        ([{"mlflow": "<2", "status": 200, "golden": [[1.0]]}], "golden must be"),
+        ([{"mlflow": "<2", "status": 200, "golden": [float("nan")]}], "NaN"),
+        ([{"mlflow": "<2", "status": 200, "golden": [1.0], "tolerance": -0.1}], "tolerance must be"),
+        ([{"mlflow": "<2", "status": 200, "golden": [1.0], "tolerance": "0.1"}], "tolerance must be"),
+        ([{"mlflow": "<2", "status": 200, "predictions": "golden"}], "can only be 'oracle'"),
+        ([{"mlflow": "<2", "status": 200, "predictions": None}], "can only be 'oracle'"),
+        (["<2"], "entry 1 is not a mapping"),
+        ([{"mlflow": "<2", "status": 200}, ["status", 200]], "entry 2 is not a mapping"),
     ],
 )
 def test_malformed_expectations(entries, message):
-    with pytest.raises(expectations.ExpectationError, match=message):
+    with pytest.raises(expectations.ExpectationError, match=message) as error:
         expectations.parse(entries, "t.yaml")
+    assert str(error.value).startswith("t.yaml: ") and "\n" not in str(error.value)
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ('- mlflow: "<2"\n  status: 200\n  golden: 5.1\n', "golden must be a non-empty list of numbers"),
+        ('- mlflow: "<2"\n  status: 200\n  predicitons: oracle\n', "entry 1 (mlflow '<2'): unknown key 'predicitons'"),
+        (
+            '- mlflow: "<2"\n  status: 200\n- mlflow: ">=2"\n  status: 200\n  xfail: {reason: r, code: 415}\n',
+            "entry 2 (mlflow '>=2') xfail: unknown key 'code'; known keys: reason, status",
+        ),
+        ('- mlflow: "<2"\n  status: 200\n  tolerence: 0.1\n', "known keys: mlflow, status, predictions, golden"),
+        ("- just a string\n", "entry 1 is not a mapping"),
+        ("mlflow: <2\nstatus: 200\n", "must be a non-empty list"),
+        ("", "must be a non-empty list"),
+        ("- [unclosed\n", "cannot be read"),
+    ],
+)
+def test_expectation_files_are_checked_strictly(tmp_path, text, message):
+    path = tmp_path / "probe.expect.yaml"
+    path.write_text(text)
+    with pytest.raises(expectations.ExpectationError) as error:
+        expectations.load(path)  # an ExpectationError, never a TypeError escaping the handlers
+    assert message in str(error.value)
+    assert str(error.value).startswith(f"{path}: ")  # every message names the file first
+    assert "\n" not in str(error.value)  # one line
+
+
+def test_undecodable_file_is_an_expectation_error(tmp_path):
+    path = tmp_path / "probe.expect.yaml"
+    path.write_bytes(b"- mlflow: '\xff\xfe<2'\n")
+    with pytest.raises(expectations.ExpectationError, match="cannot be read"):
+        expectations.load(path)
+
+
+def test_a_complete_entry_loads(tmp_path):
+    path = tmp_path / "probe.expect.yaml"
+    path.write_text(
+        '- mlflow: ">=1.2,<3"\n  status: [200, 201]\n  predictions: oracle\n  golden: [5, 6.5]\n  tolerance: 0\n'
+        '  xfail: {reason: "known", status: 415}\n- mlflow: ">=0"\n  status: 200\n  golden: ["<=50K", ">50K"]\n'
+    )
+    first, second = expectations.load(path)
+    assert (first.status, first.oracle, first.golden, first.tolerance) == ((200, 201), True, (5.0, 6.5), 0.0)
+    assert first.xfail == expectations.KnownBreak("known", (415,))
+    assert (second.golden, second.oracle, second.xfail) == (("<=50K", ">50K"), False, None)
 
 
 @pytest.mark.parametrize("path", sorted(PROBES.glob("*/*.expect.yaml")), ids=lambda p: f"{p.parent.name}/{p.name}")
 def test_every_stored_expectation_loads_and_covers_all_majors(path):
     loaded = expectations.load(path)
-    for version in ("1.2.0", "1.30.1", "2.22.5", "3.17.2"):
+    for version in ("1.2.0", "1.2.0+sbd.0", "1.30.1", "2.0.0rc0", "2.22.5", "3.0.0rc0", "3.17.2"):
         assert expectations.select(loaded, version) is not None, version
 
 
@@ -82,3 +150,54 @@ def test_golden_values_and_status_lists():
 )
 def test_prediction_shapes(body, flat):
     assert probing.flatten(body) == flat
+
+
+@pytest.mark.parametrize(
+    "body, flat",
+    [
+        ({"predictions": ["<=50K", ">50K"]}, ["<=50K", ">50K"]),
+        (["a"], ["a"]),
+        ([{"label": "a", "score": 1}], ["a", 1.0]),
+        ("a", ["a"]),
+    ],
+)
+def test_class_labels_are_predictions(body, flat):
+    assert probing.flatten(body) == flat
+
+
+@pytest.mark.parametrize("body", [[True], {"predictions": [None]}, [1, [False]], [10**400]])
+def test_not_predictions(body):
+    with pytest.raises(ValueError):
+        probing.flatten(body)
+
+
+LABELS = [{"mlflow": ">=0", "status": 200, "predictions": "oracle"}]
+
+
+@pytest.mark.parametrize(
+    "predictions, oracle, verdict",
+    [
+        (["<=50K", ">50K"], ["<=50K", ">50K"], PASS),
+        (["<=50K", "<=50K"], ["<=50K", ">50K"], FAIL),  # one label differs
+        (["<=50K"], ["<=50K", ">50K"], FAIL),  # one prediction missing
+        (["a", 0.5000001], ["a", 0.5], PASS),  # a mix: labels equal, numbers within tolerance
+        (["a", 0.6], ["a", 0.5], FAIL),
+        (["1"], [1.0], FAIL),  # a label never equals a number
+        ([1.0], ["1"], FAIL),
+    ],
+)
+def test_judge_class_labels_against_the_oracle(predictions, oracle, verdict):
+    entry = expectations.parse(LABELS, "t")[0]
+    got, reason = probing.judge(entry, 200, predictions, oracle)
+    assert got == verdict, reason
+
+
+def test_judge_class_labels_against_golden_labels(tmp_path):
+    path = tmp_path / "probe.expect.yaml"
+    path.write_text('- mlflow: ">=0"\n  status: 200\n  golden: ["<=50K", ">50K"]\n')
+    entry = expectations.load(path)[0]
+    served = probing.flatten({"predictions": ["<=50K", ">50K"]})
+    assert probing.judge(entry, 200, served, None) == (PASS, "HTTP 200, predictions ['<=50K', '>50K'] match")
+    verdict, reason = probing.judge(entry, 200, [">50K", ">50K"], None)
+    assert verdict == FAIL and "golden" in reason
+    assert probing.judge(entry, 200, [0.0, 1.0], None)[0] == FAIL

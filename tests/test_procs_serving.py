@@ -1,14 +1,18 @@
 """Process-tree cleanup and server start-up failures, with real processes and sockets."""
 
 import os
+import signal
 import socket
+import subprocess
 import sys
 import time
+from pathlib import Path
 
 import psutil
 import pytest
 
 from rolloutcheck import procs, serving
+from rolloutcheck.procs import Launch
 
 # A parent that starts a child in a session of its own (as h2o's server does with its JVM).
 DETACHING = """
@@ -52,13 +56,13 @@ def test_port_taken_is_reported(tmp_path):
         busy.listen()
         port = busy.getsockname()[1]
         with pytest.raises(serving.PortTaken, match=f"port {port} is taken"):
-            serving.Server(http_server, dict(os.environ), tmp_path, tmp_path / "log", procs.new_marker(), port)
+            serving.Server(http_server, Launch(dict(os.environ), tmp_path, tmp_path / "log", procs.new_marker()), port)
 
 
 def test_server_that_never_answers_ping(tmp_path):
     """http.server answers /ping with 404: never healthy, and stopped afterwards."""
     marker = procs.new_marker()
-    server = serving.Server(http_server, dict(os.environ), tmp_path, tmp_path / "log", marker)
+    server = serving.Server(http_server, Launch(dict(os.environ), tmp_path, tmp_path / "log", marker))
     try:
         with pytest.raises(serving.ServeError, match="never healthy: no 200 from /ping within 3s"):
             server.wait_healthy(timeout=3)
@@ -71,7 +75,7 @@ def test_server_that_exits_reports_its_last_error(tmp_path):
     def crashing(port):
         return [sys.executable, "-c", "raise SystemExit('ValueError: no model at runs:/x/model')"]
 
-    server = serving.Server(crashing, dict(os.environ), tmp_path, tmp_path / "log", procs.new_marker())
+    server = serving.Server(crashing, Launch(dict(os.environ), tmp_path, tmp_path / "log", procs.new_marker()))
     with pytest.raises(serving.ServeError, match=r"exited with code 1: .*no model at runs:/x/model"):
         server.wait_healthy(timeout=30)
     server.stop()
@@ -100,10 +104,123 @@ def test_a_ping_answered_by_someone_else_is_not_healthy(tmp_path):
             return [sys.executable, "-c", "import time; time.sleep(60)"]
 
         marker = procs.new_marker()
-        ours = serving.Server(slow_to_bind, dict(os.environ), tmp_path, tmp_path / "log", marker, port=None)
+        ours = serving.Server(slow_to_bind, Launch(dict(os.environ), tmp_path, tmp_path / "log", marker), port=None)
         ours.port = port  # as if the other server had bound our port right after we chose it
         with pytest.raises(serving.PortTaken, match="not from this cell's server"):
             ours.wait_healthy(timeout=10)
         ours.stop()
     finally:
         procs.stop(other, other_marker)
+
+
+PING_SERVER = (
+    "import http.server as h, sys\n"
+    "class P(h.BaseHTTPRequestHandler):\n"
+    "    def do_GET(self):\n"
+    "        self.send_response(200); self.end_headers()\n"
+    "h.HTTPServer(('127.0.0.1', int(sys.argv[1])), P).serve_forever()\n"
+)
+
+
+def test_port_retry_stops_only_its_own_attempt(tmp_path):
+    """The retry after a lost port race must not kill the cell's tracking check (same marker)."""
+    marker = procs.new_marker()
+    check = procs.start([sys.executable, "-c", "import time; time.sleep(300)"], tmp_path / "check.log",
+                        dict(os.environ), tmp_path, marker, role="tracking")  # fmt: skip
+    attempts = []
+
+    def command(port):
+        attempts.append(port)
+        if len(attempts) == 1:  # as if another cell bound the port first
+            return [sys.executable, "-c", "raise SystemExit('OSError: [Errno 98] Address already in use')"]
+        return [sys.executable, "-c", PING_SERVER, str(port)]
+
+    server = serving.start_healthy(command, Launch(dict(os.environ), tmp_path, tmp_path / "serve.log", marker, "serve"),
+                                   timeout=30)  # fmt: skip
+    try:
+        assert len(attempts) == 2 and server.launch.role == "serve-2"
+        assert check.poll() is None, "the retry killed the tracking check"
+        assert procs.marked(marker, "tracking")
+    finally:
+        server.stop()
+        procs.stop(check, marker)
+    assert not procs.marked(marker)
+
+
+def test_local_requests_ignore_proxies_and_refuse_foreign_redirects(tmp_path, monkeypatch):
+    """HTTP_PROXY at a dead port must not matter; a redirect off the server is refused."""
+    from rolloutcheck import localhttp
+
+    monkeypatch.setenv("HTTP_PROXY", "http://127.0.0.1:9")
+    monkeypatch.setenv("HTTPS_PROXY", "http://127.0.0.1:9")
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    monkeypatch.delenv("no_proxy", raising=False)
+    port = serving.free_port()
+    redirecting = (
+        "import http.server as h, sys\n"
+        "class P(h.BaseHTTPRequestHandler):\n"
+        "    def do_GET(self):\n"
+        "        if self.path == '/away':\n"
+        "            self.send_response(302); self.send_header('Location', 'http://example.com/x'); self.end_headers()\n"
+        "        elif self.path == '/here':\n"
+        "            self.send_response(302); self.send_header('Location', '/ping'); self.end_headers()\n"
+        "        else:\n"
+        "            self.send_response(200); self.end_headers(); self.wfile.write(b'ok')\n"
+        "h.HTTPServer(('127.0.0.1', int(sys.argv[1])), P).serve_forever()\n"
+    )
+    marker = procs.new_marker()
+    proc = procs.start([sys.executable, "-c", redirecting, str(port)], tmp_path / "log", dict(os.environ), tmp_path,
+                       marker)  # fmt: skip
+    try:
+        deadline = time.monotonic() + 20
+        while not serving.port_in_use(port) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert localhttp.request("GET", f"http://127.0.0.1:{port}/ping", timeout=5).text == "ok"
+        assert localhttp.request("GET", f"http://127.0.0.1:{port}/here", timeout=5).text == "ok"
+        with pytest.raises(localhttp.NotLocal, match="refused"):
+            localhttp.request("GET", f"http://127.0.0.1:{port}/away", timeout=5)
+    finally:
+        procs.stop(proc, marker)
+
+
+def test_leftovers_of_a_killed_owner_are_stopped(tmp_path):
+    """A run killed with SIGKILL cannot clean up: its processes carry an owner that is gone."""
+    scripts = Path(__file__).resolve().parents[1] / "scripts"
+    owner = (
+        "import os, sys, time\n"
+        "from pathlib import Path\n"
+        "from rolloutcheck import procs\n"
+        f"procs.start([sys.executable, '-c', 'import time; time.sleep(300)'], Path({str(tmp_path)!r}) / 'l',"
+        f" dict(os.environ), Path({str(tmp_path)!r}), sys.argv[1])\n"
+    )
+    marker = procs.new_marker()
+    subprocess.run([sys.executable, "-c", owner, marker], env={**os.environ, "PYTHONPATH": str(scripts)},
+                   check=True, timeout=60)  # fmt: skip
+    assert len(procs.marked(marker)) == 1
+    assert any(p.pid == procs.marked(marker)[0].pid for p in procs.leftovers())
+    stopped = procs.stop_leftovers()
+    assert stopped and not procs.marked(marker)
+    # processes of a live owner (this test process) are never leftovers
+    mine = procs.start([sys.executable, "-c", "import time; time.sleep(300)"], tmp_path / "m", dict(os.environ),
+                       tmp_path, marker)  # fmt: skip
+    try:
+        assert all(p.pid != mine.pid for p in procs.leftovers())
+    finally:
+        procs.stop(mine, marker)
+
+
+def test_interrupts_deferred_during_cleanup():
+    """A second Ctrl-C (or SIGTERM, SIGHUP) during cleanup is held until cleanup is done."""
+    with procs.interrupts_deferred() as arrived:
+        for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+            os.kill(os.getpid(), signum)
+            time.sleep(0.05)
+        finished = True
+    assert finished and arrived == [signal.SIGINT, signal.SIGTERM, signal.SIGHUP]
+
+
+def test_sighup_acts_like_ctrl_c():
+    with pytest.raises(KeyboardInterrupt, match="SIGHUP"):
+        with procs.interrupts_as_keyboard_interrupt():
+            os.kill(os.getpid(), signal.SIGHUP)
+            time.sleep(1)

@@ -1,3 +1,7 @@
+import json
+from pathlib import Path
+
+import psutil
 from junitparser import JUnitXml
 
 from rolloutcheck import report, results
@@ -59,5 +63,69 @@ def test_markdown_table_labels_by_usecases(tmp_path):
     lines = table.splitlines()
     assert lines[0] == "| label (mlflow) | a | b |"
     assert lines[2] == "| 1.2.SBD.0 (1.2.SBD.0) | PASS [sklearn] (1 pass) | FAIL lock: boom |"
-    assert lines[3] == "| 3.17.2 (3.17.2) | PASS [sklearn] (1 xfail) | not run |"
+    assert lines[3] == "| 3.17.2 (3.17.2) | PASS [sklearn] (1 xfail) | not asked for |"
     assert "protocol changed" in table and "FAIL at lock" in table
+
+
+def test_a_cell_with_a_skipped_stage_is_never_pass(tmp_path):
+    """Issue: errors between stages marked the rest 'skipped: run ended early' and the cell PASS."""
+    result = cell(tmp_path, "1.2.0", "uc", probes=[ProbeResult("p", PASS, "ok")])
+    result.stages[-1] = StageResult("probe", SKIP, "skipped: run ended early")
+    assert result.status == FAIL
+    assert result.failure().stage == "probe"
+    result.stages.pop()  # a stage that never reported at all
+    assert result.status == FAIL and "did not run" in result.failure().reason
+
+
+def test_newest_attempt_counts_in_natural_order(tmp_path):
+    """uc.10 is newer than uc.2; a failure of a replaced attempt no longer counts."""
+    for n in range(1, 11):
+        cell(tmp_path, "1.2.0", "uc", failing_stage=None if n == 10 else "train")
+    loaded = results.load_cells(tmp_path)
+    assert [c.cell_dir for c in loaded] == [str(tmp_path / "1.2.0" / "uc.10")]
+    assert loaded[0].status == PASS
+    assert results.attempt_of(tmp_path / "uc.10") == ("uc", 10)
+    assert sorted(["r.10", "r.2", "r.1"], key=results.natural_key) == ["r.1", "r.2", "r.10"]
+
+
+def test_unreadable_cell_json_is_a_failed_cell_not_a_crash(tmp_path):
+    good = cell(tmp_path, "1.2.0", "a")
+    broken = cell(tmp_path, "1.2.0", "b")
+    Path(broken.cell_dir, "cell.json").write_text('{"label": "1.2.0", "use')  # half-written
+    loaded = {c.usecase: c for c in results.load_cells(tmp_path)}
+    assert loaded["a"] == good
+    assert loaded["b"].status == FAIL and "unreadable cell.json" in loaded["b"].problem
+    text = report.markdown(list(loaded.values()))
+    assert "FAIL cell: unreadable cell.json" in text
+
+
+def test_a_cell_folder_without_result_and_without_live_owner_fails(tmp_path):
+    folder = results.new_cell_dir(tmp_path, "1.2.0", "uc")
+    (folder / results.OWNER_FILE).write_text('{"pid": 999999999, "create_time": 1.0, "marker": "x"}')
+    (loaded,) = results.load_cells(tmp_path)
+    assert loaded.status == FAIL and "never finished" in loaded.problem
+    # a live owner (a cell still running under make -j2) is not reported yet
+    me = psutil.Process()
+    (folder / results.OWNER_FILE).write_text(json.dumps({"pid": me.pid, "create_time": me.create_time()}))
+    assert results.load_cells(tmp_path) == []
+
+
+def test_missing_cells_are_named(tmp_path):
+    present = [cell(tmp_path, "1.2.0", "a")]
+    missing = results.missing_cells(tmp_path, present, [("1.2.0", "a"), ("1.2.0", "b"), ("3.17.2", "a")])
+    assert [(c.label, c.usecase) for c in missing] == [("1.2.0", "b"), ("3.17.2", "a")]
+    assert all(c.status == FAIL and c.problem.startswith("missing") for c in missing)
+    xml = report.junit(present + missing)
+    failures = [case for suite in xml for case in suite if not case.is_passed and not case.is_skipped]
+    assert {case.classname for case in failures} == {"1.2.0.b", "3.17.2.a"}
+
+
+def test_writes_are_atomic_and_latest_needs_cells(tmp_path):
+    run = tmp_path / "results" / "runs" / "r1"
+    report.write(run, [])
+    assert not (tmp_path / "results" / "latest").exists()  # a run without cells is never `latest`
+    report.write(run, [cell(run, "1.2.0", "a")])
+    assert (tmp_path / "results" / "latest").resolve() == run.resolve()
+    assert not [p for p in run.rglob("*.tmp")]
+    results.write_atomic(run / "x.json", "1")
+    assert (run / "x.json").read_text() == "1" and not list(run.glob(".x.json.*"))

@@ -3,14 +3,19 @@ from pathlib import Path
 import pytest
 from packaging.version import Version
 
-from rolloutcheck import cell, curl
+from rolloutcheck import curl
+from rolloutcheck.stages.tracking import probe_frame
 from rolloutcheck.traits import Traits
 
 
 @pytest.mark.parametrize(
     "version, flags, store",
     [("1.2.0", ["--no-conda"], "file"), ("1.30.1", ["--env-manager", "local"], "file"),
-     ("2.22.5", ["--env-manager", "local"], "file"), ("3.17.2", ["--env-manager", "local"], "sqlite")],
+     ("2.22.5", ["--env-manager", "local"], "file"), ("3.17.2", ["--env-manager", "local"], "sqlite"),
+     # compared on the release (versionmatch): pre-releases and the fork's local versions sit with their release
+     ("1.2.0+sbd.0", ["--no-conda"], "file"), ("1.25.0rc0", ["--env-manager", "local"], "file"),
+     ("1.25.0.dev0", ["--env-manager", "local"], "file"), ("2.0.0rc0", ["--env-manager", "local"], "file"),
+     ("3.0.0rc0", ["--env-manager", "local"], "sqlite"), ("3.0.0.dev1", ["--env-manager", "local"], "sqlite")],
 )  # fmt: skip
 def test_cli_flags_and_store_by_version(version, flags, store):
     traits = Traits(Version(version))
@@ -33,9 +38,9 @@ def request(body: str) -> curl.Request:
     ],
 )
 def test_probe_frames_for_the_oracle(body):
-    assert cell.probe_frame(request(body)) == {"columns": ["a", "b"], "data": [[1, 2]]}
+    assert probe_frame(request(body)) == {"columns": ["a", "b"], "data": [[1, 2]]}
 
 
 @pytest.mark.parametrize("body", ["not json", '{"inputs": [[1, 2]]}', "[1, 2]"])
 def test_bodies_without_a_frame(body):
-    assert cell.probe_frame(request(body)) is None
+    assert probe_frame(request(body)) is None

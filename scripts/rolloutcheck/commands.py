@@ -2,71 +2,104 @@
 
 from __future__ import annotations
 
+import json
 import sys
+import time
 from pathlib import Path
 
-from . import backends, conda_backend, environment, envspec, locks, paths, report, results
+from . import backends, environment, envspec, locks, paths, report, results, usecases
 from . import merged_requirements as merged_reqs
+from .errors import ConfigError, shown
 from .registry import Label
-from .results import FAIL, CellResult
-from .steplog import Printer, StepLog, _stderr
-from .usecases import UseCase
+from .results import FAIL, PASS, CellResult
+from .settings import Settings
+from .steplog import Printer, StepLog, stderr
+
+SELECTION_FILE = "selection.json"  # the labels a run was asked for: report names every missing cell
 
 
-def interpreter_for(usecase: UseCase) -> tuple[str, str | None]:
-    """(Python to build the env with, the version conda.yaml names if it is missing here)."""
-    wanted = envspec.read_conda_env(usecase.conda_file).python or "3.11"
+def interpreter_for(usecase: str) -> tuple[str, str | None]:
+    """(Python to build the env with, the version conda.yaml names if it is missing here).
+    Never fails: a use case whose conda.yaml is broken gets this Python and fails its config stage."""
+    current = f"{sys.version_info.major}.{sys.version_info.minor}"
+    try:
+        wanted = envspec.read_conda_env(paths.USECASES / usecase / "conda.yaml").python or "3.11"
+    except Exception:  # noqa: BLE001 - reported by the cell's config stage, not while nox loads
+        return current, None
     if environment.python_available(wanted):
         return wanted, None
-    return f"{sys.version_info.major}.{sys.version_info.minor}", wanted
+    return current, wanted
 
 
-def lock_label(label: Label, cases: dict[str, UseCase], printer: Printer = _stderr) -> list[str]:
-    """Re-lock every use case on `label` with the chosen backend; returns one line per failure."""
+def lock_label(label: Label, names: list[str], settings: Settings, printer: Printer = stderr) -> list[str]:
+    """Re-lock the given use cases on `label` with the chosen backend; one line per failure."""
     try:
-        backend = backends.choose()
+        backend = backends.choose(settings.env_backend, settings.environ)
     except backends.BackendError as error:
         return [str(error)]
     failures = []
     steps = StepLog(f"lock {label.name} ({backend.name})", printer)
-    for case in cases.values():
-        started = steps.begin(case.name)
-        log = results.run_dir() / "lock-logs" / f"{label.name}-{case.name}.log"
+    logs = settings.results / "lock-logs" / time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    for name in names:
+        started = steps.begin(name)
         try:
-            if backend.name == "conda":
-                lock = conda_backend.lock(case, label, backend.executable, log)
-            else:
-                lock = locks.lock(envspec.lock_inputs(case, label), log)
-            steps.end(case.name, started, "pass", str(lock.relative_to(paths.ROOT)))
-        except (locks.LockError, envspec.EnvSpecError) as error:
+            case = usecases.load(paths.USECASES / name)
+            lock = backend.lock(case, label, logs / f"{label.name}-{name}.log")
+            steps.end(name, started, PASS, shown(lock))
+        except (locks.LockError, envspec.EnvSpecError, ConfigError) as error:
             reason = getattr(error, "reason", str(error))
-            steps.end(case.name, started, FAIL, reason)
-            failures.append(f"{label.name} x {case.name}: {reason}")
+            steps.end(name, started, FAIL, reason)
+            failures.append(f"{label.name} x {name}: {reason}")
     return failures
 
 
-def summarize(run: Path, label: str | None = None) -> tuple[str, list[CellResult]]:
-    """Write the run's JUnit XML and Markdown; the table (for `label`, or all) and its cells."""
+def expected_cells(run: Path, labels: list[str] | None) -> list[tuple[str, str]]:
+    """The cells a run was asked for: `labels` (recorded in the run) x every use case folder."""
+    selection = run / SELECTION_FILE
+    if labels:
+        results.write_atomic(selection, json.dumps({"labels": labels, "usecases": usecases.names()}, indent=2))
+    elif selection.is_file():
+        labels = json.loads(selection.read_text())["labels"]
+    return [(label, usecase) for label in labels or [] for usecase in usecases.names()]
+
+
+def summarize(run: Path, label: str | None = None, labels: list[str] | None = None) -> tuple[str, list[CellResult]]:
+    """Write the run's JUnit XML and Markdown; the table (for `label`, or all) and its cells.
+    Cells the selection (`labels`, or those recorded in the run) asked for but that never
+    reported are FAIL cells named in the table."""
     cells = results.load_cells(run)
+    if label is None:
+        cells += results.missing_cells(run, cells, expected_cells(run, labels))
     xml, md = report.write(run, cells)
-    shown = [c for c in cells if label is None or c.label == label]
-    return f"{report.markdown(shown)}\nJUnit: {xml}\nTable: {md}\n", shown
+    shown_cells = [c for c in cells if label is None or c.label == label]
+    return f"{report.markdown(shown_cells)}\nJUnit: {xml}\nTable: {md}\n", shown_cells
 
 
-def latest_run() -> Path | None:
-    runs = sorted((paths.RESULTS / "runs").glob("*/"), key=lambda p: p.stat().st_mtime)
-    return runs[-1] if runs else None
+def latest_run(settings: Settings) -> Path | None:
+    """The newest run that holds cells (`results/latest`, else the newest such folder)."""
+    latest = settings.results / "latest"
+    if latest.is_dir():
+        return latest.resolve()
+    runs = [p for p in (settings.results / "runs").glob("*/") if any(p.glob("*/*/cell.json"))]
+    return max(runs, key=lambda p: p.stat().st_mtime) if runs else None
 
 
-def merged_requirements(label: Label, cases: dict[str, UseCase], printer: Printer = _stderr) -> list[str]:
-    """Write one requirements.txt for all use cases of `label`; returns the conflicts."""
+def merged_requirements(label: Label, settings: Settings, printer: Printer = stderr) -> list[str]:
+    """Write one requirements.txt (and its hashed lock) for all use cases of `label`; the conflicts."""
+    try:
+        cases = usecases.discover()
+    except ConfigError as error:
+        return [str(error)]
     merged = merged_reqs.merge(label, cases)
+    target_dir = settings.results / "requirements" / label.name
     if not merged.conflicts:
-        reason = merged_reqs.resolve(merged, label)
+        reason = merged_reqs.resolve(merged, label, lock_to=target_dir / "requirements.lock")
         if reason:
             merged.conflicts.append(f"together unresolvable ({', '.join(cases)}): {reason}")
-    target = merged_reqs.write(merged, label, paths.RESULTS / "requirements" / label.name)
+    target = merged_reqs.write(merged, label, target_dir)
     printer(f"wrote {target} ({len(merged.requirements)} requirements from {len(cases)} use cases)")
+    if (target_dir / "requirements.lock").is_file() and not merged.conflicts:
+        printer(f"wrote {target_dir / 'requirements.lock'} (resolved, with hashes)")
     for conflict in merged.conflicts:
         printer(f"conflict: {conflict}")
     return merged.conflicts

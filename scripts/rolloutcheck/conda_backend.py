@@ -4,30 +4,34 @@ Per (use case, label) it writes `envs/<usecase>/<label>/environment.yaml`: the u
 conda.yaml with the label's mlflow requirement (and extra requirements) in its `pip:` section
 and the label's constraints added (to the matching conda dependency, else to `pip:`, where a
 constraint becomes a requirement). `conda-lock` locks it for linux-64 into `conda-lock.yml`
-beside it, and `conda-lock install` builds the environment from that lock. The staleness rule is
-the uv one: the environment file records the digest of its inputs.
+beside it, and `conda-lock install` builds the environment from that lock. The label's index_url
+becomes the environment's `pip-repositories` (conda-lock's key for extra pip indexes). The
+staleness rule is the uv one: the environment file records the digest of its inputs (local wheel
+contents included), and both files are replaced only once conda-lock has succeeded.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shutil
 import sys
+import tempfile
+import uuid
 from pathlib import Path
 
 import yaml
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
-from . import paths, procs
-from .envspec import CONDA_SPEC, read_conda_env
+from . import envmark, paths, procs
+from .envspec import CONDA_SPEC, EnvSpecError, is_mlflow, local_file_digests, read_conda_env
 from .locks import DIGEST_PREFIX, LockError, LockState
 from .registry import Label
 from .usecases import UseCase
 
 PLATFORM = "linux-64"
-MARK = "rolloutcheck-conda-lock.sha256"
 
 
 def environment(usecase: UseCase, label: Label) -> dict:
@@ -37,7 +41,7 @@ def environment(usecase: UseCase, label: Label) -> dict:
     env = read_conda_env(usecase.conda_file)
     conda = [f"python={env.python}"] if env.python else []
     conda += list(env.conda)
-    pip = [p for p in env.pip if canonicalize_name(Requirement(p).name) != "mlflow"]
+    pip = [p for p in env.pip if not is_mlflow(p)]
     pip += [label.mlflow, *label.requirements]
     by_pypi = {canonicalize_name(names.get(n, n) or n): i for i, n in enumerate(_conda_name(s) for s in conda)}
     for constraint in label.constraints:
@@ -47,19 +51,27 @@ def environment(usecase: UseCase, label: Label) -> dict:
             conda[index] = f"{_conda_name(conda[index])} {requirement.specifier}"  # conda takes PEP 440-like ranges
         else:
             pip.append(constraint)
-    return {
-        "name": f"{usecase.name}-{label.name}",
-        "channels": source.get("channels") or ["conda-forge"],
-        "dependencies": [*conda, {"pip": pip}],
-    }
+    derived = {"name": f"{usecase.name}-{label.name}", "channels": source.get("channels") or ["conda-forge"]}
+    if label.index_url:  # conda-lock's pip solver searches these besides PyPI
+        derived["pip-repositories"] = [label.index_url]
+    derived["dependencies"] = [*conda, {"pip": pip}]
+    return derived
 
 
 def _conda_name(spec: str) -> str:
     return CONDA_SPEC.match(spec).group(1)
 
 
+def _pip(env: dict) -> list[str]:
+    return [p for dep in env.get("dependencies", []) if isinstance(dep, dict) for p in dep.get("pip") or []]
+
+
 def digest(env: dict) -> str:
-    return hashlib.sha256(json.dumps(env, sort_keys=True).encode()).hexdigest()
+    """sha256 of the derived environment and of the content of the local files its `pip:` names
+    (read now; EnvSpecError when one is missing)."""
+    files = local_file_digests(_pip(env))
+    inputs = {"environment": env, "files": files} if files else env  # without files: as it always was
+    return hashlib.sha256(json.dumps(inputs, sort_keys=True).encode()).hexdigest()
 
 
 def files(usecase: str, label: str) -> tuple[Path, Path]:
@@ -67,13 +79,23 @@ def files(usecase: str, label: str) -> tuple[Path, Path]:
     return folder / "environment.yaml", folder / "conda-lock.yml"
 
 
+def recorded_digest(env_file: Path) -> str | None:
+    if not env_file.is_file():
+        return None
+    lines = env_file.read_text().splitlines()
+    return next((line[len(DIGEST_PREFIX) :].strip() for line in lines if line.startswith(DIGEST_PREFIX)), None)
+
+
 def state(usecase: UseCase, label: Label) -> LockState:
+    """MISSING, STALE or FRESH; LockError when the inputs cannot be derived (a missing wheel)."""
     env_file, lock_file = files(usecase.name, label.name)
     if not env_file.is_file() or not lock_file.is_file():
         return LockState.MISSING
-    recorded = next((line[len(DIGEST_PREFIX) :].strip() for line in env_file.read_text().splitlines()
-                     if line.startswith(DIGEST_PREFIX)), None)  # fmt: skip
-    return LockState.FRESH if recorded == digest(environment(usecase, label)) else LockState.STALE
+    try:
+        wanted = digest(environment(usecase, label))
+    except EnvSpecError as error:
+        raise LockError(f"cannot derive the environment: {error}") from None
+    return LockState.FRESH if recorded_digest(env_file) == wanted else LockState.STALE
 
 
 def write_environment(usecase: UseCase, label: Label, target: Path) -> Path:
@@ -98,29 +120,58 @@ def conda_lock_command() -> list[str]:
     return [found]
 
 
-def lock(usecase: UseCase, label: Label, conda_exe: str, log: Path) -> Path:
-    """Write the cell's environment.yaml and conda-lock it; LockError with a one-line reason."""
+def lock(usecase: UseCase, label: Label, conda_exe: str, log: Path, *, pypi_to_conda_lookup: str | None = None) -> Path:
+    """Derive the cell's environment.yaml and conda-lock it; LockError with a one-line reason.
+
+    Both are made in a temporary folder and replace the committed environment.yaml and
+    conda-lock.yml only when conda-lock succeeded (lock first, then the environment file that
+    carries the digest): a failed relock leaves the previous pair as it was, still stale.
+    `pypi_to_conda_lookup`: conda-lock's --pypi_to_conda_lookup_file (default: its URL on GitHub).
+    """
     env_file, lock_file = files(usecase.name, label.name)
-    write_environment(usecase, label, env_file)
-    return lock_environment(env_file, lock_file, conda_exe, log)
+    with tempfile.TemporaryDirectory(prefix="rolloutcheck-conda-lock-") as tmp:
+        staged_env, staged_lock = Path(tmp) / env_file.name, Path(tmp) / lock_file.name
+        try:
+            write_environment(usecase, label, staged_env)
+        except EnvSpecError as error:
+            raise LockError(f"cannot derive the environment: {error}") from None
+        lock_environment(staged_env, staged_lock, conda_exe, log, pypi_to_conda_lookup=pypi_to_conda_lookup)
+        env_file.parent.mkdir(parents=True, exist_ok=True)
+        _replace(staged_lock, lock_file)
+        _replace(staged_env, env_file)
+    return lock_file
 
 
-def lock_environment(env_file: Path, lock_file: Path, conda_exe: str, log: Path) -> Path:
+def _replace(source: Path, target: Path) -> None:
+    """Put `source`'s content at `target` atomically: a copy beside `target`, renamed over it."""
+    temporary = target.with_name(f".{target.name}.{uuid.uuid4().hex}.tmp")  # created with the usual mode
+    try:
+        shutil.copyfile(source, temporary)
+        os.replace(temporary, target)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
+
+
+def lock_environment(
+    env_file: Path, lock_file: Path, conda_exe: str, log: Path, *, pypi_to_conda_lookup: str | None = None
+) -> Path:
     """`conda-lock lock` one environment file for linux-64 with the given conda executable."""
     command = [*conda_lock_command(), "lock", "--conda", conda_exe, "-f", str(env_file), "-p", PLATFORM,
                "--lockfile", str(lock_file)]  # fmt: skip
+    if pypi_to_conda_lookup:
+        command += ["--pypi_to_conda_lookup_file", str(pypi_to_conda_lookup)]
     return _run(command, log, lock_file, "conda-lock failed")
 
 
 def install(lock_file: Path, prefix: Path, conda_exe: str, log: Path) -> bool:
     """Build `prefix` from the lock; False when it already holds that lock (nothing installed)."""
-    wanted = hashlib.sha256(lock_file.read_bytes()).hexdigest()
-    mark = prefix / MARK
-    if mark.is_file() and mark.read_text().strip() == wanted:
+    if envmark.is_current(prefix, lock_file):
         return False
+    envmark.clear(prefix)  # an install that stops halfway leaves no marker
     command = [*conda_lock_command(), "install", "--conda", conda_exe, "--prefix", str(prefix), str(lock_file)]
     _run(command, log, prefix, "conda-lock install failed")
-    mark.write_text(wanted + "\n")
+    envmark.record(prefix, lock_file)
     return True
 
 

@@ -1,30 +1,23 @@
 """Installing a cell's environment from its lock, and what is (not) on this machine.
 
 nox creates the virtualenv (uv backend, the Python that conda.yaml names); this module fills it
-with `uv pip sync` from the lock and records the lock's digest inside it, so an unchanged lock
-reuses the environment instead of reinstalling.
+with `uv pip sync` from the lock and marks it as holding that lock (envmark.py), so an unchanged
+lock reuses the environment instead of reinstalling.
 """
 
 from __future__ import annotations
 
-import hashlib
 import importlib.metadata
 import shutil
 import subprocess
 from functools import cache
 from pathlib import Path
 
-from . import procs, tools
-
-MARK = "rolloutcheck-lock.sha256"
+from . import envmark, procs, tools
 
 
 class EnvError(RuntimeError):
     pass
-
-
-def _digest(lock: Path) -> str:
-    return hashlib.sha256(lock.read_bytes()).hexdigest()
 
 
 def bin_dir(venv: Path) -> Path:
@@ -32,15 +25,15 @@ def bin_dir(venv: Path) -> Path:
 
 
 def is_current(venv: Path, lock: Path) -> bool:
-    mark = venv / MARK
-    return mark.is_file() and mark.read_text().strip() == _digest(lock) and (bin_dir(venv) / "mlflow").exists()
+    """The venv holds the lock (its marker) and still has its `mlflow` entry point."""
+    return envmark.is_current(venv, lock) and (bin_dir(venv) / "mlflow").exists()
 
 
 def sync(venv: Path, lock: Path, log: Path, index_url: str | None = None) -> bool:
     """Make `venv` hold exactly the lock; False when it already did (nothing installed)."""
     if is_current(venv, lock):
         return False
-    (venv / MARK).unlink(missing_ok=True)
+    envmark.clear(venv)
     command = [tools.uv_bin(), "pip", "sync", "--python", str(bin_dir(venv) / "python"), "--require-hashes", str(lock)]
     if index_url:
         command += ["--extra-index-url", index_url]
@@ -48,7 +41,7 @@ def sync(venv: Path, lock: Path, log: Path, index_url: str | None = None) -> boo
     if code != 0:
         errors = [line for line in lines if "error" in line.lower()]
         raise EnvError(f"uv pip sync failed: {(errors or lines or ['no output'])[-1]}")
-    (venv / MARK).write_text(_digest(lock) + "\n")
+    envmark.record(venv, lock)
     return True
 
 

@@ -9,7 +9,6 @@ and a resolver failure is a conflict too (with uv's reason).
 from __future__ import annotations
 
 import re
-import subprocess
 import tempfile
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -20,7 +19,7 @@ from packaging.specifiers import SpecifierSet
 from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
-from . import envspec, locks, tools
+from . import envspec, locks
 from .registry import Label
 from .usecases import UseCase
 
@@ -61,6 +60,13 @@ def merge(label: Label, cases: dict[str, UseCase]) -> Merge:
         if not requirements:
             result.requirements.append(str(entries[0][1]))
             continue
+        urls = sorted({r.url for r in requirements if r.url})
+        if urls:  # `name @ URL` (a label's mlflow build): the URL is the requirement, kept as written
+            if len(urls) > 1:
+                detail = "; ".join(f"{case} wants {r}" for case, r in entries if isinstance(r, Requirement) and r.url)
+                result.conflicts.append(f"{name}: different URLs: {detail}")
+            result.requirements.append(next(str(r) for r in requirements if r.url == urls[0]))
+            continue
         combined = SpecifierSet()
         extras: set[str] = set()
         for requirement in requirements:
@@ -84,19 +90,14 @@ def _version(text: str) -> Version | None:
         return None
 
 
-def resolve(merged: Merge, label: Label, python: str = "3.11") -> str | None:
-    """Resolve the merged set with uv; None when it resolves, else uv's one-line reason."""
+def resolve(merged: Merge, label: Label, python: str = "3.11", log: Path | None = None) -> str | None:
+    """Resolve the merged set with uv; None when it resolves, else uv's one-line reason.
+    With `log`, the uv command and its output are written there."""
     with tempfile.TemporaryDirectory() as tmp:
         requirements, constraints = Path(tmp, "requirements.in"), Path(tmp, "constraints.txt")
         requirements.write_text("\n".join(merged.requirements) + "\n")
         constraints.write_text("\n".join(label.constraints) + "\n")
-        command = [
-            tools.uv_bin(), "pip", "compile", "--quiet", "--no-header", "--python-version", python,
-            "--python-platform", locks.PLATFORM, "--constraint", str(constraints), str(requirements),
-        ]  # fmt: skip
-        if label.index_url:
-            command += ["--extra-index-url", label.index_url]
-        done = subprocess.run(command, capture_output=True, text=True, stdin=subprocess.DEVNULL)
+        done = locks.compile_requirements(requirements, constraints, python, label.index_url, hashes=False, log=log)
     return None if done.returncode == 0 else locks.resolver_reason(done.stderr)
 
 

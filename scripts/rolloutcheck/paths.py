@@ -1,15 +1,17 @@
-"""Where things live in the repository: one place, so the layout stays visible."""
+"""Where things live in the repository: one place, so the layout stays visible.
 
-import os
+Only locations fixed by the repository itself are here; anything a user can change (results
+folder, run folder, registry override) is a setting (settings.py), resolved once.
+"""
+
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 ENVS = ROOT / "envs"  # version registry, conda->PyPI names, locks per cell
 USECASES = ROOT / "usecases"  # one MLflow Project per folder
 PROBES = ROOT / "probes"  # stored curl requests and their expectations, per use case
-RESULTS = Path(os.environ.get("ROLLOUT_RESULTS", ROOT / "results"))  # never committed
+PROBE_DEFAULTS = PROBES / "_defaults"  # expectations shared by every use case, per probe name
 VERSIONS_FILE = ENVS / "versions.yaml"
-VERSIONS_OVERRIDE = Path(os.environ.get("ROLLOUT_VERSIONS_OVERRIDE", ENVS / "versions.local.yaml"))
 CONDA_TO_PYPI = ENVS / "conda-to-pypi.yaml"
 
 

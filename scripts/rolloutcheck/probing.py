@@ -11,7 +11,7 @@ from pathlib import Path
 
 import requests
 
-from . import curl
+from . import curl, localhttp
 from .expectations import Expectation
 from .results import FAIL, PASS, XFAIL, XPASS, ProbeResult
 
@@ -29,27 +29,47 @@ def discover(folder: Path) -> list[Probe]:
     return [Probe(p.stem, p, p.with_name(f"{p.stem}.expect.yaml")) for p in sorted(folder.glob("*.curl"))]
 
 
-def flatten(value) -> list[float]:
-    """Numbers out of any prediction shape: [1.0], [[1.0]], {"predictions": ...}, [{"a": 1.0}]."""
+Prediction = float | str  # a number, or a class label
+
+
+def flatten(value) -> list[Prediction]:
+    """Predictions out of any shape: [1.0], [[1.0]], {"predictions": ...}, [{"a": 1.0}], ["<=50K", ">50K"].
+
+    Numbers become floats, strings (class labels) stay strings; booleans and nulls are a ValueError.
+    """
     if isinstance(value, dict):
         if "predictions" in value:
             return flatten(value["predictions"])
         return [x for v in value.values() for x in flatten(v)]
     if isinstance(value, list):
         return [x for v in value for x in flatten(v)]
-    if isinstance(value, bool) or value is None:
-        raise ValueError(f"not a number: {value!r}")
-    return [float(value)]
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError(f"not a prediction: {value!r}")
+    try:
+        return [float(value)]
+    except OverflowError:  # a JSON integer beyond float range
+        raise ValueError(f"number out of range: {value!r}") from None
 
 
-def close(got: list[float], want: list[float], tolerance: float) -> bool:
-    return len(got) == len(want) and all(
-        math.isclose(g, w, rel_tol=tolerance, abs_tol=tolerance) for g, w in zip(got, want, strict=True)
-    )
+def _same(got: Prediction, want: Prediction, tolerance: float) -> bool:
+    """Numbers within tolerance, anything else (labels) equal; a number never equals a label."""
+    if isinstance(got, str) or isinstance(want, str):
+        return isinstance(got, str) and isinstance(want, str) and got == want
+    return math.isclose(got, want, rel_tol=tolerance, abs_tol=tolerance)
+
+
+def close(got: list[Prediction], want: list[Prediction], tolerance: float) -> bool:
+    """Same length, and element by element: numbers within tolerance, class labels equal."""
+    return len(got) == len(want) and all(_same(g, w, tolerance) for g, w in zip(got, want, strict=True))
 
 
 def wanted_outcome(
-    expectation: Expectation, status: int | None, predictions: list[float] | None, oracle: list[float] | None
+    expectation: Expectation,
+    status: int | None,
+    predictions: list[Prediction] | None,
+    oracle: list[Prediction] | None,
 ) -> tuple[bool, str]:
     """Whether the response is what users want, and if not, why (one line)."""
     if status not in expectation.status:
@@ -69,7 +89,10 @@ def wanted_outcome(
 
 
 def judge(
-    expectation: Expectation, status: int | None, predictions: list[float] | None, oracle: list[float] | None
+    expectation: Expectation,
+    status: int | None,
+    predictions: list[Prediction] | None,
+    oracle: list[Prediction] | None,
 ) -> tuple[str, str]:
     ok, why = wanted_outcome(expectation, status, predictions, oracle)
     known = expectation.xfail
@@ -83,7 +106,8 @@ def judge(
 
 
 def send(request: curl.Request, timeout: float = 60.0) -> tuple[int | None, str]:
-    response = requests.request(
+    """Send to the server under test only: no proxy from the environment, no redirect elsewhere."""
+    response = localhttp.request(
         request.method, request.url, headers=request.headers,
         data=request.body.encode() if request.body is not None else None, timeout=timeout,
     )  # fmt: skip

@@ -1,34 +1,49 @@
 """Starting and stopping process trees so that nothing a cell starts outlives it.
 
 Every process is started in a session of its own (Ctrl-C reaches us, not it, so we decide the
-order of shutdown) and with a marker variable in its environment. Stopping takes the whole tree
-as it is *before* anything is killed, plus every process still carrying the marker: a JVM that
-h2o's server starts in a separate session, or a worker re-parented to init, is found either way.
+order of shutdown) with three variables in its environment: the cell's marker, the role of the
+process in the cell (a server attempt, the tracking check, ...) and its owner (the pid and start
+time of the process running the cell). Stopping takes the whole tree as it is *before* anything
+is killed, plus every process still carrying the marker (and role): a JVM that h2o's server
+starts in a separate session, or a worker re-parented to init, is found either way. A process
+whose owner is gone (the run was SIGKILLed) is a leftover that `stop_leftovers()` ends.
 """
 
 from __future__ import annotations
 
 import os
+import shlex
 import signal
 import subprocess
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import psutil
 
 MARKER = "ROLLOUT_PROCESS_MARK"
+ROLE = "ROLLOUT_PROCESS_ROLE"
+OWNER = "ROLLOUT_PROCESS_OWNER"  # "<pid>:<create time>" of the process that runs the cell
+INTERRUPTS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 
 def new_marker() -> str:
     return uuid.uuid4().hex
 
 
-def start(command: Sequence[str], log: Path, env: dict[str, str], cwd: Path, marker: str) -> subprocess.Popen:
+def owner_id(pid: int | None = None) -> str:
+    proc = psutil.Process(pid or os.getpid())
+    return f"{proc.pid}:{proc.create_time()}"
+
+
+def start(
+    command: Sequence[str], log: Path, env: dict[str, str], cwd: Path, marker: str, role: str = "cell"
+) -> subprocess.Popen:
     log.parent.mkdir(parents=True, exist_ok=True)
     with log.open("ab") as out:
-        out.write(f"$ {' '.join(command)}\n".encode())
+        out.write(f"$ {shlex.join(command)}\n".encode())
         out.flush()
         return subprocess.Popen(
             list(command),
@@ -36,7 +51,7 @@ def start(command: Sequence[str], log: Path, env: dict[str, str], cwd: Path, mar
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
             cwd=cwd,
-            env={**env, MARKER: marker},
+            env={**env, MARKER: marker, ROLE: role, OWNER: owner_id()},
             start_new_session=True,
         )
 
@@ -53,35 +68,33 @@ def run_logged(command: Sequence[str], log: Path) -> tuple[int, list[str]]:
     Returns the exit code and the non-empty lines this run wrote (not earlier runs')."""
     log.parent.mkdir(parents=True, exist_ok=True)
     with log.open("ab") as out:
-        out.write(f"$ {' '.join(command)}\n".encode())
+        out.write(f"$ {shlex.join(command)}\n".encode())
         out.flush()
         offset = out.tell()
         code = subprocess.run(list(command), stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL).returncode
     return code, [line.strip() for line in output_since(log, offset).splitlines() if line.strip()]
 
 
-def marked(marker: str) -> list[psutil.Process]:
-    """Live processes whose environment carries `marker`."""
+def _environ(proc: psutil.Process) -> dict[str, str]:
+    try:
+        return proc.environ()
+    except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
+        return {}
+
+
+def marked(marker: str, role: str | None = None) -> list[psutil.Process]:
+    """Live processes whose environment carries `marker` (and `role`, when given)."""
     found = []
     for proc in psutil.process_iter():
-        try:
-            if proc.pid != os.getpid() and proc.environ().get(MARKER) == marker:
-                found.append(proc)
-        except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
+        if proc.pid == os.getpid():
             continue
+        env = _environ(proc)
+        if env.get(MARKER) == marker and (role is None or env.get(ROLE) == role):
+            found.append(proc)
     return found
 
 
-def stop(proc: subprocess.Popen | None, marker: str, grace: float = 5.0) -> int:
-    """Terminate `proc`, its descendants and every process marked `marker`; returns how many."""
-    victims: dict[int, psutil.Process] = {p.pid: p for p in marked(marker)}
-    if proc is not None:
-        try:
-            root = psutil.Process(proc.pid)
-            victims[root.pid] = root
-            victims.update({c.pid: c for c in root.children(recursive=True)})
-        except psutil.NoSuchProcess:
-            pass
+def _terminate(victims: dict[int, psutil.Process], grace: float) -> None:
     for victim in victims.values():
         try:
             victim.send_signal(signal.SIGTERM)
@@ -94,32 +107,116 @@ def stop(proc: subprocess.Popen | None, marker: str, grace: float = 5.0) -> int:
         except psutil.NoSuchProcess:
             pass
     psutil.wait_procs(alive, timeout=grace)
+
+
+def stop(proc: subprocess.Popen | None, marker: str, role: str | None = None, grace: float = 5.0) -> int:
+    """Terminate `proc`, its descendants and every process marked `marker` (and `role`); how many."""
+    victims: dict[int, psutil.Process] = {p.pid: p for p in marked(marker, role)}
+    if proc is not None:
+        try:
+            root = psutil.Process(proc.pid)
+            victims[root.pid] = root
+            victims.update({c.pid: c for c in root.children(recursive=True)})
+        except psutil.NoSuchProcess:
+            pass
+    _terminate(victims, grace)
     if proc is not None:
         try:
             proc.wait(timeout=grace)  # reap our own child
         except subprocess.TimeoutExpired:
             pass
-    leftovers = marked(marker)  # started while we were stopping
+    leftovers = marked(marker, role)  # started while we were stopping
     if leftovers:
-        for victim in leftovers:
-            victim.kill()
-        psutil.wait_procs(leftovers, timeout=grace)
+        _terminate({p.pid: p for p in leftovers}, grace)
     return len(victims)
 
 
+def _owner_alive(owner: str) -> bool:
+    pid, _, created = owner.partition(":")
+    try:
+        return f"{pid}:{psutil.Process(int(pid)).create_time()}" == owner
+    except (ValueError, psutil.Error):
+        return False
+
+
+def leftovers() -> list[psutil.Process]:
+    """Processes started by cells whose owner is gone (a run killed with SIGKILL, a lost machine)."""
+    found = []
+    for proc in psutil.process_iter():
+        env = _environ(proc)
+        if env.get(MARKER) and env.get(OWNER) and not _owner_alive(env[OWNER]):
+            found.append(proc)
+    return found
+
+
+def stop_leftovers() -> list[str]:
+    """Stop every leftover process tree; one line per process stopped."""
+    victims = {}
+    for proc in leftovers():
+        try:
+            victims[proc.pid] = proc
+            victims.update({c.pid: c for c in proc.children(recursive=True)})
+        except psutil.NoSuchProcess:
+            continue
+    lines = []
+    for proc in victims.values():
+        try:
+            lines.append(f"pid {proc.pid}: {shlex.join(proc.cmdline())[:160]}")
+        except psutil.Error:
+            lines.append(f"pid {proc.pid}")
+    _terminate(victims, grace=5.0)
+    return lines
+
+
 @contextmanager
-def sigterm_as_interrupt() -> Iterator[None]:
-    """Treat SIGTERM like Ctrl-C for the duration, so `finally` blocks clean up."""
+def interrupts_as_keyboard_interrupt() -> Iterator[None]:
+    """SIGTERM and SIGHUP (a dropped terminal) act like Ctrl-C for the duration, so cleanup runs."""
 
     def handler(signum, frame):
-        raise KeyboardInterrupt(f"signal {signum}")
+        raise KeyboardInterrupt(f"signal {signal.Signals(signum).name}")
 
     try:
-        previous = signal.signal(signal.SIGTERM, handler)
+        previous = {signum: signal.signal(signum, handler) for signum in (signal.SIGTERM, signal.SIGHUP)}
     except ValueError:  # not the main thread
         yield
         return
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for signum, old in previous.items():
+            signal.signal(signum, old)
+
+
+@contextmanager
+def interrupts_deferred() -> Iterator[list[int]]:
+    """Hold off Ctrl-C, SIGTERM and SIGHUP (e.g. a second Ctrl-C during cleanup); yields what arrived.
+    The caller re-raises afterwards if it wants to."""
+    arrived: list[int] = []
+    try:
+        previous = {signum: signal.signal(signum, lambda s, f: arrived.append(s)) for signum in INTERRUPTS}
+    except ValueError:  # not the main thread
+        yield arrived
+        return
+    try:
+        yield arrived
+    finally:
+        for signum, old in previous.items():
+            signal.signal(signum, old)
+
+
+@dataclass(frozen=True)
+class Launch:
+    """How a cell starts a process: its environment, folder, log, the cell's marker and its role."""
+
+    env: Mapping[str, str]
+    cwd: Path
+    log: Path
+    marker: str
+    role: str = "cell"
+
+    def start(self, command: Sequence[str]) -> subprocess.Popen:
+        return start(command, self.log, dict(self.env), self.cwd, self.marker, self.role)
+
+    def stop(self, proc: subprocess.Popen | None) -> int:
+        """Stop `proc`'s tree and every process of this role (other roles of the cell are left alone)."""
+        return stop(proc, self.marker, self.role)

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import os
+import tempfile
+from collections import Counter
 from pathlib import Path
 
 from junitparser import Failure, JUnitXml, Skipped, TestCase, TestSuite
 
-from .results import FAIL, SKIP, XFAIL, XPASS, CellResult
+from .results import FAIL, SKIP, XFAIL, XPASS, CellResult, natural_key, write_atomic
 
 
 def junit(cells: list[CellResult]) -> JUnitXml:
@@ -14,15 +17,20 @@ def junit(cells: list[CellResult]) -> JUnitXml:
     for label in dict.fromkeys(c.label for c in cells):
         suite = TestSuite(f"mlflow {label}")
         for cell in (c for c in cells if c.label == label):
+            classname = f"{label}.{cell.usecase}"
+            if cell.problem:
+                case = TestCase("cell", classname=classname)
+                case.result = [Failure(f"{cell.problem} ({cell.cell_dir})")]
+                suite.add_testcase(case)
             for stage in cell.stages:
-                case = TestCase(stage.stage, classname=f"{label}.{cell.usecase}", time=stage.seconds)
+                case = TestCase(stage.stage, classname=classname, time=stage.seconds)
                 if stage.status == FAIL:
                     case.result = [Failure(f"{stage.reason} (log: {stage.log})")]
                 elif stage.status == SKIP:
                     case.result = [Skipped(stage.reason)]
                 suite.add_testcase(case)
             for probe in cell.probes:
-                case = TestCase(f"probe {probe.name}", classname=f"{label}.{cell.usecase}", time=probe.seconds)
+                case = TestCase(f"probe {probe.name}", classname=classname, time=probe.seconds)
                 if probe.status == FAIL:
                     case.result = [Failure(probe.reason)]
                 elif probe.status == XFAIL:
@@ -38,9 +46,7 @@ def cell_text(cell: CellResult) -> str:
     failure = cell.failure()
     if failure is not None:
         return f"FAIL {failure.stage}: {failure.reason}"
-    counts = {}
-    for probe in cell.probes:
-        counts[probe.status] = counts.get(probe.status, 0) + 1
+    counts = Counter(probe.status for probe in cell.probes)
     probes = ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
     flavor = f" [{cell.flavor}]" if cell.flavor else ""
     return f"{cell.status.upper()}{flavor}" + (f" ({probes})" if probes else "")
@@ -48,13 +54,13 @@ def cell_text(cell: CellResult) -> str:
 
 def markdown(cells: list[CellResult]) -> str:
     labels = list(dict.fromkeys(c.label for c in cells))
-    usecases = sorted({c.usecase for c in cells})
-    latest = {(c.label, c.usecase): c for c in cells}  # a re-run cell (suffixed folder) wins
+    usecases = sorted({c.usecase for c in cells}, key=natural_key)
+    latest = {(c.label, c.usecase): c for c in cells}
     lines = ["| label (mlflow) | " + " | ".join(usecases) + " |", "|---" * (len(usecases) + 1) + "|"]
     for label in labels:
         versions = {c.mlflow_version for c in cells if c.label == label and c.mlflow_version}
         row = [f"{label} ({', '.join(sorted(versions)) or '?'})"]
-        row += [cell_text(latest[(label, u)]) if (label, u) in latest else "not run" for u in usecases]
+        row += [cell_text(latest[(label, u)]) if (label, u) in latest else "not asked for" for u in usecases]
         lines.append("| " + " | ".join(t.replace("|", "\\|") for t in row) + " |")
     notes = []
     for cell in cells:
@@ -64,22 +70,36 @@ def markdown(cells: list[CellResult]) -> str:
                 notes.append(f"- {where}, probe `{probe.name}`: **{probe.status.upper()}** - {probe.reason}")
         failure = cell.failure()
         if failure is not None:
-            notes.append(f"- {where}: **FAIL at {failure.stage}** - {failure.reason} (log: {failure.log})")
+            notes.append(
+                f"- {where}: **FAIL at {failure.stage}** - {failure.reason} (log: {failure.log or cell.cell_dir})"
+            )
     if notes:
         lines += ["", "Notes:", *notes]
     return "\n".join(lines) + "\n"
 
 
-def write(run: Path, cells: list[CellResult]) -> tuple[Path, Path]:
-    """Write junit.xml and summary.md into the run folder; point results/latest at it."""
+def write(run: Path, cells: list[CellResult], point_latest: bool = True) -> tuple[Path, Path]:
+    """Write junit.xml and summary.md into the run folder atomically; point results/latest at it
+    when it holds cells (a folder with none, e.g. of a lock session, never becomes `latest`)."""
     xml_path, md_path = run / "junit.xml", run / "summary.md"
-    junit(cells).write(str(xml_path), pretty=True)
-    md_path.write_text(markdown(cells))
+    run.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(dir=run, prefix=".junit.", suffix=".tmp")
+    os.close(handle)
+    junit(cells).write(temporary, pretty=True)
+    os.replace(temporary, xml_path)
+    write_atomic(md_path, markdown(cells))
+    if point_latest and cells:
+        _point_latest(run)
+    return xml_path, md_path
+
+
+def _point_latest(run: Path) -> None:
     latest = run.parent.parent / "latest"
     try:
         if latest.is_symlink() or not latest.exists():
-            latest.unlink(missing_ok=True)
-            latest.symlink_to(run.resolve())
+            staged = latest.with_name(f".latest.{os.getpid()}")
+            staged.unlink(missing_ok=True)
+            staged.symlink_to(run.resolve())
+            os.replace(staged, latest)  # atomic: readers see the old run or the new one
     except OSError:
         pass
-    return xml_path, md_path

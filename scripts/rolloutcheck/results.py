@@ -1,29 +1,44 @@
-"""What a cell reports: one JSON per (label, use case), in a run folder that is never reused.
+"""What a cell reports: one JSON per (label, use case) attempt, in a run folder.
 
-A run folder is results/runs/<UTC time>/ (or ROLLOUT_RUN_DIR, shared by the labels of one
+A run folder is results/runs/<UTC time>-<pid>/ (or ROLLOUT_RUN_DIR, shared by the labels of one
 `make matrix`); each cell writes <run>/<label>/<usecase>/cell.json and its logs beside it. A
-cell folder that already exists is never overwritten: the new one gets a numeric suffix.
+cell folder that already exists is never overwritten: a re-run gets `<usecase>.2`, `.3`, ... and
+the newest attempt is what the cell counts. Files are written atomically (temporary, then rename)
+so a reader never sees half a file.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
+import tempfile
 import time
 from dataclasses import asdict, dataclass, field
+from enum import StrEnum
 from pathlib import Path
 
-from . import paths
+import psutil
 
-STAGES = ("lock", "env", "train", "tracking", "serve", "probe")
-PASS, FAIL, SKIP = "pass", "fail", "skip"
-XFAIL, XPASS = "xfail", "xpass"  # probes only: a known break seen / no longer seen
+STAGES = ("config", "lock", "env", "train", "tracking", "serve", "probe")
+OWNER_FILE = "owner.json"  # who runs the cell, and the marker its processes carry (procs.py)
+
+
+class Status(StrEnum):
+    PASS = "pass"
+    FAIL = "fail"
+    SKIP = "skip"
+    XFAIL = "xfail"  # probes only: a known break seen
+    XPASS = "xpass"  # probes only: a known break no longer seen
+
+
+PASS, FAIL, SKIP, XFAIL, XPASS = Status.PASS, Status.FAIL, Status.SKIP, Status.XFAIL, Status.XPASS
 
 
 @dataclass
 class StageResult:
     stage: str
-    status: str
+    status: Status
     reason: str = ""
     seconds: float = 0.0
     log: str | None = None
@@ -33,7 +48,7 @@ class StageResult:
 @dataclass
 class ProbeResult:
     name: str
-    status: str
+    status: Status
     reason: str = ""
     http_status: int | None = None
     seconds: float = 0.0
@@ -53,15 +68,31 @@ class CellResult:
     flavor: str | None = None
     stages: list[StageResult] = field(default_factory=list)
     probes: list[ProbeResult] = field(default_factory=list)
+    problem: str | None = None  # the cell as a whole did not report (missing, unreadable, unfinished)
 
     @property
-    def status(self) -> str:
-        if any(s.status == FAIL for s in self.stages) or any(p.status == FAIL for p in self.probes):
+    def status(self) -> Status:
+        """PASS only when every stage ran and passed and no probe failed; anything else is FAIL."""
+        ran = {s.stage: s.status for s in self.stages}
+        complete = all(ran.get(stage) == PASS for stage in STAGES)
+        if self.problem or not complete or any(p.status == FAIL for p in self.probes):
             return FAIL
-        return PASS if self.stages else SKIP
+        return PASS
 
     def failure(self) -> StageResult | None:
-        return next((s for s in self.stages if s.status == FAIL), None)
+        """The stage to blame: the first that failed, else the first that did not pass."""
+        if self.problem:
+            return StageResult("cell", FAIL, self.problem)
+        ran = {s.stage: s for s in self.stages}
+        failed = next((s for s in self.stages if s.status == FAIL), None)
+        if failed is not None:
+            return failed
+        for stage in STAGES:
+            if stage not in ran:
+                return StageResult(stage, FAIL, "did not run and did not report why")
+            if ran[stage].status != PASS:
+                return StageResult(stage, FAIL, ran[stage].reason or f"stage {stage} was {ran[stage].status}")
+        return None
 
     def to_json(self) -> str:
         return json.dumps({**asdict(self), "status": self.status}, indent=2)
@@ -70,38 +101,99 @@ class CellResult:
     def from_json(cls, text: str) -> CellResult:
         raw = json.loads(text)
         raw.pop("status", None)
-        raw["stages"] = [StageResult(**s) for s in raw.get("stages", [])]
-        raw["probes"] = [ProbeResult(**p) for p in raw.get("probes", [])]
+        raw["stages"] = [StageResult(**{**s, "status": Status(s["status"])}) for s in raw.get("stages", [])]
+        raw["probes"] = [ProbeResult(**{**p, "status": Status(p["status"])}) for p in raw.get("probes", [])]
         return cls(**raw)
 
     def write(self) -> Path:
-        target = Path(self.cell_dir) / "cell.json"
-        target.write_text(self.to_json())
-        return target
+        return write_atomic(Path(self.cell_dir) / "cell.json", self.to_json())
 
 
-def run_dir() -> Path:
-    """This invocation's run folder; ROLLOUT_RUN_DIR lets several processes share one."""
-    chosen = os.environ.get("ROLLOUT_RUN_DIR")
-    if not chosen:
-        stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
-        chosen = str(paths.RESULTS / "runs" / f"{stamp}-{os.getpid()}")
-        os.environ["ROLLOUT_RUN_DIR"] = chosen  # children and later cells of this process share it
-    folder = Path(chosen)
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder
+def write_atomic(target: Path, text: str) -> Path:
+    """Write `text` to `target` so that readers see the old file or the new one, never half."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(handle, "w") as out:
+            out.write(text)
+        os.replace(temporary, target)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+    return target
 
 
 def new_cell_dir(run: Path, label: str, usecase: str) -> Path:
-    """A fresh folder for one cell; an existing one is kept and the new one suffixed."""
+    """A fresh folder for one attempt of a cell; an existing one is kept and the new one suffixed."""
     base = run / label / usecase
-    candidate, n = base, 1
-    while candidate.exists():
-        n += 1
-        candidate = base.with_name(f"{usecase}.{n}")
-    candidate.mkdir(parents=True)
-    return candidate
+    base.parent.mkdir(parents=True, exist_ok=True)
+    for n in range(1, 10_000):
+        candidate = base if n == 1 else base.with_name(f"{usecase}.{n}")
+        try:
+            candidate.mkdir()  # atomic: two processes never get the same folder
+            return candidate
+        except FileExistsError:
+            continue
+    raise RuntimeError(f"too many attempts of {label} x {usecase} in {run}")
+
+
+_ATTEMPT = re.compile(r"^(?P<usecase>.+?)(?:\.(?P<n>\d+))?$")
+
+
+def attempt_of(folder: Path) -> tuple[str, int]:
+    """(use case, attempt number) of a cell folder: `uc` is 1, `uc.2` is 2, `uc.10` is 10."""
+    found = _ATTEMPT.match(folder.name)
+    return found["usecase"], int(found["n"] or 1)
+
+
+def natural_key(text: str) -> list:
+    return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", text)]
+
+
+def owner_alive(cell_dir: Path) -> bool:
+    """Whether the process that runs this cell is still running (its result may still come)."""
+    try:
+        owner = json.loads((cell_dir / OWNER_FILE).read_text())
+        return psutil.Process(owner["pid"]).create_time() == owner["create_time"]
+    except (OSError, ValueError, KeyError, TypeError, psutil.Error):
+        return False
+
+
+def _load_attempt(folder: Path, label: str, usecase: str) -> CellResult | None:
+    cell_json = folder / "cell.json"
+    if not cell_json.exists():
+        if owner_alive(folder):
+            return None  # still running (another label's session under make -j2)
+        return CellResult(label, usecase, str(folder), problem="no cell.json: the cell never finished (killed?)")
+    try:
+        return CellResult.from_json(cell_json.read_text())
+    except (OSError, ValueError, TypeError, KeyError) as error:
+        return CellResult(label, usecase, str(folder), problem=f"unreadable cell.json: {type(error).__name__}: {error}")
 
 
 def load_cells(run: Path) -> list[CellResult]:
-    return [CellResult.from_json(p.read_text()) for p in sorted(run.glob("*/*/cell.json"))]
+    """The newest attempt of every cell in a run, in natural order; broken results are FAIL cells."""
+    newest: dict[tuple[str, str], Path] = {}
+    for folder in run.glob("*/*/"):
+        if not folder.is_dir() or folder.parent.name.startswith("."):
+            continue
+        usecase, n = attempt_of(folder)
+        key = (folder.parent.name, usecase)
+        if key not in newest or n > attempt_of(newest[key])[1]:
+            newest[key] = folder
+    cells = []
+    for (label, usecase), folder in sorted(newest.items(), key=lambda kv: (natural_key(kv[0][0]), kv[0][1])):
+        loaded = _load_attempt(folder, label, usecase)
+        if loaded is not None:
+            cells.append(loaded)
+    return cells
+
+
+def missing_cells(run: Path, cells: list[CellResult], expected: list[tuple[str, str]]) -> list[CellResult]:
+    """A FAIL cell for each (label, use case) the selection asked for that reported nothing."""
+    present = {(c.label, c.usecase) for c in cells}
+    return [
+        CellResult(label, usecase, str(run / label / usecase), problem="missing: the selection asked for it, no result")
+        for label, usecase in expected
+        if (label, usecase) not in present
+    ]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import functools
+import dataclasses
 import socket
 import time
 from collections.abc import Callable
@@ -11,7 +11,8 @@ from pathlib import Path
 import psutil
 import requests
 
-from . import procs
+from . import localhttp, procs
+from .procs import Launch
 from .project import last_error_line
 from .traits import Traits
 
@@ -37,25 +38,27 @@ def port_in_use(port: int) -> bool:
         return sock.connect_ex((HOST, port)) == 0
 
 
-def serve_command(venv: Path, model_uri: str, traits: Traits, port: int) -> list[str]:
-    return [
-        str(venv / "bin" / "mlflow"), "models", "serve", "-m", model_uri,
-        "-h", HOST, "-p", str(port), "-w", "1", *traits.local_env_flags,
-    ]  # fmt: skip
+def serve_command(venv: Path, model_uri: str, traits: Traits) -> Callable[[int], list[str]]:
+    def command(port: int) -> list[str]:
+        return [
+            str(venv / "bin" / "mlflow"), "models", "serve", "-m", model_uri,
+            "-h", HOST, "-p", str(port), "-w", "1", *traits.local_env_flags,
+        ]  # fmt: skip
+
+    return command
 
 
 class Server:
-    """A running model server; `stop()` ends its whole process tree."""
+    """A running model server; `stop()` ends its whole process tree and nothing else of the cell."""
 
-    def __init__(self, command: Callable[[int], list[str]], env: dict[str, str], cwd: Path, log: Path,
-                 marker: str, port: int | None = None):  # fmt: skip
+    def __init__(self, command: Callable[[int], list[str]], launch: Launch, port: int | None = None):
         self.port = port or free_port()
         if port_in_use(self.port):
             raise PortTaken(f"port {self.port} is taken by another process")
-        self.log = log
-        self.log_start = log.stat().st_size if log.exists() else 0  # a retry appends to the same log
-        self.marker = marker
-        self.proc = procs.start(command(self.port), log, env, cwd, marker)
+        self.launch = launch
+        self.log = launch.log
+        self.log_start = self.log.stat().st_size if self.log.exists() else 0  # a retry appends to the same log
+        self.proc = launch.start(command(self.port))
 
     @property
     def url(self) -> str:
@@ -64,6 +67,7 @@ class Server:
     def wait_healthy(self, timeout: float) -> float:
         """Seconds until GET /ping answered 200; ServeError if it exits or never answers."""
         started = time.monotonic()
+        client = localhttp.session()
         while time.monotonic() - started < timeout:
             code = self.proc.poll()
             if code is not None:
@@ -72,7 +76,7 @@ class Server:
                     raise PortTaken(f"port {self.port} was taken before the server bound it")
                 raise ServeError(f"server exited with code {code}: {last_error_line(text)}")
             try:
-                healthy = requests.get(f"{self.url}/ping", timeout=2).status_code == 200
+                healthy = localhttp.request("GET", f"{self.url}/ping", client=client, timeout=2).status_code == 200
             except requests.RequestException:
                 healthy = False
             if healthy:
@@ -84,7 +88,7 @@ class Server:
 
     def listening(self) -> bool:
         """Whether one of this server's processes is the one listening on its port."""
-        for proc in procs.marked(self.marker):
+        for proc in procs.marked(self.launch.marker, self.launch.role):
             try:
                 if any(c.laddr and c.laddr.port == self.port and c.status == psutil.CONN_LISTEN
                        for c in proc.net_connections(kind="tcp")):  # fmt: skip
@@ -94,17 +98,18 @@ class Server:
         return False
 
     def stop(self) -> None:
-        procs.stop(self.proc, self.marker)
+        self.launch.stop(self.proc)
 
 
-def start_healthy(venv: Path, model_uri: str, traits: Traits, env: dict[str, str], cwd: Path, log: Path,
-                  marker: str, timeout: float, port: int | None = None) -> Server:  # fmt: skip
-    """Start a server and wait until healthy; one retry on a fresh port if the port was taken."""
+def start_healthy(
+    command: Callable[[int], list[str]], launch: Launch, timeout: float, port: int | None = None
+) -> Server:
+    """Start a server and wait until healthy; one retry on a fresh port if the port was taken.
+    Each attempt has a role of its own, so stopping a failed attempt touches nothing else."""
     for attempt in (1, 2):
         server = None
         try:
-            command = functools.partial(serve_command, venv, model_uri, traits)
-            server = Server(command, env, cwd, log, marker, port)
+            server = Server(command, dataclasses.replace(launch, role=f"{launch.role}-{attempt}"), port)
             server.wait_healthy(timeout)
             return server
         except PortTaken:

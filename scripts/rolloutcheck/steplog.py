@@ -9,12 +9,12 @@ from collections.abc import Callable
 Printer = Callable[[str], None]
 
 
-def _stderr(message: str) -> None:
+def stderr(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
 class StepLog:
-    def __init__(self, prefix: str, printer: Printer = _stderr):
+    def __init__(self, prefix: str, printer: Printer = stderr):
         self.prefix = prefix
         self.printer = printer
 

@@ -14,9 +14,15 @@ import traceback
 
 
 def flat(values):
+    """Predictions as a flat list: numbers as floats, class labels (strings) as they are."""
     import numpy as np
 
-    return [float(v) for v in np.asarray(values, dtype=float).ravel().tolist()]
+    found = []
+    for value in np.asarray(values, dtype=object).ravel().tolist():
+        if isinstance(value, bytes):
+            value = value.decode()
+        found.append(value if isinstance(value, str) else float(value))
+    return found
 
 
 def same_param(logged, wanted):

@@ -1,0 +1,85 @@
+"""Settings, resolved once from environment variables into a frozen object that is passed down.
+
+Nothing reads the environment at import time and nothing writes it: the entry points (noxfile,
+CLI) call `Settings.from_environ()` once. Every variable the tool reads is listed here.
+
+| variable | default | what |
+|---|---|---|
+| ROLLOUT_RESULTS | `<repo>/results` | where runs, lock logs and merged requirements go |
+| ROLLOUT_RUN_DIR | `<results>/runs/<UTC time>-<pid>` | the run folder (shared by the labels of `make matrix`) |
+| ROLLOUT_VERSIONS_OVERRIDE | `envs/versions.local.yaml` | a team's registry override |
+| ROLLOUT_MLFLOW__<LABEL>, ROLLOUT_INDEX_URL__<LABEL> | | per-label overrides (registry.py) |
+| ENV_BACKEND | `auto` | `auto`, `uv` or `conda` (backends.py) |
+| ROLLOUT_TRAIN_TIMEOUT / _SERVE_ / _TRACKING_ | 900 / 180 / 300 s | stage timeouts |
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import MappingProxyType
+
+from . import paths
+
+
+class SettingsError(ValueError):
+    """A setting has a value the tool cannot use; the message is one line naming the variable."""
+
+
+@dataclass(frozen=True)
+class Timeouts:
+    train: float = 900.0
+    serve: float = 180.0
+    tracking: float = 300.0
+
+
+@dataclass(frozen=True)
+class Settings:
+    results: Path
+    run_dir: Path
+    versions_file: Path
+    versions_override: Path
+    env_backend: str
+    timeouts: Timeouts
+    # the environment processes inherit (read-only copy): proxies, PATH, JAVA_HOME, ...
+    environ: Mapping[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def from_environ(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        environ = dict(os.environ if environ is None else environ)
+        results = Path(environ.get("ROLLOUT_RESULTS") or paths.ROOT / "results")
+        stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+        run_dir = Path(environ.get("ROLLOUT_RUN_DIR") or results / "runs" / f"{stamp}-{os.getpid()}")
+        return cls(
+            results=results,
+            run_dir=run_dir,
+            versions_file=paths.VERSIONS_FILE,
+            versions_override=Path(environ.get("ROLLOUT_VERSIONS_OVERRIDE") or paths.ENVS / "versions.local.yaml"),
+            env_backend=(environ.get("ENV_BACKEND") or "auto").strip().lower() or "auto",
+            timeouts=Timeouts(
+                train=_seconds(environ, "ROLLOUT_TRAIN_TIMEOUT", Timeouts.train),
+                serve=_seconds(environ, "ROLLOUT_SERVE_TIMEOUT", Timeouts.serve),
+                tracking=_seconds(environ, "ROLLOUT_TRACKING_TIMEOUT", Timeouts.tracking),
+            ),
+            environ=MappingProxyType(environ),
+        )
+
+    def process_environ(self) -> dict[str, str]:
+        """What processes of a run start from; the run folder is named so leftovers can be traced."""
+        return {**self.environ, "ROLLOUT_RUN_DIR": str(self.run_dir)}
+
+
+def _seconds(environ: Mapping[str, str], name: str, default: float) -> float:
+    raw = environ.get(name)
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise SettingsError(f"{name}={raw!r} is not a number of seconds") from None
+    if value <= 0:
+        raise SettingsError(f"{name}={raw!r} must be positive")
+    return value

@@ -1,0 +1,84 @@
+"""What stages share: the frozen cell context, the state stages hand on, and how a stage fails."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..backends import EnvBackend
+from ..preflight import CellConfig
+from ..procs import Launch
+from ..registry import Label
+from ..results import CellResult
+from ..settings import Timeouts
+from ..traits import Traits
+from ..usecases import UseCase
+
+
+class StageFailed(Exception):
+    """A stage's expected failure: one line, and the log to read (default: the stage's own)."""
+
+    def __init__(self, reason: str, log: Path | str | None = None):
+        super().__init__(reason)
+        self.reason = reason
+        self.log = log
+
+
+@dataclass(frozen=True)
+class CellContext:
+    """Everything a cell knows before its first process starts."""
+
+    config: CellConfig
+    backend: EnvBackend | None  # None: `backend_problem` says why no backend could be used
+    backend_problem: str | None
+    venv: Path  # the virtualenv nox made for the session
+    cell_dir: Path
+    marker: str  # carried by every process the cell starts (procs.py)
+    timeouts: Timeouts
+    environ: Mapping[str, str]  # what the cell's processes start from
+    python_missing: str | None  # the Python conda.yaml names, when this machine lacks it
+
+    @property
+    def label(self) -> Label:
+        return self.config.label
+
+    @property
+    def usecase(self) -> UseCase:
+        return self.config.usecase
+
+    @property
+    def prefix(self) -> Path:
+        """Where the environment under test lives."""
+        return self.backend.prefix(self.venv) if self.backend else self.venv
+
+    def log(self, stage: str) -> Path:
+        return self.cell_dir / "logs" / f"{stage}.log"
+
+    def launch(self, stage: str, environ: Mapping[str, str], role: str | None = None) -> Launch:
+        return Launch(environ, self.cell_dir, self.log(stage), self.marker, role or stage)
+
+
+@dataclass
+class CellState:
+    """What stages learn and hand on, filled in pipeline order."""
+
+    result: CellResult
+    lock_file: Path | None = None
+    traits: Traits | None = None
+    environ: dict[str, str] | None = None  # the process environment once the env exists
+    run_id: str | None = None
+    server: object | None = None  # serving.Server
+    check: object | None = None  # tracking.TrackingCheck
+    report: object | None = None  # tracking.CheckReport
+
+    def need(self, *names: str) -> None:
+        """Fail loudly (a bug, not a user error) if an earlier stage did not provide `names`."""
+        missing = [n for n in names if getattr(self, n) is None]
+        if missing:
+            raise RuntimeError(f"pipeline order: {', '.join(missing)} not set by an earlier stage")
+
+
+def replace(ctx: CellContext, **changes) -> CellContext:
+    return dataclasses.replace(ctx, **changes)

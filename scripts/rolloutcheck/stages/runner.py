@@ -1,0 +1,113 @@
+"""Runs stages in order and records each as a StageResult: timed, one line, its log.
+
+After a failure every later stage is recorded as skipped without running. Any exception inside
+a stage fails that stage (an unexpected one with its traceback appended to the stage's log);
+Ctrl-C, SIGTERM and SIGHUP fail it as interrupted and propagate, so the cell can clean up.
+"""
+
+from __future__ import annotations
+
+import time
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+from types import ModuleType
+
+from ..results import FAIL, PASS, SKIP, STAGES, CellResult, StageResult
+from ..steplog import StepLog
+from .base import StageFailed
+
+
+class StageRunner:
+    def __init__(self, result: CellResult, steps: StepLog, logs: Path):
+        self.result = result
+        self.steps = steps
+        self.logs = logs
+        self.failed: str | None = None
+        self.current: str | None = None
+        self.background: dict[str, float] = {}  # stage -> when start() launched it
+
+    def log(self, stage: str) -> Path:
+        return self.logs / f"{stage}.log"
+
+    def _recorded(self, name: str) -> bool:
+        return any(s.stage == name for s in self.result.stages)
+
+    def step(self, name: str, what: str, work: Callable[[StageResult], None]) -> bool:
+        """Run `work` as stage `name`; True when it passed."""
+        if self._recorded(name):
+            return not self.failed
+        if self.failed:
+            self.result.stages.append(StageResult(name, SKIP, f"skipped: stage {self.failed} failed"))
+            return False
+        record = StageResult(name, PASS, log=str(self.log(name)))
+        started = self.steps.begin(name, what)
+        self.current = name
+        try:
+            work(record)
+        except StageFailed as failure:
+            self._fail(record, failure.reason, failure.log)
+        except KeyboardInterrupt as interrupt:
+            self._fail(record, f"interrupted ({interrupt.args[0] if interrupt.args else 'Ctrl-C'})")
+            raise
+        except Exception as error:  # noqa: BLE001 - a bug or an unforeseen failure still ends as this stage's result
+            self.unexpected(record, error)
+        finally:
+            self.current = None
+            waited = self.steps.end(name, started, record.status, record.reason)
+            if name in self.background:  # launched earlier by start(): its time counts from then
+                waited = time.monotonic() - self.background[name]
+            record.seconds = round(record.seconds or waited, 2)
+            if record.log and not Path(record.log).exists():
+                record.log = None
+            self.result.stages.append(record)
+        return record.status == PASS
+
+    def _fail(self, record: StageResult, reason: str, log: Path | str | None = None) -> None:
+        record.status, record.reason = FAIL, reason
+        record.log = str(log or record.log)
+        self.failed = self.failed or record.stage
+
+    def unexpected(self, record: StageResult, error: BaseException) -> None:
+        log = self.log(record.stage)
+        log.parent.mkdir(parents=True, exist_ok=True)
+        with log.open("a") as out:
+            out.write("".join(traceback.format_exception(error)))
+        first = str(error).strip().splitlines()[0] if str(error).strip() else ""
+        self._fail(record, f"unexpected {type(error).__name__}: {first}"[:400], log)
+
+    def run(self, stage: ModuleType, ctx, state) -> bool:
+        return self.step(stage.NAME, stage.describe(ctx), lambda record: stage.run(ctx, state, record))
+
+    def start(self, stage: ModuleType, ctx, state) -> None:
+        """Launch a background stage now (it is recorded when `run` waits for it); a failure to
+        launch fails that stage at once."""
+        if self.failed:
+            return
+        self.background[stage.NAME] = time.monotonic()
+        try:
+            stage.start(ctx, state)
+        except KeyboardInterrupt:
+            raise
+        except Exception as error:  # noqa: BLE001
+            failed = error
+            self.step(stage.NAME, stage.describe(ctx), lambda record: _reraise(failed))
+
+    def crashed(self, error: BaseException) -> None:
+        """An exception escaped between stages: it fails the stage that would have run next."""
+        name = next((s for s in STAGES if not self._recorded(s)), STAGES[-1])
+        record = StageResult(name, PASS, log=str(self.log(name)))
+        self.unexpected(record, error)
+        self.result.stages.append(record)
+
+    def finish(self) -> None:
+        """Every stage appears once, in lifecycle order; those that never ran are skipped, with why."""
+        for name in STAGES:
+            if not self._recorded(name):
+                why = f"stage {self.failed} failed" if self.failed else "run ended early"
+                self.result.stages.append(StageResult(name, SKIP, f"skipped: {why}"))
+        self.result.stages.sort(key=lambda s: STAGES.index(s.stage) if s.stage in STAGES else len(STAGES))
+
+
+def _reraise(error: BaseException) -> None:
+    raise error
