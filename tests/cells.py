@@ -76,7 +76,7 @@ def interrupt_while_serving(session: str, run: Path, log: Path, signum: int, set
             os.killpg(nox.pid, signum)
         else:
             nox.send_signal(signum)
-        nox.wait(timeout=120)
+        nox.wait(timeout=180)
     return nox.returncode, tree
 
 

@@ -4,14 +4,16 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
 from pathlib import Path
 
 import pytest
 
 from cells import ROOT, alive, interrupt_while_serving, only_cell, ours, stage, validate
-from rolloutcheck import cell, registry, usecases
+from rolloutcheck import cell, registry
 from rolloutcheck.results import FAIL, PASS, SKIP, XFAIL
+from rolloutcheck.settings import Settings
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(1800)]
 
@@ -27,7 +29,7 @@ def test_sklearn_cell_passes_end_to_end(tmp_path, label, seed_status, v2_status)
     done = validate(f"validate-{label}({SKLEARN})", run)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     result = only_cell(run, label, SKLEARN)
-    assert [s.status for s in result.stages] == [PASS] * 6
+    assert [s.status for s in result.stages] == [PASS] * 7
     assert result.run_id and len(result.run_id) == 32
     assert result.mlflow_version == {"1.2.SBD.0": "1.2.0", "3.17.2": "3.17.2"}[label]
     assert result.flavor == "sklearn" and result.env_backend == "uv"
@@ -45,14 +47,20 @@ def test_sklearn_cell_passes_end_to_end(tmp_path, label, seed_status, v2_status)
     assert (run / "junit.xml").is_file() and (run / "summary.md").is_file()
     assert Path(result.cell_dir, "logs", "serve.log").is_file()
 
-    # An unchanged cell reuses its environment, and the earlier result is kept.
+    # An unchanged cell reuses its environment, and the earlier result is kept. This second run
+    # has every proxy variable pointing at a dead local port and no NO_PROXY (a corporate laptop):
+    # the health wait and the replay must not go through it.
     if label == "1.2.SBD.0":
-        again = validate(f"validate-{label}({SKLEARN})", run)
+        dead = "http://127.0.0.1:9"
+        again = validate(f"validate-{label}({SKLEARN})", run, HTTP_PROXY=dead, HTTPS_PROXY=dead, http_proxy=dead,
+                         https_proxy=dead, ALL_PROXY=dead, NO_PROXY="", no_proxy="")  # fmt: skip
         assert again.returncode == 0, again.stdout[-3000:]
         second = only_cell(run, label, SKLEARN)
         assert second.cell_dir != result.cell_dir and Path(result.cell_dir, "cell.json").is_file()
         assert stage(second, "env").details["reused"] is True
         assert "nothing installed" in stage(second, "env").reason
+        assert second.status == PASS and {p.name: p.status for p in second.probes} == {
+            "seed_pandas_split": PASS, "dataframe_split": PASS}  # fmt: skip
 
 
 def test_unresolvable_label_is_a_clear_lock_result(tmp_path):
@@ -67,7 +75,7 @@ def test_unresolvable_label_is_a_clear_lock_result(tmp_path):
     lock = stage(result, "lock")
     assert lock.status == FAIL and lock.reason.startswith("unresolvable: ")
     assert "mlflow-skinny" in lock.reason and Path(lock.log).is_file()
-    assert all(s.status == SKIP for s in result.stages[1:])
+    assert all(s.status == SKIP for s in result.stages[2:])
     assert "| 3.18.0 (?) | FAIL lock: unresolvable" in done.stdout
     assert not (ROOT / "envs" / SKLEARN / "3.18.0").exists()
 
@@ -85,17 +93,17 @@ def test_stale_lock_names_the_refresh_command(tmp_path):
 
 def test_missing_python_fails_the_env_stage(tmp_path):
     label = registry.load_labels()["1.2.SBD.0"]
-    case = usecases.discover()[SKLEARN]
-    result = cell.run_cell(
-        label, case, tmp_path / "no-venv", python_missing="3.7", run=tmp_path, printer=lambda m: None
-    )
+    settings = Settings.from_environ({**os.environ, "ROLLOUT_RUN_DIR": str(tmp_path), "ENV_BACKEND": "uv"})
+    result = cell.run_cell(label, SKLEARN, tmp_path / "no-venv", settings, python_missing="3.7", printer=lambda m: None)
     env = stage(result, "env")
     assert env.status == FAIL
     assert env.reason == "Python 3.7 named in conda.yaml is not installed on this machine"
-    assert [s.status for s in result.stages[2:]] == [SKIP] * 4
+    assert [s.status for s in result.stages[3:]] == [SKIP] * 4
 
 
-@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+@pytest.mark.parametrize(
+    "signum", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP], ids=["ctrl-c", "sigterm", "sighup-dropped-terminal"]
+)
 def test_interrupt_while_serving_leaves_no_process(tmp_path, signum):
     run = tmp_path / "run"
     code, tree = interrupt_while_serving(f"validate-1.2.SBD.0({SKLEARN})", run, tmp_path / "nox.log", signum)

@@ -1,5 +1,6 @@
 """The seed's step: one requirements.txt per label from all use cases (real files, real uv)."""
 
+import shlex
 from pathlib import Path
 
 from rolloutcheck import merged_requirements, paths, registry, usecases
@@ -9,8 +10,8 @@ from rolloutcheck.usecases import UseCase
 def write_case(root: Path, name: str, conda: list, pip: list) -> UseCase:
     folder = root / name
     folder.mkdir(parents=True)
-    lines = ["dependencies:", "  - python=3.11", *[f"  - {c}" for c in conda], "  - pip:"]
-    lines += [f"      - {p}" for p in pip]
+    lines = ["dependencies:", "  - python=3.11", *[f"  - {c}" for c in conda]]
+    lines += ["  - pip:", *[f"      - {p}" for p in pip]] if pip else []
     (folder / "conda.yaml").write_text("\n".join(lines) + "\n")
     (folder / "MLproject").write_text("name: x\n")
     (folder / "usecase.yaml").write_text("flavor: sklearn\nmetrics: []\n")
@@ -19,7 +20,7 @@ def write_case(root: Path, name: str, conda: list, pip: list) -> UseCase:
 
 def test_shipped_use_cases_merge_for_every_label(tmp_path):
     cases = usecases.discover()
-    for label in registry.load_labels(override=None, environ={}).values():
+    for label in registry.load_labels(paths.VERSIONS_FILE, override=None, environ={}).values():
         merged = merged_requirements.merge(label, cases)
         assert merged.conflicts == [], merged.conflicts
         assert label.mlflow in merged.requirements
@@ -41,7 +42,10 @@ def test_merge_combines_specifiers_and_resolves(tmp_path, monkeypatch):
     assert merged.conflicts == []
     assert "numpy<2,>=1.20" in merged.requirements
     assert merged.sources["numpy"] == ["a", "b"]
-    assert merged_requirements.resolve(merged, label) is None  # real uv: it resolves
+    log = tmp_path / "resolve.log"
+    assert merged_requirements.resolve(merged, label, log=log) is None  # real uv: it resolves
+    command = shlex.split(log.read_text().splitlines()[0].removeprefix("$ "))  # locks.compile_requirements' log
+    assert command[1:3] == ["pip", "compile"] and "--generate-hashes" not in command
 
 
 def test_conflict_names_the_use_cases(tmp_path, monkeypatch):
@@ -64,3 +68,17 @@ def test_resolver_conflict_is_reported(tmp_path, monkeypatch):
     merged = merged_requirements.merge(registry.Label("t", "mlflow==2.22.5"), cases)
     reason = merged_requirements.resolve(merged, registry.Label("t", "mlflow==2.22.5"))
     assert reason and "mlflow" in reason
+
+
+def test_a_url_requirement_keeps_its_url(tmp_path, monkeypatch):
+    """A label pointing mlflow at a build (`mlflow @ file://...`) is merged as that build, not as `mlflow`."""
+    monkeypatch.setattr(paths, "ENVS", tmp_path / "envs")
+    wheel = tmp_path / "wheels" / "mlflow-1.2.0+sbd.0-py3-none-any.whl"
+    wheel.parent.mkdir()
+    wheel.write_bytes(b"a fork's wheel")
+    label = registry.Label("t", f"mlflow @ {wheel.as_uri()}")
+    cases = {"a": write_case(tmp_path, "a", ["numpy"], []), "b": write_case(tmp_path, "b", [], ["requests"])}
+    merged = merged_requirements.merge(label, cases)
+    assert merged.conflicts == []
+    assert label.mlflow in merged.requirements and "mlflow" not in merged.requirements
+    assert merged.sources["mlflow"] == ["a", "b"]

@@ -63,7 +63,11 @@ def test_copy_passes(repo):
         ("usecases/uc/usecase.yaml", "flavor: sklearn\nneeds_java: maybe\n", "key 'needs_java'"),
         ("usecases/uc/usecase.yaml", "flavor: sklearn\nrequirements_by_mlflow: {'<<2': [x]}\n", "'<<2'"),
         ("probes/uc/seed_pandas_split.expect.yaml", "- {mlflow: '<2', status: 200, golden: 5.1}\n", "golden"),
-        ("probes/uc/seed_pandas_split.expect.yaml", "- {mlflow: '>=3', status: 200}\n", "no entry matches mlflow 1.2.0"),
+        (
+            "probes/uc/seed_pandas_split.expect.yaml",
+            "- {mlflow: '>=3', status: 200}\n",
+            "no entry matches mlflow 1.2.0",
+        ),
         ("probes/uc/seed_pandas_split.curl", "curl -d x http://[::1/x", "probes/uc/seed_pandas_split.curl"),
     ],
 )

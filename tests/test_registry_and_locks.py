@@ -1,8 +1,10 @@
 """Registry overrides, requirement derivation and lock staleness, on real files and real uv."""
 
+import shlex
 import textwrap
 
 import pytest
+from test_lock_inputs import make_wheel
 
 from rolloutcheck import envspec, locks, paths, registry, usecases
 
@@ -13,7 +15,7 @@ def sklearn():
 
 
 def test_shipped_labels():
-    labels = registry.load_labels(override=None, environ={})
+    labels = registry.load_labels(paths.VERSIONS_FILE, override=None, environ={})
     assert list(labels) == ["1.2.SBD.0", "1.30.1", "2.22.5", "3.17.2"]
     assert labels["1.2.SBD.0"].mlflow == "mlflow==1.2.0"
     assert "protobuf<3.21" in labels["1.2.SBD.0"].constraints
@@ -21,7 +23,7 @@ def test_shipped_labels():
 
 def test_fork_pointed_at_internal_wheel_by_environment():
     environ = {"ROLLOUT_MLFLOW__1_2_SBD_0": "/wheels/mlflow-1.2.0+sbd.0-py3-none-any.whl"}
-    labels = registry.load_labels(override=None, environ=environ)
+    labels = registry.load_labels(paths.VERSIONS_FILE, override=None, environ=environ)
     assert labels["1.2.SBD.0"].mlflow.endswith("mlflow-1.2.0+sbd.0-py3-none-any.whl")
     assert str(envspec.mlflow_version_of(labels["1.2.SBD.0"].mlflow)) == "1.2.0+sbd.0"
     assert labels["3.17.2"].mlflow == "mlflow==3.17.2"
@@ -36,7 +38,7 @@ def test_override_file_merges_and_adds_labels(tmp_path):
           "3.18.0": {mlflow: "mlflow==3.18.0"}
         """)
     )
-    labels = registry.load_labels(override=override, environ={})
+    labels = registry.load_labels(paths.VERSIONS_FILE, override=override, environ={})
     assert labels["1.2.SBD.0"].index_url == "https://pypi.internal/simple"
     assert labels["1.2.SBD.0"].constraints  # kept from the committed file
     assert labels["3.18.0"].mlflow == "mlflow==3.18.0"
@@ -45,12 +47,12 @@ def test_override_file_merges_and_adds_labels(tmp_path):
 def test_label_without_mlflow_is_an_error(tmp_path):
     bad = tmp_path / "v.yaml"
     bad.write_text("labels:\n  x: {description: no requirement}\n")
-    with pytest.raises(registry.RegistryError, match="needs an `mlflow` requirement"):
+    with pytest.raises(registry.RegistryError, match="key 'mlflow': missing"):
         registry.load_labels(file=bad, override=None, environ={})
 
 
 def test_conda_yaml_to_pip(sklearn):
-    label = registry.load_labels(override=None, environ={})["1.2.SBD.0"]
+    label = registry.load_labels(paths.VERSIONS_FILE, override=None, environ={})["1.2.SBD.0"]
     inputs = envspec.lock_inputs(sklearn, label)
     assert inputs.python == "3.11"
     assert inputs.requirements == ("scikit-learn", "pandas", "numpy", "mlflow==1.2.0", "setuptools")
@@ -61,7 +63,7 @@ def test_conda_yaml_to_pip(sklearn):
 
 
 def test_committed_locks_are_fresh(sklearn):
-    for label in registry.load_labels(override=None, environ={}).values():
+    for label in registry.load_labels(paths.VERSIONS_FILE, override=None, environ={}).values():
         inputs = envspec.lock_inputs(sklearn, label)
         assert locks.state(inputs) is locks.LockState.FRESH, locks.refresh_command(label.name)
 
@@ -111,3 +113,22 @@ def test_resolver_reason_picks_the_because_sentence():
     reason = locks.resolver_reason(output)
     assert reason.startswith("Because there is no version of mlflow-skinny==3.18.0")
     assert reason.endswith("cannot be used.")
+
+
+def test_one_uv_compile_helper_logs_its_command_quoted(tmp_path):
+    """Real uv, offline (a local wheel, no dependencies): hashes on request, the command in the log shell-quoted."""
+    folder = tmp_path / "with space"
+    wheel = make_wheel(folder / "demo-1.0-py3-none-any.whl", "1")
+    requirements, constraints = folder / "requirements.in", folder / "constraints.txt"
+    requirements.write_text(f"{wheel}\n")
+    constraints.write_text("")
+    log = tmp_path / "logs" / "compile.log"
+    done = locks.compile_requirements(requirements, constraints, "3.11", None, hashes=True, log=log)
+    assert done.returncode == 0, done.stderr
+    assert "--hash=sha256:" in done.stdout
+    command = shlex.split(log.read_text().splitlines()[0].removeprefix("$ "))
+    assert command[1:3] == ["pip", "compile"] and str(requirements) in command and "--generate-hashes" in command
+    assert command[command.index("--python-platform") + 1] == locks.PLATFORM
+    plain = locks.compile_requirements(requirements, constraints, "3.11", "https://pypi.org/simple", hashes=False)
+    assert plain.returncode == 0 and "--hash" not in plain.stdout
+    assert plain.args[-2:] == ["--extra-index-url", "https://pypi.org/simple"]

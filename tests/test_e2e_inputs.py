@@ -1,0 +1,125 @@
+"""Real nox sessions on a copy of the repository: broken inputs fail their own cell's config stage
+with one line (the rest of the matrix runs and passes), a broken registry is one line and exit 2,
+and a run killed with SIGKILL is named in the report and cleaned up by `nox -s cleanup`."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from cells import NOX, ROOT, interrupt_while_serving, ours
+from rolloutcheck.results import FAIL, PASS, CellResult
+
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(1800)]
+
+SKLEARN = "sklearn_elasticnet_wine"
+
+
+def copy_repo(target: Path) -> Path:
+    """The repository's files as git sees them (committed or not, ignored ones left out)."""
+    listed = subprocess.run(["git", "ls-files", "-co", "--exclude-standard", "-z"], cwd=ROOT, capture_output=True,
+                            check=True).stdout.decode().split("\0")  # fmt: skip
+    for name in filter(None, listed):
+        source = ROOT / name
+        if source.is_file():
+            (target / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, target / name)
+    return target
+
+
+def add_case(repo: Path, name: str, probes: bool = True) -> Path:
+    shutil.copytree(repo / "usecases" / SKLEARN, repo / "usecases" / name)
+    if probes:
+        shutil.copytree(repo / "probes" / SKLEARN, repo / "probes" / name)
+    return repo / "usecases" / name
+
+
+def nox(repo: Path, *args: str, **env: str) -> subprocess.CompletedProcess:
+    return subprocess.run([NOX, *args], cwd=repo, env={**os.environ, **env}, capture_output=True, text=True,
+                          timeout=1500)  # fmt: skip
+
+
+BROKEN = {
+    "broken_conda": ("usecases/broken_conda/conda.yaml: not valid YAML", None),
+    "no_flavor": ("usecases/no_flavor/usecase.yaml: key 'flavor': missing", None),
+    "unknown_key": ("usecases/unknown_key/usecase.yaml: key 'metrcs': unknown key; known: flavor", None),
+    "no_mlproject": ("usecases/no_mlproject/MLproject: missing", None),
+    "bad_expect": ("probes/bad_expect/seed_pandas_split.expect.yaml", "golden"),
+    "no_probes": ("probes/no_probes: no stored requests", None),
+}
+
+
+def test_broken_inputs_fail_their_own_cell_and_the_rest_runs(tmp_path):
+    repo = copy_repo(tmp_path / "repo")
+    (add_case(repo, "broken_conda") / "conda.yaml").write_text("dependencies: [python=3.11\n")
+    spec = add_case(repo, "no_flavor") / "usecase.yaml"
+    spec.write_text("\n".join(line for line in spec.read_text().splitlines() if not line.startswith("flavor")))
+    spec = add_case(repo, "unknown_key") / "usecase.yaml"
+    spec.write_text(spec.read_text().replace("metrics:", "metrcs:"))
+    (add_case(repo, "no_mlproject") / "MLproject").rename(repo / "usecases" / "no_mlproject" / "MLProject.yml")
+    add_case(repo, "bad_expect")
+    (repo / "probes" / "bad_expect" / "seed_pandas_split.expect.yaml").write_text(
+        "- {mlflow: '<2', status: 200, golden: 5.1}\n- {mlflow: '>=2', status: 415}\n"
+    )
+    add_case(repo, "no_probes", probes=False)
+
+    listed = nox(repo, "-l")
+    assert listed.returncode == 0, listed.stderr[-2000:]
+    for name in [*BROKEN, SKLEARN]:  # every folder is a cell, broken ones included
+        assert f"validate-1.2.SBD.0({name})" in listed.stdout
+
+    run = tmp_path / "run"
+    sessions = [f"validate-1.2.SBD.0({name})" for name in [*BROKEN, SKLEARN]]
+    done = nox(repo, "-s", *sessions, ROLLOUT_RUN_DIR=str(run))
+    output = done.stdout + done.stderr
+    assert done.returncode != 0
+    assert "Traceback" not in output
+    for name, (where, key) in BROKEN.items():
+        result = CellResult.from_json((run / "1.2.SBD.0" / name / "cell.json").read_text())
+        config = result.stages[0]
+        assert (config.stage, config.status, result.status) == ("config", FAIL, FAIL), name
+        assert where in config.reason and "\n" not in config.reason, config.reason
+        assert key is None or key in config.reason, config.reason
+        assert all(s.status == "skip" for s in result.stages[1:]), name
+    good = CellResult.from_json((run / "1.2.SBD.0" / SKLEARN / "cell.json").read_text())
+    assert good.status == PASS, output[-3000:]
+    assert f"validate-1.2.SBD.0({SKLEARN}): success" in output
+
+
+def test_broken_registry_is_one_line_and_exit_2(tmp_path):
+    repo = copy_repo(tmp_path / "repo")
+    versions = repo / "envs" / "versions.yaml"
+    versions.write_text(versions.read_text().replace("    mlflow: mlflow==1.30.1\n", ""))
+    done = nox(repo, "-l")
+    assert done.returncode == 2
+    assert "Traceback" not in done.stdout + done.stderr
+    assert "envs/versions.yaml: label '1.30.1': key 'mlflow': missing" in done.stderr
+    versions.write_text("labels:\n  x: {mlflow: [\n")
+    done = nox(repo, "-s", "report")
+    assert done.returncode == 2 and "not valid YAML" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_sigkilled_run_is_reported_missing_and_cleaned_up(tmp_path):
+    """SIGKILL cannot be handled: the servers survive nox, `nox -s cleanup` stops them, and the
+    report of the run names the unfinished cell and the cells that never ran."""
+    run = tmp_path / "run"
+    code, _ = interrupt_while_serving(f"validate-1.2.SBD.0({SKLEARN})", run, tmp_path / "nox.log", signal.SIGKILL)
+    assert code == -signal.SIGKILL
+    assert ours(run), "expected the killed run's server to outlive nox"
+    cleanup = subprocess.run([NOX, "-s", "cleanup"], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert cleanup.returncode == 0, cleanup.stderr[-2000:]
+    assert not ours(run), [p.cmdline() for p in ours(run)]
+    owner = json.loads(next(run.glob(f"1.2.SBD.0/{SKLEARN}/owner.json")).read_text())
+    assert owner["marker"]  # the marker is saved in the cell folder
+
+    report = subprocess.run([NOX, "-s", "report", "--", str(run), "1.2.SBD.0", "3.17.2"], cwd=ROOT,
+                            capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert report.returncode != 0
+    assert f"1.2.SBD.0 x {SKLEARN}" in report.stderr and "never finished" in report.stdout
+    assert f"3.17.2 x {SKLEARN}" in report.stderr and "missing" in report.stdout
