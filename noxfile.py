@@ -108,8 +108,7 @@ def lock(session: nox.Session) -> None:
 
 @nox.session(venv_backend="none")
 def report(session: nox.Session) -> None:
-    """Aggregate a run folder (default: the newest): `nox -s report -- [RUN] [LABEL...]`; with labels,
-    every cell of those labels that never reported fails the report."""
+    """Aggregate a run (`-- [RUN] [LABEL...]`, default the newest); cells of LABELs that never reported fail it."""
     args = list(session.posargs)
     run = Path(args.pop(0)) if args else commands.latest_run(SETTINGS)
     if run is None or not run.is_dir():

@@ -123,3 +123,22 @@ def test_sigkilled_run_is_reported_missing_and_cleaned_up(tmp_path):
     assert report.returncode != 0
     assert f"1.2.SBD.0 x {SKLEARN}" in report.stderr and "never finished" in report.stdout
     assert f"3.17.2 x {SKLEARN}" in report.stderr and "missing" in report.stdout
+
+
+def test_a_nox_without_the_tools_dependencies_builds_them_from_the_noxfile(tmp_path):
+    """`pipx install nox` / `uvx nox`: only nox is there; the PEP 723 block in noxfile.py brings the rest."""
+    repo = copy_repo(tmp_path / "repo")
+    venv = tmp_path / "only-nox"
+    uv = shutil.which("uv", path=str(Path(NOX).parent)) or "uv"
+    subprocess.run([uv, "venv", "-q", "--python", "3.11", str(venv)], check=True, timeout=300)
+    subprocess.run([uv, "pip", "install", "-q", "--python", str(venv / "bin" / "python"), "nox==2026.10.20"],
+                   check=True, timeout=600)  # fmt: skip
+    lacking = subprocess.run([str(venv / "bin" / "python"), "-c", "import yaml"], capture_output=True)
+    assert lacking.returncode != 0  # the nox here really lacks the tool's dependencies
+    env = {k: v for k, v in os.environ.items() if k not in ("VIRTUAL_ENV", "NOX_SCRIPT_MODE", "PYTHONPATH")}
+    env["PATH"] = f"{venv / 'bin'}{os.pathsep}{env['PATH']}"
+    done = subprocess.run([str(venv / "bin" / "nox"), "-l"], cwd=repo, env=env, capture_output=True, text=True,
+                          timeout=900)  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert f"validate-1.2.SBD.0({SKLEARN})" in done.stdout and "No module named" not in done.stderr
+    assert (repo / ".nox" / "_nox_script_mode" / "bin" / "python").exists()

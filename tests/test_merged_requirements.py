@@ -82,3 +82,14 @@ def test_a_url_requirement_keeps_its_url(tmp_path, monkeypatch):
     assert merged.conflicts == []
     assert label.mlflow in merged.requirements and "mlflow" not in merged.requirements
     assert merged.sources["mlflow"] == ["a", "b"]
+
+
+def test_merged_set_is_written_as_a_hashed_lock(tmp_path):
+    """The seed installs one environment for all use cases: the merged set, resolved with hashes."""
+    label = registry.load_labels(paths.VERSIONS_FILE)["3.17.2"]
+    merged = merged_requirements.merge(label, usecases.discover())
+    lock = tmp_path / "requirements.lock"
+    assert merged_requirements.resolve(merged, label, lock_to=lock) is None
+    text = lock.read_text()
+    assert "mlflow==3.17.2" in text and "--hash=sha256:" in text
+    assert "scikit-learn==" in text and "h2o==" in text and "xgboost-cpu==" in text

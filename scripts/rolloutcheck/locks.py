@@ -75,10 +75,15 @@ def recorded_digest(lock: Path) -> str | None:
 
 
 def state(inputs: LockInputs) -> LockState:
+    """MISSING, STALE or FRESH; LockError when a local file among the inputs has gone missing."""
     digest = recorded_digest(files_for(inputs).lock)
     if digest is None:
         return LockState.MISSING
-    return LockState.FRESH if digest == inputs.digest() else LockState.STALE
+    try:
+        wanted = inputs.digest()
+    except EnvSpecError as error:
+        raise LockError(str(error)) from None
+    return LockState.FRESH if digest == wanted else LockState.STALE
 
 
 def resolver_reason(output: str) -> str:

@@ -21,6 +21,7 @@ from packaging.version import InvalidVersion, Version
 
 from . import envspec, locks
 from .registry import Label
+from .results import write_atomic
 from .usecases import UseCase
 
 _PIN = re.compile(r"^([A-Za-z0-9_.\-]+)==([^\s\\;]+)")
@@ -90,15 +91,27 @@ def _version(text: str) -> Version | None:
         return None
 
 
-def resolve(merged: Merge, label: Label, python: str = "3.11", log: Path | None = None) -> str | None:
+def resolve(
+    merged: Merge, label: Label, python: str = "3.11", *, log: Path | None = None, lock_to: Path | None = None
+) -> str | None:
     """Resolve the merged set with uv; None when it resolves, else uv's one-line reason.
-    With `log`, the uv command and its output are written there."""
+    With `log`, the uv command and its output are written there; with `lock_to`, the resolved set
+    is written there with hashes (what the seed installs as its one environment)."""
     with tempfile.TemporaryDirectory() as tmp:
         requirements, constraints = Path(tmp, "requirements.in"), Path(tmp, "constraints.txt")
         requirements.write_text("\n".join(merged.requirements) + "\n")
         constraints.write_text("\n".join(label.constraints) + "\n")
-        done = locks.compile_requirements(requirements, constraints, python, label.index_url, hashes=False, log=log)
-    return None if done.returncode == 0 else locks.resolver_reason(done.stderr)
+        hashes = lock_to is not None
+        done = locks.compile_requirements(requirements, constraints, python, label.index_url, hashes=hashes, log=log)
+    if done.returncode != 0:
+        return locks.resolver_reason(done.stderr)
+    if lock_to is not None:
+        header = (
+            f"# Every use case on label {label.name}, resolved with hashes by `nox -s requirements-{label.name}`.\n"
+            f"# Install with: uv pip sync --require-hashes {lock_to.name}\n"
+        )
+        write_atomic(lock_to, header + done.stdout)
+    return None
 
 
 def write(merged: Merge, label: Label, folder: Path) -> Path:
