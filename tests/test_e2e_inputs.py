@@ -142,3 +142,28 @@ def test_a_nox_without_the_tools_dependencies_builds_them_from_the_noxfile(tmp_p
     assert done.returncode == 0, done.stderr[-3000:]
     assert f"validate-1.2.SBD.0({SKLEARN})" in done.stdout and "No module named" not in done.stderr
     assert (repo / ".nox" / "_nox_script_mode" / "bin" / "python").exists()
+
+
+def test_matrix_with_a_killed_label_fails_and_names_its_cells(tmp_path):
+    """`make matrix` where one label's nox dies (as by the OOM killer): the matrix exits non-zero
+    and the report names every cell of that label as missing, while the other label's cell passes."""
+    repo = copy_repo(tmp_path / "repo")
+    for name in ("h2o_wine", "tensorflow", "xgboost_adult"):  # one use case keeps the matrix short
+        shutil.rmtree(repo / "usecases" / name)
+    wrapper = tmp_path / "nox"
+    wrapper.write_text(f'#!/bin/sh\ncase "$*" in *validate-3.17.2*) kill -9 $$ ;; esac\nexec "{NOX}" "$@"\n')
+    wrapper.chmod(0o755)
+    tools = tmp_path / "tools"  # bootstrapped already: the nox under test is the wrapper
+    tools.mkdir()
+    (tools / ".stamp").touch()
+    run = tmp_path / "run"
+    env = {**os.environ, "ROLLOUT_RUN_DIR": str(run)}
+    done = subprocess.run(["make", "matrix", f"NOX={wrapper}", f"TOOLS={tools}"], cwd=repo, env=env,
+                          capture_output=True, text=True, timeout=1500)  # fmt: skip
+    output = done.stdout + done.stderr
+    assert done.returncode != 0, output[-3000:]
+    assert "missing: the selection asked for it" in done.stdout
+    assert f"3.17.2 x {SKLEARN}" in output
+    table = (run / "summary.md").read_text()
+    assert "| 1.2.SBD.0 (1.2.0) | PASS [sklearn]" in table
+    assert "| 3.17.2 (?) | FAIL cell: missing" in table

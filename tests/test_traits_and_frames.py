@@ -44,3 +44,9 @@ def test_probe_frames_for_the_oracle(body):
 @pytest.mark.parametrize("body", ["not json", '{"inputs": [[1, 2]]}', "[1, 2]"])
 def test_bodies_without_a_frame(body):
     assert probe_frame(request(body)) is None
+
+
+def test_records_with_different_keys_are_a_frame_not_a_keyerror():
+    """A dataframe_records body whose records differ used to raise KeyError between stages."""
+    frame = probe_frame(request('{"dataframe_records": [{"a": 1, "b": 2}, {"a": 3, "c": 4}]}'))
+    assert frame == {"columns": ["a", "b", "c"], "data": [[1, 2, None], [3, None, 4]]}

@@ -22,3 +22,12 @@ class ConfigError(ValueError):
     def __init__(self, file: Path | str, message: str, key: str | None = None):
         self.file, self.key = shown(file), key
         super().__init__(f"{self.file}: " + (f"key {key!r}: " if key else "") + message)
+
+
+class Failure(RuntimeError):
+    """An expected failure: `reason` is one line, the full story is in `log`."""
+
+    def __init__(self, reason: str, log: Path | str | None = None):
+        super().__init__(reason)
+        self.reason = reason
+        self.log = log

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from . import paths, tools
 from .envspec import EnvSpecError, LockInputs
+from .errors import Failure
 
 DIGEST_PREFIX = "# inputs-sha256: "
 PLATFORM = "x86_64-unknown-linux-gnu"  # the machines that run cells
@@ -28,13 +29,8 @@ class LockState(Enum):
     MISSING = "missing"
 
 
-class LockError(RuntimeError):
+class LockError(Failure):
     """Locking failed; `reason` is one line, the full resolver output is in the log."""
-
-    def __init__(self, reason: str, log: Path | None = None):
-        super().__init__(reason)
-        self.reason = reason
-        self.log = log
 
 
 @dataclass(frozen=True)

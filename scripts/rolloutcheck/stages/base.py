@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..backends import EnvBackend
+from ..errors import Failure
 from ..preflight import CellConfig
 from ..procs import Launch
 from ..registry import Label
@@ -17,13 +18,8 @@ from ..traits import Traits
 from ..usecases import UseCase
 
 
-class StageFailed(Exception):
+class StageFailed(Failure):
     """A stage's expected failure: one line, and the log to read (default: the stage's own)."""
-
-    def __init__(self, reason: str, log: Path | str | None = None):
-        super().__init__(reason)
-        self.reason = reason
-        self.log = log
 
 
 @dataclass(frozen=True)
