@@ -36,7 +36,7 @@ import nox
 SCRIPTS = Path(__file__).resolve().parent / "scripts"
 sys.path.insert(0, str(SCRIPTS))
 
-from rolloutcheck import cell, commands, procs, registry, settings, usecases  # noqa: E402
+from rolloutcheck import cell, commands, paths, procs, registry, settings, usecases  # noqa: E402
 
 nox.needs_version = ">=2026.10.20"
 nox.options.default_venv_backend = "uv"
@@ -143,6 +143,17 @@ def cleanup(session: nox.Session) -> None:
     for line in stopped:
         session.log(f"stopped {line}")
     session.log(f"{len(stopped)} leftover process(es) stopped")
+
+
+@nox.session(name="migrate-probes", venv_backend="none")
+def migrate_probes(session: nox.Session) -> None:
+    """Write the mlflow 2 form of every stored 1.x request of the use cases given (`-- USECASE...`)."""
+    from rolloutcheck import __main__ as cli
+
+    chosen = session.posargs or usecases.names()
+    files = [f for name in chosen for f in sorted((paths.PROBES / name).glob("*.curl"))]
+    if cli.migrate_probes(files, 2):
+        session.error("some stored requests could not be migrated")
 
 
 @nox.session(venv_backend="none")

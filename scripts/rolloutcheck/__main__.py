@@ -1,4 +1,4 @@
-"""Command line for developers: `python -m rolloutcheck {labels,usecases,report,cleanup}`.
+"""Command line: `python -m rolloutcheck {labels,usecases,report,cleanup,migrate-probe}`.
 
 The nox sessions are the front door (`nox -l`); this calls the same functions."""
 
@@ -8,7 +8,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from . import commands, procs, registry, settings, usecases
+from . import commands, curl, migrate, procs, registry, settings, usecases
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -20,7 +20,12 @@ def main(argv: list[str] | None = None) -> int:
     rep.add_argument("run", nargs="?", type=Path, help="run folder (default: the newest)")
     rep.add_argument("labels", nargs="*", help="labels the run was asked for (every missing cell fails)")
     sub.add_parser("cleanup", help="stop processes left by runs that were killed")
+    mig = sub.add_parser("migrate-probe", help="write the mlflow 2 form of stored 1.x requests beside them")
+    mig.add_argument("files", nargs="+", type=Path, help="stored curl files")
+    mig.add_argument("--to", type=int, default=2, choices=[2], help="target major version")
     args = parser.parse_args(argv)
+    if args.command == "migrate-probe":  # needs no registry
+        return migrate_probes(args.files, args.to)
     try:
         config = settings.Settings.from_environ()
         labels = registry.load(config)
@@ -43,6 +48,19 @@ def main(argv: list[str] | None = None) -> int:
         for line in procs.stop_leftovers():
             print(f"stopped {line}")
     return 0
+
+
+def migrate_probes(files: list[Path], to: int) -> int:
+    failed = 0
+    for path in files:
+        try:
+            target = migrate.migrate_file(path, to)
+        except (migrate.MigrationError, curl.CurlError) as error:
+            print(f"rolloutcheck: {error}", file=sys.stderr)
+            failed += 1
+            continue
+        print(f"{path}: already the {to}.x protocol, unchanged" if target is None else f"{path} -> {target}")
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":

@@ -54,9 +54,8 @@ class StageRunner:
             self.unexpected(record, error)
         finally:
             self.current = None
-            waited = self.steps.end(name, started, record.status, record.reason)
-            if name in self.background:  # launched earlier by start(): its time counts from then
-                waited = time.monotonic() - self.background[name]
+            # a stage launched earlier by start() counts its time from then
+            waited = self.steps.end(name, self.background.get(name, started), record.status, record.reason)
             record.seconds = round(record.seconds or waited, 2)
             if record.log and not Path(record.log).exists():
                 record.log = None
