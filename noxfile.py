@@ -45,7 +45,8 @@ nox.options.sessions = []  # nothing by default: say which label to validate
 
 try:  # settings and the registry, read and validated once; a broken one is one line, not a traceback
     SETTINGS = settings.Settings.from_environ()
-    LABELS = registry.load(SETTINGS)
+    REGISTRY = registry.load(SETTINGS)
+    LABELS = REGISTRY.labels
 except (settings.SettingsError, registry.RegistryError) as error:
     print(f"rolloutcheck: {error}", file=sys.stderr)
     sys.exit(2)
@@ -113,10 +114,10 @@ def report(session: nox.Session) -> None:
     run = Path(args.pop(0)) if args else commands.latest_run(SETTINGS)
     if run is None or not run.is_dir():
         session.error("no results yet: run `nox -s validate-<label>` first")
-    unknown = sorted(set(args) - set(LABELS))
+    unknown = sorted(a for a in args if a.removeprefix("validate-").removeprefix("upgrade-") not in LABELS)
     if unknown:
-        session.error(f"unknown label(s) {unknown}; known: {list(LABELS)}")
-    text, cells = commands.summarize(run, labels=args or None)
+        session.error(f"unknown label(s) {unknown}; known: {list(LABELS)} (or validate-<label>, upgrade-<label>)")
+    text, cells = commands.summarize(run, selection=args or None)
     print(text, flush=True)
     failed = [f"{c.label} x {c.usecase}" for c in cells if c.status != "pass"]
     if not cells:

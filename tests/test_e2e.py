@@ -29,7 +29,7 @@ def test_sklearn_cell_passes_end_to_end(tmp_path, label, seed_status, v2_status)
     done = validate(f"validate-{label}({SKLEARN})", run)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     result = only_cell(run, label, SKLEARN)
-    assert [s.status for s in result.stages] == [PASS] * 7
+    assert [s.status for s in result.stages] == [PASS] * 8
     assert result.run_id and len(result.run_id) == 32
     assert result.mlflow_version == {"1.2.SBD.0": "1.2.0", "3.17.2": "3.17.2"}[label]
     assert result.flavor == "sklearn" and result.env_backend == "uv"
@@ -98,7 +98,7 @@ def test_missing_python_fails_the_env_stage(tmp_path):
     env = stage(result, "env")
     assert env.status == FAIL
     assert env.reason == "Python 3.7 named in conda.yaml is not installed on this machine"
-    assert [s.status for s in result.stages[3:]] == [SKIP] * 4
+    assert [s.status for s in result.stages[3:]] == [SKIP] * 5
 
 
 @pytest.mark.parametrize(

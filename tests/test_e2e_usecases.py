@@ -22,7 +22,7 @@ def test_xgboost_on_the_fork_label_logs_a_pyfunc_model(tmp_path):
     done = validate("validate-1.2.SBD.0(xgboost_adult)", run)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     result = only_cell(run, "1.2.SBD.0", "xgboost_adult")
-    assert [s.status for s in result.stages] == [PASS] * 7
+    assert [s.status for s in result.stages] == [PASS] * 8
     assert result.flavor == "python_function"
     seed = next(p for p in result.probes if p.name == "seed_pandas_split")
     assert seed.status == PASS and "match the oracle" in seed.reason
@@ -34,7 +34,7 @@ def test_h2o_cell_passes_and_leaves_no_jvm(tmp_path):
     done = validate("validate-3.17.2(h2o_wine)", run)  # validate() asserts no java of the run survives
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     result = only_cell(run, "3.17.2", "h2o_wine")
-    assert [s.status for s in result.stages] == [PASS] * 7
+    assert [s.status for s in result.stages] == [PASS] * 8
     assert result.flavor == "h2o"
     assert stage(result, "env").details["java"].startswith(("openjdk", "java"))
     probes = {p.name: p.status for p in result.probes}
@@ -57,7 +57,7 @@ def test_missing_java_fails_the_env_stage_clearly(tmp_path, monkeypatch):
     env = stage(result, "env")
     assert env.status == FAIL
     assert env.reason.startswith("Java not found: this use case needs a JDK")
-    assert [s.status for s in result.stages[3:]] == [SKIP] * 4
+    assert [s.status for s in result.stages[3:]] == [SKIP] * 5
 
 
 def test_tensorflow_scores_the_seeds_duplicate_feature_columns(tmp_path):
@@ -66,7 +66,7 @@ def test_tensorflow_scores_the_seeds_duplicate_feature_columns(tmp_path):
     done = validate("validate-3.17.2(tensorflow)", run)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     result = only_cell(run, "3.17.2", "tensorflow")
-    assert [s.status for s in result.stages] == [PASS] * 7
+    assert [s.status for s in result.stages] == [PASS] * 8
     assert result.flavor == "keras"
     probes = {p.name: p for p in result.probes}
     assert probes["dataframe_split"].status == PASS and "match the oracle" in probes["dataframe_split"].reason

@@ -112,7 +112,8 @@ def test_a_cell_folder_without_result_and_without_live_owner_fails(tmp_path):
 
 def test_missing_cells_are_named(tmp_path):
     present = [cell(tmp_path, "1.2.0", "a")]
-    missing = results.missing_cells(tmp_path, present, [("1.2.0", "a"), ("1.2.0", "b"), ("3.17.2", "a")])
+    expected = [("validate", "1.2.0", "a"), ("validate", "1.2.0", "b"), ("validate", "3.17.2", "a")]
+    missing = results.missing_cells(tmp_path, present, expected)
     assert [(c.label, c.usecase) for c in missing] == [("1.2.0", "b"), ("3.17.2", "a")]
     assert all(c.status == FAIL and c.problem.startswith("missing") for c in missing)
     xml = report.junit(present + missing)

@@ -18,7 +18,7 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("usecases", help="print the use case folders, one per line")
     rep = sub.add_parser("report", help="aggregate a run folder into junit.xml and summary.md")
     rep.add_argument("run", nargs="?", type=Path, help="run folder (default: the newest)")
-    rep.add_argument("labels", nargs="*", help="labels the run was asked for (every missing cell fails)")
+    rep.add_argument("labels", nargs="*", help="sessions the run was asked for (validate-L, upgrade-L or L)")
     sub.add_parser("cleanup", help="stop processes left by runs that were killed")
     mig = sub.add_parser("migrate-probe", help="write the mlflow 2 form of stored 1.x requests beside them")
     mig.add_argument("files", nargs="+", type=Path, help="stored curl files")
@@ -28,7 +28,7 @@ def main(argv: list[str] | None = None) -> int:
         return migrate_probes(args.files, args.to)
     try:
         config = settings.Settings.from_environ()
-        labels = registry.load(config)
+        labels = registry.load(config).labels
     except (settings.SettingsError, registry.RegistryError) as error:
         print(f"rolloutcheck: {error}", file=sys.stderr)
         return 2
@@ -41,7 +41,7 @@ def main(argv: list[str] | None = None) -> int:
         if run is None or not run.is_dir():
             print("no results yet: run `nox -s validate-<label>` first", file=sys.stderr)
             return 2
-        text, cells = commands.summarize(run, labels=args.labels or None)
+        text, cells = commands.summarize(run, selection=args.labels or None)
         print(text)
         return 1 if not cells or any(c.status != "pass" for c in cells) else 0
     elif args.command == "cleanup":

@@ -18,7 +18,7 @@ from .errors import ConfigError
 from .registry import Label
 from .results import FAIL, PASS, SKIP, XFAIL, XPASS, CellResult
 from .settings import Settings
-from .stages import env, lock, probe, serve, tracking, train
+from .stages import env, lock, probe, serve, speed, tracking, train
 from .stages.base import CellContext, CellState, StageFailed
 from .stages.runner import StageRunner
 from .steplog import Printer, StepLog, stderr
@@ -32,6 +32,7 @@ def _pipeline(runner: StageRunner, ctx: CellContext, state: CellState) -> None:
     runner.run(serve, ctx, state)
     runner.run(tracking, ctx, state)
     runner.run(probe, ctx, state)
+    runner.run(speed, ctx, state)
 
 
 def run_cell(

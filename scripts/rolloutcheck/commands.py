@@ -53,25 +53,37 @@ def lock_label(label: Label, names: list[str], settings: Settings, printer: Prin
     return failures
 
 
-def expected_cells(run: Path, labels: list[str] | None) -> list[tuple[str, str]]:
-    """The cells a run was asked for: `labels` (recorded in the run) x every use case folder."""
-    selection = run / SELECTION_FILE
-    if labels:
-        results.write_atomic(selection, json.dumps({"labels": labels, "usecases": usecases.names()}, indent=2))
-    elif selection.is_file():
-        labels = json.loads(selection.read_text())["labels"]
-    return [(label, usecase) for label in labels or [] for usecase in usecases.names()]
+def selection_cells(selection: list[str]) -> list[tuple[str, str, str]]:
+    """(kind, label, use case) for each selected session name (`validate-L`, `upgrade-L`, or a bare
+    label, meaning `validate-L`) and every use case folder."""
+    cells = []
+    for name in selection:
+        kind, label = results.kind_and_label(name.removeprefix("validate-"))
+        cells += [(kind, label, usecase) for usecase in usecases.names()]
+    return cells
 
 
-def summarize(run: Path, label: str | None = None, labels: list[str] | None = None) -> tuple[str, list[CellResult]]:
-    """Write the run's JUnit XML and Markdown; the table (for `label`, or all) and its cells.
-    Cells the selection (`labels`, or those recorded in the run) asked for but that never
+def expected_cells(run: Path, selection: list[str] | None) -> list[tuple[str, str, str]]:
+    """The cells a run was asked for: the selection given (then recorded in the run), else the recorded one."""
+    recorded = run / SELECTION_FILE
+    if selection:
+        results.write_atomic(recorded, json.dumps({"sessions": selection, "usecases": usecases.names()}, indent=2))
+    elif recorded.is_file():
+        selection = json.loads(recorded.read_text())["sessions"]
+    return selection_cells(selection or [])
+
+
+def summarize(
+    run: Path, label: str | None = None, selection: list[str] | None = None, kind: str = "validate"
+) -> tuple[str, list[CellResult]]:
+    """Write the run's JUnit XML and Markdown; the table (for `label` and `kind`, or all) and its cells.
+    Cells the selection (session names, or those recorded in the run) asked for but that never
     reported are FAIL cells named in the table."""
     cells = results.load_cells(run)
     if label is None:
-        cells += results.missing_cells(run, cells, expected_cells(run, labels))
+        cells += results.missing_cells(run, cells, expected_cells(run, selection))
     xml, md = report.write(run, cells)
-    shown_cells = [c for c in cells if label is None or c.label == label]
+    shown_cells = [c for c in cells if label is None or (c.label == label and c.kind == kind)]
     return f"{report.markdown(shown_cells)}\nJUnit: {xml}\nTable: {md}\n", shown_cells
 
 

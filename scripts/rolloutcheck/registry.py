@@ -21,7 +21,7 @@ import yaml
 
 from . import paths
 
-TOP_KEYS = ("labels",)
+TOP_KEYS = ("labels", "production")
 LABEL_KEYS = ("mlflow", "description", "index_url", "requirements", "constraints")
 
 
@@ -47,7 +47,7 @@ def env_key(name: str) -> str:
     return re.sub(r"[^A-Z0-9]", "_", name.upper())
 
 
-def _read(path: Path) -> dict[str, dict]:
+def _read(path: Path) -> tuple[dict[str, dict], str | None]:
     try:
         data = yaml.safe_load(path.read_text())
     except OSError as error:
@@ -73,7 +73,10 @@ def _read(path: Path) -> dict[str, dict]:
             raise RegistryError(
                 f"{path}: label {str(name)!r}: unknown key {unknown[0]!r}; known: {', '.join(LABEL_KEYS)}"
             )
-    return {str(name): dict(raw or {}) for name, raw in labels.items()}
+    production = data.get("production")
+    if production is not None and not isinstance(production, str | int | float):
+        raise RegistryError(f"{path}: key 'production': must name a label")
+    return {str(name): dict(raw or {}) for name, raw in labels.items()}, None if production is None else str(production)
 
 
 def _strings(raw: dict, key: str, where: str) -> tuple[str, ...]:
@@ -102,22 +105,39 @@ def _label(name: str, raw: dict, environ: Mapping[str, str], source: str) -> Lab
     )
 
 
-def load_labels(
+@dataclass(frozen=True)
+class Registry:
+    labels: dict[str, Label]
+    production: str | None  # the label production runs today: where upgrades start
+
+
+def load_registry(
     file: Path = paths.VERSIONS_FILE, override: Path | None = None, environ: Mapping[str, str] | None = None
-) -> dict[str, Label]:
+) -> Registry:
     """Labels in file order, with the override file and environment variables applied."""
     environ = environ or {}
-    merged = _read(file)
+    merged, production = _read(file)
     sources = dict.fromkeys(merged, str(file))
     if override is not None and override.is_file():
-        for name, settings in _read(override).items():
+        extra, production_override = _read(override)
+        production = production_override or production
+        for name, settings in extra.items():
             merged.setdefault(name, {}).update(settings)
             sources[name] = f"{override} (over {file})" if name in sources else str(override)
     if not merged:
         raise RegistryError(f"{file}: no labels: add one under `labels:`")
-    return {name: _label(name, raw, environ, sources[name]) for name, raw in merged.items()}
+    if production is not None and production not in merged:
+        raise RegistryError(f"{file}: key 'production': {production!r} is not a label; known: {', '.join(merged)}")
+    labels = {name: _label(name, raw, environ, sources[name]) for name, raw in merged.items()}
+    return Registry(labels, production)
 
 
-def load(settings) -> dict[str, Label]:
+def load_labels(
+    file: Path = paths.VERSIONS_FILE, override: Path | None = None, environ: Mapping[str, str] | None = None
+) -> dict[str, Label]:
+    return load_registry(file, override, environ).labels
+
+
+def load(settings) -> Registry:
     """The registry as `settings` say (file, override, environment)."""
-    return load_labels(settings.versions_file, settings.versions_override, settings.environ)
+    return load_registry(settings.versions_file, settings.versions_override, settings.environ)

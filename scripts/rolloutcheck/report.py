@@ -9,7 +9,7 @@ from pathlib import Path
 
 from junitparser import Failure, JUnitXml, Skipped, TestCase, TestSuite
 
-from .results import FAIL, SKIP, XFAIL, XPASS, CellResult, natural_key, write_atomic
+from .results import FAIL, PASS, SKIP, XFAIL, XPASS, CellResult, natural_key, write_atomic
 
 
 def junit(cells: list[CellResult]) -> JUnitXml:
@@ -17,7 +17,7 @@ def junit(cells: list[CellResult]) -> JUnitXml:
     for label in dict.fromkeys(c.label for c in cells):
         suite = TestSuite(f"mlflow {label}")
         for cell in (c for c in cells if c.label == label):
-            classname = f"{label}.{cell.usecase}"
+            classname = f"{label}.{cell.usecase}" if cell.kind == "validate" else f"{cell.kind}-{label}.{cell.usecase}"
             if cell.problem:
                 case = TestCase("cell", classname=classname)
                 case.result = [Failure(f"{cell.problem} ({cell.cell_dir})")]
@@ -42,6 +42,12 @@ def junit(cells: list[CellResult]) -> JUnitXml:
     return xml
 
 
+def speed_text(cell: CellResult) -> str:
+    """The slowest p95 of a cell's probes (validate cells), for the table."""
+    p95 = [f["p95_ms"] for f in cell.speed.values() if isinstance(f, dict) and f.get("p95_ms") == f.get("p95_ms")]
+    return f", p95 {max(p95):.0f} ms" if p95 else ""
+
+
 def cell_text(cell: CellResult) -> str:
     failure = cell.failure()
     if failure is not None:
@@ -49,33 +55,88 @@ def cell_text(cell: CellResult) -> str:
     counts = Counter(probe.status for probe in cell.probes)
     probes = ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
     flavor = f" [{cell.flavor}]" if cell.flavor else ""
-    return f"{cell.status.upper()}{flavor}" + (f" ({probes})" if probes else "")
+    return f"{cell.status.upper()}{flavor}" + (f" ({probes}{speed_text(cell)})" if probes else "")
+
+
+def _table(header: list[str], rows: list[list[str]]) -> list[str]:
+    lines = ["| " + " | ".join(header) + " |", "|---" * len(header) + "|"]
+    return lines + ["| " + " | ".join(t.replace("|", "\\|") for t in row) + " |" for row in rows]
 
 
 def markdown(cells: list[CellResult]) -> str:
-    labels = list(dict.fromkeys(c.label for c in cells))
-    usecases = sorted({c.usecase for c in cells}, key=natural_key)
-    latest = {(c.label, c.usecase): c for c in cells}
-    lines = ["| label (mlflow) | " + " | ".join(usecases) + " |", "|---" * (len(usecases) + 1) + "|"]
-    for label in labels:
-        versions = {c.mlflow_version for c in cells if c.label == label and c.mlflow_version}
-        row = [f"{label} ({', '.join(sorted(versions)) or '?'})"]
-        row += [cell_text(latest[(label, u)]) if (label, u) in latest else "not asked for" for u in usecases]
-        lines.append("| " + " | ".join(t.replace("|", "\\|") for t in row) + " |")
+    validate = [c for c in cells if c.kind == "validate"]
+    upgrades = [c for c in cells if c.kind == "upgrade"]
+    lines = []
+    if validate or not upgrades:
+        labels = list(dict.fromkeys(c.label for c in validate))
+        usecases = sorted({c.usecase for c in validate}, key=natural_key)
+        latest = {(c.label, c.usecase): c for c in validate}
+        rows = []
+        for label in labels:
+            versions = {c.mlflow_version for c in validate if c.label == label and c.mlflow_version}
+            row = [f"{label} ({', '.join(sorted(versions)) or '?'})"]
+            row += [cell_text(latest[(label, u)]) if (label, u) in latest else "not asked for" for u in usecases]
+            rows.append(row)
+        lines += _table(["label (mlflow)", *usecases], rows)
+    if upgrades:
+        lines += ["", "Upgrades (the model logged by the *from* label, served by the *to* label):", ""]
+        lines += _table(
+            [
+                "from -> to",
+                "use case",
+                "cell",
+                "local serve",
+                "model-env serve",
+                "requests to migrate",
+                "p95 from -> to",
+            ],
+            [upgrade_row(c) for c in upgrades],
+        )
     notes = []
     for cell in cells:
-        where = f"{cell.label} x {cell.usecase}"
+        where = (
+            f"{cell.label} x {cell.usecase}"
+            if cell.kind == "validate"
+            else f"upgrade {cell.from_label} -> {cell.label} x {cell.usecase}"
+        )
         for probe in cell.probes:
             if probe.status in (XFAIL, XPASS, FAIL):
                 notes.append(f"- {where}, probe `{probe.name}`: **{probe.status.upper()}** - {probe.reason}")
+        for stage in cell.stages:
+            if stage.status in (XFAIL, XPASS):
+                notes.append(f"- {where}, `{stage.stage}`: **{stage.status.upper()}** - {stage.reason}")
         failure = cell.failure()
         if failure is not None:
             notes.append(
                 f"- {where}: **FAIL at {failure.stage}** - {failure.reason} (log: {failure.log or cell.cell_dir})"
             )
+        for migration in cell.upgrade.get("migrations", []):
+            notes.append(f"- {where}: clients must change `{migration['probe']}` to: `{migration['curl'].strip()}`"
+                         f" ({migration['proof']})")  # fmt: skip
     if notes:
         lines += ["", "Notes:", *notes]
     return "\n".join(lines) + "\n"
+
+
+def _stage_text(cell: CellResult, name: str) -> str:
+    stage = next((s for s in cell.stages if s.stage == name), None)
+    if stage is None:
+        return "-"
+    return stage.status.upper() if stage.status in (PASS, SKIP) else f"{stage.status.upper()}: {stage.reason[:80]}"
+
+
+def upgrade_row(cell: CellResult) -> list[str]:
+    local = f"{_stage_text(cell, 'local-serve')} / {_stage_text(cell, 'local-probe')}"
+    model_env = f"{_stage_text(cell, 'model-env-serve')} / {_stage_text(cell, 'model-env-probe')}"
+    inside = cell.upgrade.get("model_env", {}).get("mlflow")
+    if inside:
+        model_env += f" (mlflow {inside} inside)"
+    migrations = cell.upgrade.get("migrations", [])
+    speeds = [f"{s['from']['p95_ms']:.0f} -> {s['to']['p95_ms']:.0f} ms" for s in cell.speed.values() if "from" in s]
+    failure = cell.failure()
+    verdict = cell.status.upper() + (f" at {failure.stage}" if failure else "")
+    return [f"{cell.from_label} -> {cell.label}", cell.usecase, verdict, local, model_env,
+            ", ".join(m["probe"] for m in migrations) or "none", "; ".join(speeds) or "-"]  # fmt: skip
 
 
 def write(run: Path, cells: list[CellResult], point_latest: bool = True) -> tuple[Path, Path]:

@@ -11,6 +11,9 @@ CLI) call `Settings.from_environ()` once. Every variable the tool reads is liste
 | ROLLOUT_MLFLOW__<LABEL>, ROLLOUT_INDEX_URL__<LABEL> | | per-label overrides (registry.py) |
 | ENV_BACKEND | `auto` | `auto`, `uv` or `conda` (backends.py) |
 | ROLLOUT_TRAIN_TIMEOUT / _SERVE_ / _TRACKING_ | 900 / 180 / 300 s | stage timeouts |
+| ROLLOUT_MODEL_ENV_TIMEOUT | 1200 s | building and serving a model's own environment (upgrade cells) |
+| ROLLOUT_FROM | the registry's `production` | the label upgrades start from |
+| ROLLOUT_SPEED_P95_RATIO, _MIN_MS | 1.5, 5 | speed regression: p95 ratio above and slower by more |
 """
 
 from __future__ import annotations
@@ -34,6 +37,15 @@ class Timeouts:
     train: float = 900.0
     serve: float = 180.0
     tracking: float = 300.0
+    model_env: float = 1200.0
+
+
+@dataclass(frozen=True)
+class SpeedLimits:
+    """When the *to* server is slower enough to fail an upgrade: both conditions must hold."""
+
+    p95_ratio: float = 1.5
+    p95_min_ms: float = 5.0
 
 
 @dataclass(frozen=True)
@@ -44,6 +56,8 @@ class Settings:
     versions_override: Path
     env_backend: str
     timeouts: Timeouts
+    speed: SpeedLimits = field(default_factory=SpeedLimits)
+    from_label: str | None = None  # ROLLOUT_FROM: where upgrades start (default: the registry's production)
     # the environment processes inherit (read-only copy): proxies, PATH, JAVA_HOME, ...
     environ: Mapping[str, str] = field(default_factory=dict)
 
@@ -63,9 +77,20 @@ class Settings:
                 train=_seconds(environ, "ROLLOUT_TRAIN_TIMEOUT", Timeouts.train),
                 serve=_seconds(environ, "ROLLOUT_SERVE_TIMEOUT", Timeouts.serve),
                 tracking=_seconds(environ, "ROLLOUT_TRACKING_TIMEOUT", Timeouts.tracking),
+                model_env=_seconds(environ, "ROLLOUT_MODEL_ENV_TIMEOUT", Timeouts.model_env),
             ),
+            speed=SpeedLimits(
+                p95_ratio=_seconds(environ, "ROLLOUT_SPEED_P95_RATIO", SpeedLimits.p95_ratio),
+                p95_min_ms=_seconds(environ, "ROLLOUT_SPEED_P95_MIN_MS", SpeedLimits.p95_min_ms),
+            ),
+            from_label=environ.get("ROLLOUT_FROM") or None,
             environ=MappingProxyType(environ),
         )
+
+    @property
+    def cache(self) -> Path:
+        """Environments mlflow itself builds for logged models (reused while their requirements match)."""
+        return paths.ROOT / ".cache"
 
     def process_environ(self) -> dict[str, str]:
         """What processes of a run start from; the run folder is named so leftovers can be traced."""

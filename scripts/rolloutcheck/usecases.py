@@ -16,10 +16,11 @@ from packaging.specifiers import InvalidSpecifier, SpecifierSet
 
 from . import paths
 from .errors import ConfigError
+from .loadtest import Load
 
 USECASE_KEYS = (
     "flavor", "description", "model_path", "params", "metrics", "features", "fallback_flavors",
-    "needs_java", "requirements_by_mlflow",
+    "needs_java", "requirements_by_mlflow", "load",
 )  # fmt: skip
 
 
@@ -38,6 +39,7 @@ class UseCase:
     needs_java: bool = False
     # extra requirements keyed by a PEP 440 specifier on the label's mlflow version
     requirements_by_mlflow: dict[str, list[str]] = field(default_factory=dict)
+    load: Load = field(default_factory=Load)  # the bounded load of the speed checks
 
     @property
     def conda_file(self) -> Path:
@@ -126,6 +128,11 @@ def load(folder: Path) -> UseCase:
             raise ConfigError(spec_file, f"{specifier!r}: must be a list of requirements", "requirements_by_mlflow")
     if not isinstance(spec.get("needs_java", False), bool):
         raise ConfigError(spec_file, "must be true or false", "needs_java")
+    load = spec.get("load") or {}
+    if not isinstance(load, dict) or set(map(str, load)) - set(Load.KEYS):
+        raise ConfigError(spec_file, f"must map some of {', '.join(Load.KEYS)} to numbers", "load")
+    if not all(isinstance(v, int | float) and not isinstance(v, bool) and v > 0 for v in load.values()):
+        raise ConfigError(spec_file, "values must be positive numbers", "load")
     for key in ("model_path", "description"):
         if not isinstance(spec.get(key, ""), str):
             raise ConfigError(spec_file, "must be a string", key)
@@ -141,6 +148,7 @@ def load(folder: Path) -> UseCase:
         fallback_flavors=_strings(spec, "fallback_flavors", spec_file),
         needs_java=spec.get("needs_java", False),
         requirements_by_mlflow={str(k): list(v) for k, v in by_version.items()},
+        load=Load(**{k: (float(v) if k == "seconds" else int(v)) for k, v in load.items()}),
     )
 
 

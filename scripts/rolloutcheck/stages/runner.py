@@ -13,7 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
 
-from ..results import FAIL, PASS, SKIP, STAGES, CellResult, StageResult
+from ..results import FAIL, PASS, SKIP, CellResult, StageResult
 from ..steplog import StepLog
 from .base import StageFailed
 
@@ -75,37 +75,41 @@ class StageRunner:
         first = str(error).strip().splitlines()[0] if str(error).strip() else ""
         self._fail(record, f"unexpected {type(error).__name__}: {first}"[:400], log)
 
-    def run(self, stage: ModuleType, ctx, state) -> bool:
-        return self.step(stage.NAME, stage.describe(ctx), lambda record: stage.run(ctx, state, record))
+    def run(self, stage: ModuleType, ctx, state, name: str | None = None) -> bool:
+        """Run a stage module (recorded as `name`, default its NAME: upgrade cells run some twice)."""
+        return self.step(name or stage.NAME, stage.describe(ctx), lambda record: stage.run(ctx, state, record))
 
-    def start(self, stage: ModuleType, ctx, state) -> None:
+    def start(self, stage: ModuleType, ctx, state, name: str | None = None) -> None:
         """Launch a background stage now (it is recorded when `run` waits for it); a failure to
         launch fails that stage at once."""
+        name = name or stage.NAME
         if self.failed:
             return
-        self.background[stage.NAME] = time.monotonic()
+        self.background[name] = time.monotonic()
         try:
             stage.start(ctx, state)
         except KeyboardInterrupt:
             raise
         except Exception as error:  # noqa: BLE001
             failed = error
-            self.step(stage.NAME, stage.describe(ctx), lambda record: _reraise(failed))
+            self.step(name, stage.describe(ctx), lambda record: _reraise(failed))
 
     def crashed(self, error: BaseException) -> None:
         """An exception escaped between stages: it fails the stage that would have run next."""
-        name = next((s for s in STAGES if not self._recorded(s)), STAGES[-1])
+        stages = self.result.expected_stages
+        name = next((s for s in stages if not self._recorded(s)), stages[-1])
         record = StageResult(name, PASS, log=str(self.log(name)))
         self.unexpected(record, error)
         self.result.stages.append(record)
 
     def finish(self) -> None:
         """Every stage appears once, in lifecycle order; those that never ran are skipped, with why."""
-        for name in STAGES:
+        stages = self.result.expected_stages
+        for name in stages:
             if not self._recorded(name):
                 why = f"stage {self.failed} failed" if self.failed else "run ended early"
                 self.result.stages.append(StageResult(name, SKIP, f"skipped: {why}"))
-        self.result.stages.sort(key=lambda s: STAGES.index(s.stage) if s.stage in STAGES else len(STAGES))
+        self.result.stages.sort(key=lambda s: stages.index(s.stage) if s.stage in stages else len(stages))
 
 
 def _reraise(error: BaseException) -> None:
