@@ -2,6 +2,7 @@
 # pinned nox (and uv) into .tools/, and nox builds the tool's own environment from noxfile.py.
 #   make validate LABEL=1.2.SBD.0   every use case on one version label
 #   make matrix                     every label (make -j2 matrix runs two labels at once)
+#   make upgrades                   every label's upgrade from production (ROLLOUT_FROM=<label> for another)
 #   make test                       unit and end-to-end tests
 #   make unit                       unit tests only
 #   make lock [LABEL=...]           refresh committed locks after changing their inputs
@@ -12,7 +13,7 @@ TOOLS := $(CURDIR)/.tools
 NOX := $(TOOLS)/bin/nox
 export PATH := $(TOOLS)/bin:$(PATH)
 
-.PHONY: bootstrap validate matrix matrix-labels test unit lint lock cleanup clean-envs
+.PHONY: bootstrap validate matrix matrix-labels upgrades upgrade-labels test unit lint lock cleanup clean-envs
 .DEFAULT_GOAL := help
 
 help:
@@ -41,6 +42,18 @@ matrix: bootstrap
 matrix-labels: $(addprefix validate/,$(LABELS))
 validate/%:
 	$(NOX) -s validate-$*
+
+# The same for upgrades: one make target per label (the production label itself has none).
+upgrades: bootstrap
+	@run=$${ROLLOUT_RUN_DIR:-$(CURDIR)/results/runs/upgrades-$$(date -u +%Y%m%dT%H%M%SZ)}; \
+	$(NOX) -s labels -- $$run/labels.txt --upgrades || exit 2; labels="$$(cat $$run/labels.txt)"; \
+	ROLLOUT_RUN_DIR=$$run $(MAKE) --no-print-directory -k upgrade-labels LABELS="$$labels"; made=$$?; \
+	ROLLOUT_RUN_DIR=$$run $(NOX) -s report -- $$run $$(for l in $$labels; do printf 'upgrade-%s ' $$l; done); \
+	reported=$$?; test $$made -eq 0 && test $$reported -eq 0
+
+upgrade-labels: $(addprefix upgrade/,$(LABELS))
+upgrade/%:
+	$(NOX) -s upgrade-$*
 
 test: bootstrap
 	$(NOX) -s tests

@@ -36,7 +36,7 @@ import nox
 SCRIPTS = Path(__file__).resolve().parent / "scripts"
 sys.path.insert(0, str(SCRIPTS))
 
-from rolloutcheck import cell, commands, paths, procs, registry, settings, usecases  # noqa: E402
+from rolloutcheck import cell, commands, paths, procs, registry, settings, upgrade, usecases  # noqa: E402
 
 nox.needs_version = ">=2026.10.20"
 nox.options.default_venv_backend = "uv"
@@ -50,6 +50,8 @@ try:  # settings and the registry, read and validated once; a broken one is one 
 except (settings.SettingsError, registry.RegistryError) as error:
     print(f"rolloutcheck: {error}", file=sys.stderr)
     sys.exit(2)
+
+SOURCE = SETTINGS.from_label or REGISTRY.production  # where upgrades start
 
 # Every use case folder is a cell, broken ones included: they fail their own config stage.
 CELLS = [nox.param(*commands.interpreter_for(name), name, id=name) for name in usecases.names()]
@@ -66,6 +68,24 @@ def _validate(session: nox.Session, label: str, usecase: str, python_missing: st
     if result.status != "pass":
         failure = result.failure()
         session.error(f"{label} x {usecase} failed at {failure.stage}: {failure.reason}")
+
+
+def _upgrade(session: nox.Session, label: str, usecase: str, python_missing: str | None) -> None:
+    source = SETTINGS.from_label or REGISTRY.production
+    if source not in LABELS:
+        session.error(
+            f"upgrades start from ROLLOUT_FROM or `production:` in envs/versions.yaml; {source!r} is no label"
+        )
+    result = upgrade.run_upgrade_cell(
+        LABELS[source], LABELS[label], usecase, Path(session.virtualenv.location), SETTINGS,
+        python_missing=python_missing, printer=session.log,
+    )  # fmt: skip
+    cell.print_summary(result, session.log)
+    table, _ = commands.summarize(SETTINGS.run_dir, label, kind="upgrade")
+    print(table, flush=True)
+    if result.status != "pass":
+        failure = result.failure()
+        session.error(f"{source} -> {label} x {usecase} failed at {failure.stage}: {failure.reason}")
 
 
 def _lock(session: nox.Session, labels: list[str]) -> None:
@@ -91,6 +111,15 @@ for _label in LABELS.values():
     )
     _session.__doc__ = f"Validate mlflow {_label.name} on every use case ({_label.mlflow})."
     nox.session(name=f"validate-{_label.name}", tags=["validate"])(_session)
+
+    if _label.name != SOURCE:
+        _up = nox.parametrize("python,python_missing,usecase", CELLS)(
+            lambda session, usecase, python_missing, label=_label.name: _upgrade(
+                session, label, usecase, python_missing
+            )
+        )
+        _up.__doc__ = f"Upgrade from {SOURCE} to {_label.name}: the models logged there, their requests and speed."
+        nox.session(name=f"upgrade-{_label.name}", tags=["upgrade"])(_up)
 
     _lock_session = lambda session, label=_label.name: _lock(session, [label])  # noqa: E731
     _lock_session.__doc__ = f"Refresh the locks of {_label.name} (uv; conda-lock if ENV_BACKEND=conda)."
@@ -128,8 +157,11 @@ def report(session: nox.Session) -> None:
 
 @nox.session(venv_backend="none")
 def labels(session: nox.Session) -> None:
-    """Write the registered labels, one per line, to the file given (`-- FILE`), else print them."""
-    text = "\n".join(LABELS) + "\n"
+    """Write the registered labels, one per line, to a file (`-- FILE [--upgrades]`), else print them."""
+    upgrades = "--upgrades" in session.posargs  # only the labels an upgrade can go to (not production)
+    chosen = [label for label in LABELS if not upgrades or label != SOURCE]
+    session.posargs[:] = [a for a in session.posargs if a != "--upgrades"]
+    text = "\n".join(chosen) + "\n"
     if session.posargs:
         Path(session.posargs[0]).parent.mkdir(parents=True, exist_ok=True)
         Path(session.posargs[0]).write_text(text)

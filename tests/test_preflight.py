@@ -179,3 +179,15 @@ def test_stage_failed_keeps_its_reason(tmp_path):
     run.step("config", "", fails)
     assert run.result.stages[0].reason.startswith("stale lock") and run.result.stages[0].status == FAIL
     assert PASS not in {s.status for s in run.result.stages}
+
+
+def test_cell_processes_do_not_inherit_the_tools_environment():
+    """nox points UV_PYTHON at the tool's env: a cell's `uv` (mlflow's env manager) must not install there."""
+    from rolloutcheck.settings import Settings
+
+    settings = Settings.from_environ({"UV_PYTHON": "/tool", "UV_PROJECT_ENVIRONMENT": "/tool", "VIRTUAL_ENV": "/tool",
+                                      "PATH": "/bin", "HTTP_PROXY": "http://proxy:1"})  # fmt: skip
+    environ = settings.process_environ()
+    assert "UV_PYTHON" not in environ and "UV_PROJECT_ENVIRONMENT" not in environ and "VIRTUAL_ENV" not in environ
+    assert environ["PATH"] == "/bin" and environ["HTTP_PROXY"] == "http://proxy:1"  # installs keep the proxy
+    assert environ["ROLLOUT_RUN_DIR"] == str(settings.run_dir)

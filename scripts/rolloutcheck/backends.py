@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from . import conda_backend, environment, envspec, locks, paths
+from . import conda_backend, environment, envspec, locks, paths, procs, tools
 from .locks import LockError, LockState
 from .registry import Label
 from .usecases import UseCase
@@ -36,6 +36,7 @@ class EnvBackend(Protocol):
     def lock(self, usecase: UseCase, label: Label, log: Path) -> Path: ...
     def install(self, label: Label, lock_file: Path, prefix: Path, log: Path) -> bool: ...
     def refresh_command(self, label: Label) -> str: ...
+    def create(self, venv: Path, python: str, log: Path) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -67,6 +68,14 @@ class UvBackend:
     def refresh_command(self, label: Label) -> str:
         return locks.refresh_command(label.name)
 
+    def create(self, venv: Path, python: str, log: Path) -> None:
+        """A virtualenv outside nox's sessions (an upgrade cell's *from* side); kept while it exists."""
+        if (venv / "bin" / "python").exists():
+            return
+        code, lines = procs.run_logged([tools.uv_bin(), "venv", "--python", python, str(venv)], log)
+        if code != 0:
+            raise environment.EnvError(f"uv venv failed: {(lines or ['no output'])[-1]}")
+
 
 @dataclass(frozen=True)
 class CondaBackend:
@@ -91,6 +100,9 @@ class CondaBackend:
 
     def refresh_command(self, label: Label) -> str:
         return f"ENV_BACKEND=conda {locks.refresh_command(label.name)}"
+
+    def create(self, venv: Path, python: str, log: Path) -> None:
+        """conda-lock install makes the prefix itself."""
 
 
 def conda_executable(environ: Mapping[str, str]) -> str | None:

@@ -35,19 +35,24 @@ def _pipeline(runner: StageRunner, ctx: CellContext, state: CellState) -> None:
     runner.run(speed, ctx, state)
 
 
+def start_cell(settings: Settings, label: str, usecase: str, kind: str, printer: Printer) -> tuple[Path, str]:
+    """A new cell folder with its logs folder and owner.json (who runs it, its processes' marker)."""
+    for line in procs.stop_leftovers():  # of earlier runs that were killed (SIGKILL) before cleaning up
+        printer(f"stopped a leftover process of a killed run: {line}")
+    cell_dir = results.new_cell_dir(settings.run_dir, label, usecase, kind)
+    (cell_dir / "logs").mkdir()
+    marker = procs.new_marker()
+    me = psutil.Process(os.getpid())
+    owner = {"pid": me.pid, "create_time": me.create_time(), "marker": marker}
+    results.write_atomic(cell_dir / results.OWNER_FILE, json.dumps(owner))
+    return cell_dir, marker
+
+
 def run_cell(
     label: Label, usecase: str, venv: Path, settings: Settings, *, python_missing: str | None = None,
     printer: Printer = stderr,
 ) -> CellResult:  # fmt: skip
-    for line in procs.stop_leftovers():  # of earlier runs that were killed (SIGKILL) before cleaning up
-        printer(f"stopped a leftover process of a killed run: {line}")
-    cell_dir = results.new_cell_dir(settings.run_dir, label.name, usecase)
-    (cell_dir / "logs").mkdir()
-    marker = procs.new_marker()
-    me = psutil.Process(os.getpid())
-    results.write_atomic(
-        cell_dir / results.OWNER_FILE, json.dumps({"pid": me.pid, "create_time": me.create_time(), "marker": marker})
-    )
+    cell_dir, marker = start_cell(settings, label.name, usecase, "validate", printer)
     result = CellResult(label=label.name, usecase=usecase, cell_dir=str(cell_dir))
     runner = StageRunner(result, StepLog(f"{label.name} {usecase}", printer), cell_dir / "logs")
     state = CellState(result)

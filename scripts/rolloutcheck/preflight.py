@@ -9,8 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import curl, envspec, expectations, paths, usecases
-from .errors import ConfigError
+from . import curl, envspec, expectations, paths, usecases, versionmatch
+from .errors import ConfigError, shown
 from .registry import Label
 from .usecases import UseCase
 
@@ -73,3 +73,77 @@ def check(label: Label, usecase_name: str) -> CellConfig:
                     probe.expect_file, f"no entry matches mlflow {version} (label {label.name})", "mlflow"
                 )
     return CellConfig(label, usecase, probes)
+
+
+BREAK_KEYS = ("from", "to", "stage", "reason")
+BREAKABLE = ("local-serve", "local-probe", "speed", "model-env-serve", "model-env-probe")
+
+
+@dataclass(frozen=True)
+class UpgradeBreak:
+    """A written-down known break of an upgrade: its stage fails as XFAIL, not FAIL."""
+
+    source: str
+    from_spec: str
+    to_spec: str
+    stage: str
+    reason: str
+
+    def applies(self, stage: str, from_version: str, to_version: str) -> bool:
+        return (
+            stage == self.stage
+            and versionmatch.matches(self.from_spec, from_version)
+            and versionmatch.matches(self.to_spec, to_version)
+        )
+
+
+@dataclass(frozen=True)
+class UpgradeConfig:
+    source: CellConfig  # the *from* label's cell: trains and logs the model
+    target: CellConfig  # the *to* label's cell: serves it
+    breaks: tuple[UpgradeBreak, ...]
+
+    def known(self, stage: str, from_version: str | None, to_version: str | None) -> str | None:
+        if not from_version or not to_version:
+            return None
+        found = next((b for b in self.breaks if b.applies(stage, from_version, to_version)), None)
+        return f"{found.reason} [{shown(found.source)}]" if found else None
+
+
+def upgrade_breaks(usecase: UseCase) -> tuple[UpgradeBreak, ...]:
+    """`probes/<usecase>/upgrade.yaml`, then the shared `probes/_defaults/upgrade.yaml`: first match wins."""
+    found = []
+    for path in (usecase.probes_dir / "upgrade.yaml", paths.PROBE_DEFAULTS / "upgrade.yaml"):
+        if not path.is_file():
+            continue
+        entries = usecases.read_yaml(path)
+        if not isinstance(entries, list):
+            raise ConfigError(path, "must be a list of known breaks")
+        for index, entry in enumerate(entries, 1):
+            where = f"entry {index}"
+            if not isinstance(entry, dict):
+                raise ConfigError(path, f"{where}: must be a mapping of {', '.join(BREAK_KEYS)}")
+            unknown = sorted(set(map(str, entry)) - set(BREAK_KEYS))
+            missing = [k for k in BREAK_KEYS if not entry.get(k)]
+            if unknown or missing:
+                key = (unknown or missing)[0]
+                raise ConfigError(
+                    path, f"{where}: {'unknown' if unknown else 'missing'}; keys: {', '.join(BREAK_KEYS)}", key
+                )
+            if entry["stage"] not in BREAKABLE:
+                raise ConfigError(path, f"{where}: one of {', '.join(BREAKABLE)}", "stage")
+            for key in ("from", "to"):
+                try:
+                    versionmatch.matches(str(entry[key]), "1.0")
+                except ValueError:
+                    raise ConfigError(path, f"{where}: {entry[key]!r} is not a PEP 440 specifier", key) from None
+            found.append(
+                UpgradeBreak(str(path), str(entry["from"]), str(entry["to"]), entry["stage"], str(entry["reason"]))
+            )
+    return tuple(found)
+
+
+def check_upgrade(source: Label, target: Label, usecase_name: str) -> UpgradeConfig:
+    """The validated inputs of an upgrade cell: the use case for both labels, and its known breaks."""
+    config = check(source, usecase_name)
+    return UpgradeConfig(config, CellConfig(target, config.usecase, config.probes), upgrade_breaks(config.usecase))

@@ -24,7 +24,7 @@ STAGES = ("config", "lock", "env", "train", "tracking", "serve", "probe", "speed
 # An upgrade cell (upgrade.py): the use case trained and logged by the *from* label, served by the *to* one.
 UPGRADE_STAGES = (
     "config", "from-lock", "from-env", "from-train", "from-tracking", "from-serve", "to-lock", "to-env",
-    "local-serve", "local-probe", "model-env-serve", "model-env-probe", "speed",
+    "local-serve", "local-probe", "speed", "model-env-serve", "model-env-probe",
 )  # fmt: skip
 STAGES_BY_KIND = {"validate": STAGES, "upgrade": UPGRADE_STAGES}
 OWNER_FILE = "owner.json"  # who runs the cell, and the marker its processes carry (procs.py)

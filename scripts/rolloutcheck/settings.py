@@ -27,6 +27,8 @@ from types import MappingProxyType
 
 from . import paths
 
+TOOL_ENVIRONMENT = ("UV_PYTHON", "UV_PROJECT_ENVIRONMENT", "VIRTUAL_ENV", "CONDA_PREFIX")
+
 
 class SettingsError(ValueError):
     """A setting has a value the tool cannot use; the message is one line naming the variable."""
@@ -93,8 +95,11 @@ class Settings:
         return paths.ROOT / ".cache"
 
     def process_environ(self) -> dict[str, str]:
-        """What processes of a run start from; the run folder is named so leftovers can be traced."""
-        return {**self.environ, "ROLLOUT_RUN_DIR": str(self.run_dir)}
+        """What processes of a run start from; the run folder is named so leftovers can be traced.
+        The tool's own environment is left out: nox sets UV_PYTHON and UV_PROJECT_ENVIRONMENT to it,
+        and any `uv` a cell runs (mlflow's uv env manager) would install into the tool instead."""
+        inherited = {k: v for k, v in self.environ.items() if k not in TOOL_ENVIRONMENT}
+        return {**inherited, "ROLLOUT_RUN_DIR": str(self.run_dir)}
 
 
 def _seconds(environ: Mapping[str, str], name: str, default: float) -> float:

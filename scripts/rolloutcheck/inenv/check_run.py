@@ -125,6 +125,7 @@ def main(spec_path, out_path):
         out["mlflow_version"] = mlflow.__version__
         mlflow.set_tracking_uri(spec["tracking_uri"])
         model_dir = check_tracking(spec, out["problems"], out)
+        out["model_dir"] = os.path.abspath(model_dir)  # the artifact as logged, for other versions to serve
         oracle(spec, model_dir, out)
     except Exception as error:  # noqa: BLE001 - the caller turns it into a tracking failure
         traceback.print_exc()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -13,7 +13,7 @@ from ..preflight import CellConfig
 from ..procs import Launch
 from ..registry import Label
 from ..results import CellResult
-from ..settings import Timeouts
+from ..settings import SpeedLimits, Timeouts
 from ..traits import Traits
 from ..usecases import UseCase
 
@@ -35,6 +35,9 @@ class CellContext:
     timeouts: Timeouts
     environ: Mapping[str, str]  # what the cell's processes start from
     python_missing: str | None  # the Python conda.yaml names, when this machine lacks it
+    log_prefix: str = ""  # upgrade cells run some stages for two labels: `from-`, `to-`
+    limits: SpeedLimits = SpeedLimits()  # when a slower *to* server fails an upgrade
+    cache: Path | None = None  # where mlflow builds logged models' own environments (upgrade cells)
 
     @property
     def label(self) -> Label:
@@ -50,10 +53,10 @@ class CellContext:
         return self.backend.prefix(self.venv) if self.backend else self.venv
 
     def log(self, stage: str) -> Path:
-        return self.cell_dir / "logs" / f"{stage}.log"
+        return self.cell_dir / "logs" / f"{self.log_prefix}{stage}.log"
 
     def launch(self, stage: str, environ: Mapping[str, str], role: str | None = None) -> Launch:
-        return Launch(environ, self.cell_dir, self.log(stage), self.marker, role or stage)
+        return Launch(environ, self.cell_dir, self.log(stage), self.marker, role or f"{self.log_prefix}{stage}")
 
 
 @dataclass
@@ -78,3 +81,15 @@ class CellState:
 
 def replace(ctx: CellContext, **changes) -> CellContext:
     return dataclasses.replace(ctx, **changes)
+
+
+@dataclass
+class UpgradeState:
+    """An upgrade cell: the *from* side trains, logs and serves; the *to* side serves the same model."""
+
+    result: CellResult
+    source: CellState  # the *from* label's stages
+    target: CellState  # the *to* label's stages
+    local: object | None = None  # serving.Server: *to* CLI, *to* environment, the logged artifact
+    model_env: object | None = None  # serving.Server: *to* CLI, the model's own rebuilt environment
+    known: Callable[[str], str | None] = lambda stage: None  # a stage's written-down known break here

@@ -9,21 +9,26 @@ from __future__ import annotations
 
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from types import ModuleType
 
-from ..results import FAIL, PASS, SKIP, CellResult, StageResult
+from ..results import FAIL, PASS, SKIP, XFAIL, XPASS, CellResult, StageResult
 from ..steplog import StepLog
 from .base import StageFailed
 
+KnownBreaks = Callable[[str], str | None]  # stage -> the reason it is known to break here, or None
+
 
 class StageRunner:
-    def __init__(self, result: CellResult, steps: StepLog, logs: Path):
+    def __init__(self, result: CellResult, steps: StepLog, logs: Path, known: KnownBreaks | None = None):
         self.result = result
         self.steps = steps
         self.logs = logs
+        self.known = known or (lambda stage: None)
         self.failed: str | None = None
+        self.broken: str | None = None  # a known break in the current branch: the rest of it does not run
         self.current: str | None = None
         self.background: dict[str, float] = {}  # stage -> when start() launched it
 
@@ -40,18 +45,31 @@ class StageRunner:
         if self.failed:
             self.result.stages.append(StageResult(name, SKIP, f"skipped: stage {self.failed} failed"))
             return False
+        if self.broken:
+            self.result.stages.append(StageResult(name, XFAIL, f"not run: {self.broken} is a known break"))
+            return False
         record = StageResult(name, PASS, log=str(self.log(name)))
         started = self.steps.begin(name, what)
         self.current = name
         try:
             work(record)
         except StageFailed as failure:
-            self._fail(record, failure.reason, failure.log)
+            known = self.known(name)
+            if known:
+                record.status, record.reason = XFAIL, f"known break: {known} (seen: {failure.reason})"
+                record.log = str(failure.log or record.log)
+                self.broken = name
+            else:
+                self._fail(record, failure.reason, failure.log)
         except KeyboardInterrupt as interrupt:
             self._fail(record, f"interrupted ({interrupt.args[0] if interrupt.args else 'Ctrl-C'})")
             raise
         except Exception as error:  # noqa: BLE001 - a bug or an unforeseen failure still ends as this stage's result
             self.unexpected(record, error)
+        else:
+            known = self.known(name)
+            if known:
+                record.status, record.reason = XPASS, f"known break no longer seen ({known}): {record.reason}"
         finally:
             self.current = None
             # a stage launched earlier by start() counts its time from then
@@ -60,7 +78,17 @@ class StageRunner:
             if record.log and not Path(record.log).exists():
                 record.log = None
             self.result.stages.append(record)
-        return record.status == PASS
+        return record.status in (PASS, XPASS)
+
+    @contextmanager
+    def branch(self) -> Iterator[None]:
+        """Stages that depend on each other but not on other branches: a failure or known break
+        inside skips the rest of the branch only (the cell still fails on a FAIL)."""
+        failed, broken = self.failed, self.broken
+        try:
+            yield
+        finally:
+            self.failed, self.broken = failed, broken
 
     def _fail(self, record: StageResult, reason: str, log: Path | str | None = None) -> None:
         record.status, record.reason = FAIL, reason

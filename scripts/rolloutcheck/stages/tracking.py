@@ -43,6 +43,7 @@ class CheckReport:
     flavor: str | None = None
     oracle: dict[str, list] = field(default_factory=dict)
     oracle_errors: dict[str, str] = field(default_factory=dict)
+    model_dir: str | None = None  # the model as logged, downloaded into the cell folder
     seconds: float = 0.0
 
     @classmethod
@@ -57,6 +58,7 @@ class CheckReport:
             flavor=raw.get("flavor"),
             oracle=dict(raw.get("oracle") or {}),
             oracle_errors=dict(raw.get("oracle_errors") or {}),
+            model_dir=raw.get("model_dir"),
             seconds=seconds,
         )
 

@@ -1,0 +1,118 @@
+"""One upgrade cell: the use case trained and logged by the *from* label (production), then that
+model served by the *to* label, two ways, with production's requests and speed side by side.
+
+    config, from-lock, from-env, from-train, from-tracking, from-serve, to-lock, to-env  (one trunk)
+    local-serve, local-probe, speed                                    (a branch: to env, old artifact)
+    model-env-serve, model-env-probe                                   (a branch: the model's own env)
+
+A failure in the trunk skips everything after it; in a branch, only the rest of that branch. A
+written-down known break (probes/_defaults/upgrade.yaml, probes/<usecase>/upgrade.yaml) turns a
+branch stage's failure into XFAIL. Cleanup and results are as for validate cells (cell.py).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from pathlib import Path
+
+from . import backends, commands, preflight, procs
+from .cell import start_cell
+from .errors import ConfigError
+from .registry import Label
+from .results import CellResult
+from .settings import Settings
+from .stages import env, lock, oldmodel, replay, serve, speedcompare, tracking, train
+from .stages.base import CellContext, CellState, StageFailed, UpgradeState
+from .stages.runner import StageRunner
+from .steplog import Printer, StepLog, stderr
+
+
+def _pipeline(runner: StageRunner, source: CellContext, target: CellContext, state: UpgradeState) -> None:
+    runner.run(lock, source, state.source, "from-lock")
+    runner.run(env, source, state.source, "from-env")
+    runner.run(train, source, state.source, "from-train")
+    runner.start(tracking, source, state.source, "from-tracking")  # beside the server's start-up
+    runner.run(serve, source, state.source, "from-serve")
+    runner.run(tracking, source, state.source, "from-tracking")
+    runner.run(lock, target, state.target, "to-lock")
+    runner.run(env, target, state.target, "to-env")
+    branch = dataclasses.replace(target, log_prefix="")  # logs/<stage>.log, as the stages are named
+    with runner.branch():
+        runner.run(oldmodel.Local, branch, state)
+        runner.run(replay.Local, branch, state)
+        runner.run(speedcompare, branch, state)
+    with runner.branch():
+        runner.run(oldmodel.ModelEnv, branch, state)
+        runner.run(replay.ModelEnv, branch, state)
+
+
+def source_venv(target_venv: Path, source: Label, usecase: str) -> Path:
+    """The *from* side's environment, beside nox's: reused by every upgrade from that label."""
+    slug = re.sub(r"[^a-z0-9]+", "-", source.name.lower()).strip("-")
+    return target_venv.with_name(f"upgrade-from-{slug}-{usecase}")
+
+
+def run_upgrade_cell(
+    source: Label, target: Label, usecase: str, venv: Path, settings: Settings, *,
+    python_missing: str | None = None, printer: Printer = stderr,
+) -> CellResult:  # fmt: skip
+    cell_dir, marker = start_cell(settings, target.name, usecase, "upgrade", printer)
+    result = CellResult(label=target.name, usecase=usecase, cell_dir=str(cell_dir), kind="upgrade",
+                        from_label=source.name)  # fmt: skip
+    state = UpgradeState(result, CellState(CellResult(source.name, usecase, str(cell_dir))), CellState(result))
+    runner = StageRunner(result, StepLog(f"{source.name} -> {target.name} {usecase}", printer), cell_dir / "logs",
+                         known=lambda stage: state.known(stage))  # fmt: skip
+    contexts: dict[str, CellContext] = {}
+
+    def configure(record) -> None:
+        try:
+            config = preflight.check_upgrade(source, target, usecase)
+        except ConfigError as error:
+            raise StageFailed(str(error)) from None
+        try:
+            backend, problem = backends.choose(settings.env_backend, settings.environ), None
+        except backends.BackendError as error:
+            backend, problem = None, str(error)
+        result.env_backend = backend.name if backend else None
+        base = CellContext(
+            config=config.target, backend=backend, backend_problem=problem, venv=venv, cell_dir=cell_dir,
+            marker=marker, timeouts=settings.timeouts, environ=settings.process_environ(),
+            python_missing=python_missing, log_prefix="to-", limits=settings.speed, cache=settings.cache,
+        )  # fmt: skip
+        from_venv = source_venv(venv, source, usecase)
+        contexts["target"] = base
+        contexts["source"] = dataclasses.replace(base, config=config.source, venv=from_venv, log_prefix="from-")
+        if backend is not None:
+            python, _ = commands.interpreter_for(usecase)
+            backend.create(from_venv, python, cell_dir / "logs" / "from-env.log")
+        state.known = lambda stage: config.known(stage, state.source.result.mlflow_version, result.mlflow_version)
+        record.reason = f"{len(config.source.probes)} probes, from {source.name} to {target.name}"
+
+    interrupted = None
+    try:
+        with procs.interrupts_as_keyboard_interrupt():
+            if runner.step("config", f"checking {usecase} for {source.name} and {target.name}", configure):
+                _pipeline(runner, contexts["source"], contexts["target"], state)
+    except KeyboardInterrupt as interrupt:
+        interrupted = interrupt
+    except Exception as error:  # noqa: BLE001 - outside any stage: still a failed stage, never a pass
+        runner.crashed(error)
+    finally:
+        with procs.interrupts_deferred():
+            try:
+                oldmodel.stop(state)
+                serve.stop(state.source)
+                for side, ctx in (("source", contexts.get("source")), ("target", contexts.get("target"))):
+                    if ctx is not None:
+                        tracking.stop(ctx, getattr(state, side))
+            finally:
+                procs.stop(None, marker)
+            result.upgrade.setdefault("from_mlflow", state.source.result.mlflow_version)
+            result.run_id = state.source.result.run_id
+            result.flavor = state.source.result.flavor
+            runner.finish()
+            result.write()
+    if interrupted is not None:
+        raise interrupted
+    return result
