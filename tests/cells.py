@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -90,3 +91,15 @@ def alive(pids: set) -> list[psutil.Process]:
         except psutil.NoSuchProcess:
             continue
     return found
+
+
+def copy_repo(target: Path) -> Path:
+    """The repository's files as git sees them (committed or not, ignored ones left out)."""
+    listed = subprocess.run(["git", "ls-files", "-co", "--exclude-standard", "-z"], cwd=ROOT, capture_output=True,
+                            check=True).stdout.decode().split("\0")  # fmt: skip
+    for name in filter(None, listed):
+        source = ROOT / name
+        if source.is_file():
+            (target / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, target / name)
+    return target

@@ -13,24 +13,12 @@ from pathlib import Path
 
 import pytest
 
-from cells import NOX, ROOT, interrupt_while_serving, ours
+from cells import NOX, ROOT, copy_repo, interrupt_while_serving, ours
 from rolloutcheck.results import FAIL, PASS, CellResult
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(1800)]
 
 SKLEARN = "sklearn_elasticnet_wine"
-
-
-def copy_repo(target: Path) -> Path:
-    """The repository's files as git sees them (committed or not, ignored ones left out)."""
-    listed = subprocess.run(["git", "ls-files", "-co", "--exclude-standard", "-z"], cwd=ROOT, capture_output=True,
-                            check=True).stdout.decode().split("\0")  # fmt: skip
-    for name in filter(None, listed):
-        source = ROOT / name
-        if source.is_file():
-            (target / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(source, target / name)
-    return target
 
 
 def add_case(repo: Path, name: str, probes: bool = True) -> Path:
