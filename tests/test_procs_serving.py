@@ -225,3 +225,16 @@ def test_sighup_acts_like_ctrl_c():
         with procs.interrupts_as_keyboard_interrupt():
             os.kill(os.getpid(), signal.SIGHUP)
             time.sleep(1)
+
+
+def test_the_reason_is_the_cause_not_mlflows_wrapper():
+    from rolloutcheck.project import last_error_line
+
+    log = (
+        "[ERROR] Exception in worker process\n"
+        "ModuleNotFoundError: No module named 'xgboost'\n"
+        "mlflow.utils.process.ShellCommandException: Non-zero exit code: 1\n"
+        "Exception: Command 'exec gunicorn ...' returned non zero return code. Return code = 3\n"
+    )
+    assert last_error_line(log) == "ModuleNotFoundError: No module named 'xgboost'"
+    assert last_error_line("Exception: Command 'x' returned non zero return code.\n").startswith("Exception")

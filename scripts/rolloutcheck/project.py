@@ -46,7 +46,14 @@ def run(command: list[str], launch: Launch, timeout: float) -> str:
     return found.group(1)
 
 
+# mlflow's wrappers around a child's failure: the child's own exception, logged before, says why
+GENERIC = re.compile(r"non zero return code|Non-zero exit code|ShellCommandException")
+
+
 def last_error_line(text: str) -> str:
+    """The line that says why: the last exception raised, preferring the cause over mlflow's generic
+    "Command ... returned non zero return code" wrapper."""
     lines = [line.strip() for line in text.splitlines() if line.strip()]
     errors = [line for line in lines if re.search(r"(Error|Exception|error:)", line)]
-    return (errors or lines or ["no output"])[-1][:300]
+    causes = [line for line in errors if re.match(r"^[\w.]*(Error|Exception)\b", line) and not GENERIC.search(line)]
+    return (causes or errors or lines or ["no output"])[-1][:300]

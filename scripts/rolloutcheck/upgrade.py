@@ -47,10 +47,11 @@ def _pipeline(runner: StageRunner, source: CellContext, target: CellContext, sta
         runner.run(replay.ModelEnv, branch, state)
 
 
-def source_venv(target_venv: Path, source: Label, usecase: str) -> Path:
-    """The *from* side's environment, beside nox's: reused by every upgrade from that label."""
+def source_venv(target_venv: Path, source: Label) -> Path:
+    """The *from* side's environment, beside nox's session env (one per *to* label and use case, so
+    that `make -j2 upgrades` never builds one env twice at once; uv hard-links, so it costs little)."""
     slug = re.sub(r"[^a-z0-9]+", "-", source.name.lower()).strip("-")
-    return target_venv.with_name(f"upgrade-from-{slug}-{usecase}")
+    return target_venv.with_name(f"{target_venv.name}-from-{slug}")
 
 
 def run_upgrade_cell(
@@ -80,12 +81,11 @@ def run_upgrade_cell(
             marker=marker, timeouts=settings.timeouts, environ=settings.process_environ(),
             python_missing=python_missing, log_prefix="to-", limits=settings.speed, cache=settings.cache,
         )  # fmt: skip
-        from_venv = source_venv(venv, source, usecase)
+        python, _ = commands.interpreter_for(usecase)
         contexts["target"] = base
-        contexts["source"] = dataclasses.replace(base, config=config.source, venv=from_venv, log_prefix="from-")
-        if backend is not None:
-            python, _ = commands.interpreter_for(usecase)
-            backend.create(from_venv, python, cell_dir / "logs" / "from-env.log")
+        contexts["source"] = dataclasses.replace(
+            base, config=config.source, venv=source_venv(venv, source), log_prefix="from-", python=python
+        )
         state.known = lambda stage: config.known(stage, state.source.result.mlflow_version, result.mlflow_version)
         record.reason = f"{len(config.source.probes)} probes, from {source.name} to {target.name}"
 

@@ -36,6 +36,7 @@ class CellContext:
     environ: Mapping[str, str]  # what the cell's processes start from
     python_missing: str | None  # the Python conda.yaml names, when this machine lacks it
     log_prefix: str = ""  # upgrade cells run some stages for two labels: `from-`, `to-`
+    python: str | None = None  # create the env with this Python first (an upgrade's *from* side; nox makes its own)
     limits: SpeedLimits = SpeedLimits()  # when a slower *to* server fails an upgrade
     cache: Path | None = None  # where mlflow builds logged models' own environments (upgrade cells)
 

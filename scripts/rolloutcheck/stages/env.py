@@ -43,6 +43,8 @@ def run(ctx: CellContext, state: CellState, record: StageResult) -> None:
             raise StageFailed("Java not found: this use case needs a JDK (`java -version` failed or is missing)")
         record.details["java"] = java
     try:
+        if ctx.python:
+            ctx.backend.create(ctx.venv, ctx.python, ctx.log(NAME))
         installed = ctx.backend.install(ctx.label, state.lock_file, ctx.prefix, ctx.log(NAME))
     except (EnvError, LockError) as error:
         raise StageFailed(str(error)) from None
