@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 import psutil
@@ -57,7 +58,6 @@ def run_cell(
     runner = StageRunner(result, StepLog(f"{label.name} {usecase}", printer), cell_dir / "logs")
     state = CellState(result)
     ctx: CellContext | None = None
-    interrupted: KeyboardInterrupt | None = None
 
     def configure(record) -> None:
         nonlocal ctx
@@ -65,49 +65,69 @@ def run_cell(
             config = preflight.check(label, usecase)
         except ConfigError as error:
             raise StageFailed(str(error)) from None
-        try:
-            backend, problem = backends.choose(settings.env_backend, settings.environ), None
-        except backends.BackendError as error:
-            backend, problem = None, str(error)
-        result.env_backend = backend.name if backend else None
-        record.reason = f"{len(config.probes)} probes, {backend.name if backend else 'no'} backend"
-        ctx = CellContext(
-            config=config, backend=backend, backend_problem=problem, venv=venv, cell_dir=cell_dir, marker=marker,
-            timeouts=settings.timeouts, environ=settings.process_environ(), python_missing=python_missing,
-        )  # fmt: skip
+        ctx = make_context(settings, config, venv, cell_dir, marker, python_missing, result)
+        record.reason = f"{len(config.probes)} probes, {result.env_backend or 'no'} backend"
 
+    def body() -> None:
+        if runner.step("config", "checking the use case, its probes and the label", configure):
+            _pipeline(runner, ctx, state)
+
+    def cleanup() -> None:
+        serve.stop(state)
+        if ctx is not None:
+            tracking.stop(ctx, state)
+
+    guarded(runner, marker, body, cleanup)
+    return result
+
+
+def make_context(
+    settings: Settings, config: preflight.CellConfig, venv: Path, cell_dir: Path, marker: str,
+    python_missing: str | None, result: CellResult,
+) -> CellContext:  # fmt: skip
+    """The frozen context of a cell whose inputs passed preflight; the backend choice is recorded."""
+    try:
+        backend, problem = backends.choose(settings.env_backend, settings.environ), None
+    except backends.BackendError as error:
+        backend, problem = None, str(error)
+    result.env_backend = backend.name if backend else None
+    return CellContext(
+        config=config, backend=backend, backend_problem=problem, venv=venv, cell_dir=cell_dir, marker=marker,
+        timeouts=settings.timeouts, environ=settings.process_environ(), python_missing=python_missing,
+        limits=settings.speed, cache=settings.cache,
+    )  # fmt: skip
+
+
+def guarded(runner: StageRunner, marker: str, body: Callable[[], None], cleanup: Callable[[], None]) -> None:
+    """Run a cell's stages; whatever happens (failure, bug, Ctrl-C, SIGTERM, SIGHUP) stop every process
+    it started and write cell.json, a second interrupt during that cleanup included."""
+    interrupted: KeyboardInterrupt | None = None
     try:
         with procs.interrupts_as_keyboard_interrupt():
-            if runner.step("config", "checking the use case, its probes and the label", configure):
-                _pipeline(runner, ctx, state)
+            body()
     except KeyboardInterrupt as interrupt:
         interrupted = interrupt
     except Exception as error:  # noqa: BLE001 - outside any stage: still a failed stage, never a pass
         runner.crashed(error)
     finally:
         with procs.interrupts_deferred():
-            _cleanup(ctx, state, marker, runner)
-            runner.finish()
-            result.write()
+            try:
+                cleanup()
+            finally:
+                procs.stop(None, marker)  # anything else the cell started, whatever happened above
+                runner.finish()
+                runner.result.write()
     if interrupted is not None:
         raise interrupted
-    return result
-
-
-def _cleanup(ctx: CellContext | None, state: CellState, marker: str, runner: StageRunner) -> None:
-    try:
-        serve.stop(state)
-        if ctx is not None:
-            tracking.stop(ctx, state)
-    finally:
-        procs.stop(None, marker)  # anything else the cell started, whatever happened above
 
 
 def print_summary(result: CellResult, printer: Printer = stderr) -> None:
     marks = {PASS: "PASS", FAIL: "FAIL", SKIP: "skip", XFAIL: "XFAIL", XPASS: "XPASS"}
-    printer(f"== {result.label} x {result.usecase}: {result.status.upper()} (mlflow {result.mlflow_version})")
+    what = result.label if result.kind == "validate" else f"{result.from_label} -> {result.label}"
+    printer(f"== {what} x {result.usecase}: {result.status.upper()} (mlflow {result.mlflow_version})")
+    width = max(len(s) for s in result.expected_stages) + 1
     for stage in result.stages:
-        printer(f"   {stage.stage:<9}{marks[stage.status]:<6}{stage.seconds:>7.1f}s  {stage.reason}")
+        printer(f"   {stage.stage:<{width}}{marks[stage.status]:<6}{stage.seconds:>7.1f}s  {stage.reason}")
     for probe_result in result.probes:
         printer(f"   probe {probe_result.name}: {marks[probe_result.status]} - {probe_result.reason}")
     printer(f"   results: {result.cell_dir}")

@@ -16,8 +16,8 @@ import dataclasses
 import re
 from pathlib import Path
 
-from . import backends, commands, preflight, procs
-from .cell import start_cell
+from . import commands, preflight
+from .cell import guarded, make_context, start_cell
 from .errors import ConfigError
 from .registry import Label
 from .results import CellResult
@@ -71,48 +71,27 @@ def run_upgrade_cell(
             config = preflight.check_upgrade(source, target, usecase)
         except ConfigError as error:
             raise StageFailed(str(error)) from None
-        try:
-            backend, problem = backends.choose(settings.env_backend, settings.environ), None
-        except backends.BackendError as error:
-            backend, problem = None, str(error)
-        result.env_backend = backend.name if backend else None
-        base = CellContext(
-            config=config.target, backend=backend, backend_problem=problem, venv=venv, cell_dir=cell_dir,
-            marker=marker, timeouts=settings.timeouts, environ=settings.process_environ(),
-            python_missing=python_missing, log_prefix="to-", limits=settings.speed, cache=settings.cache,
-        )  # fmt: skip
+        base = make_context(settings, config.target, venv, cell_dir, marker, python_missing, result)
         python, _ = commands.interpreter_for(usecase)
-        contexts["target"] = base
+        contexts["target"] = dataclasses.replace(base, log_prefix="to-")
         contexts["source"] = dataclasses.replace(
             base, config=config.source, venv=source_venv(venv, source), log_prefix="from-", python=python
         )
         state.known = lambda stage: config.known(stage, state.source.result.mlflow_version, result.mlflow_version)
         record.reason = f"{len(config.source.probes)} probes, from {source.name} to {target.name}"
 
-    interrupted = None
-    try:
-        with procs.interrupts_as_keyboard_interrupt():
-            if runner.step("config", f"checking {usecase} for {source.name} and {target.name}", configure):
-                _pipeline(runner, contexts["source"], contexts["target"], state)
-    except KeyboardInterrupt as interrupt:
-        interrupted = interrupt
-    except Exception as error:  # noqa: BLE001 - outside any stage: still a failed stage, never a pass
-        runner.crashed(error)
-    finally:
-        with procs.interrupts_deferred():
-            try:
-                oldmodel.stop(state)
-                serve.stop(state.source)
-                for side, ctx in (("source", contexts.get("source")), ("target", contexts.get("target"))):
-                    if ctx is not None:
-                        tracking.stop(ctx, getattr(state, side))
-            finally:
-                procs.stop(None, marker)
-            result.upgrade.setdefault("from_mlflow", state.source.result.mlflow_version)
-            result.run_id = state.source.result.run_id
-            result.flavor = state.source.result.flavor
-            runner.finish()
-            result.write()
-    if interrupted is not None:
-        raise interrupted
+    def body() -> None:
+        if runner.step("config", f"checking {usecase} for {source.name} and {target.name}", configure):
+            _pipeline(runner, contexts["source"], contexts["target"], state)
+
+    def cleanup() -> None:
+        oldmodel.stop(state)
+        serve.stop(state.source)
+        for side, ctx in (("source", contexts.get("source")), ("target", contexts.get("target"))):
+            if ctx is not None:
+                tracking.stop(ctx, getattr(state, side))
+        result.upgrade.setdefault("from_mlflow", state.source.result.mlflow_version)
+        result.run_id, result.flavor = state.source.result.run_id, state.source.result.flavor
+
+    guarded(runner, marker, body, cleanup)
     return result

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -78,10 +77,6 @@ class CellState:
         missing = [n for n in names if getattr(self, n) is None]
         if missing:
             raise RuntimeError(f"pipeline order: {', '.join(missing)} not set by an earlier stage")
-
-
-def replace(ctx: CellContext, **changes) -> CellContext:
-    return dataclasses.replace(ctx, **changes)
 
 
 @dataclass

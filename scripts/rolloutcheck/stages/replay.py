@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import time
+from dataclasses import dataclass
 
 from .. import expectations, migrate, probing, serving, versionmatch
 from ..preflight import ProbeSpec
@@ -105,25 +106,20 @@ def _judge(status: int | None, text: str, as_logged: list | None, tolerance: flo
     return PASS, f"HTTP 200, predictions {served} equal the as-logged answers"
 
 
-class Local:
-    NAME = "local-probe"
+@dataclass(frozen=True)
+class Replay:
+    """A probe stage of one branch: production's requests against that branch's server."""
 
-    @staticmethod
-    def describe(ctx: CellContext) -> str:
-        return "production's requests against the local server"
+    NAME: str
+    branch: str  # "local" or "model-env": the UpgradeState attribute with the server, and the probes' prefix
+    what: str
 
-    @staticmethod
-    def run(ctx: CellContext, state: UpgradeState, record: StageResult) -> None:
-        replay(ctx, state, record, state.local, "local")
+    def describe(self, ctx: CellContext) -> str:
+        return self.what
+
+    def run(self, ctx: CellContext, state: UpgradeState, record: StageResult) -> None:
+        replay(ctx, state, record, getattr(state, self.branch.replace("-", "_")), self.branch)
 
 
-class ModelEnv:
-    NAME = "model-env-probe"
-
-    @staticmethod
-    def describe(ctx: CellContext) -> str:
-        return "production's requests against the server in the model's own environment"
-
-    @staticmethod
-    def run(ctx: CellContext, state: UpgradeState, record: StageResult) -> None:
-        replay(ctx, state, record, state.model_env, "model-env")
+Local = Replay("local-probe", "local", "production's requests against the local server")
+ModelEnv = Replay("model-env-probe", "model-env", "production's requests against the model's own environment")
