@@ -62,30 +62,29 @@ def _validate(session: nox.Session, label: str, usecase: str, python_missing: st
         LABELS[label], usecase, Path(session.virtualenv.location), SETTINGS,
         python_missing=python_missing, printer=session.log,
     )  # fmt: skip
-    cell.print_summary(result, session.log)
-    table, _ = commands.summarize(SETTINGS.run_dir, label)
-    print(table, flush=True)
-    if result.status != "pass":
-        failure = result.failure()
-        session.error(f"{label} x {usecase} failed at {failure.stage}: {failure.reason}")
+    _conclude(session, result)
 
 
 def _upgrade(session: nox.Session, label: str, usecase: str, python_missing: str | None) -> None:
-    source = SETTINGS.from_label or REGISTRY.production
-    if source not in LABELS:
+    if SOURCE not in LABELS:
         session.error(
-            f"upgrades start from ROLLOUT_FROM or `production:` in envs/versions.yaml; {source!r} is no label"
+            f"upgrades start from ROLLOUT_FROM or `production:` in envs/versions.yaml; {SOURCE!r} is no label"
         )
     result = upgrade.run_upgrade_cell(
-        LABELS[source], LABELS[label], usecase, Path(session.virtualenv.location), SETTINGS,
+        LABELS[SOURCE], LABELS[label], usecase, Path(session.virtualenv.location), SETTINGS,
         python_missing=python_missing, printer=session.log,
     )  # fmt: skip
+    _conclude(session, result)
+
+
+def _conclude(session: nox.Session, result) -> None:
+    """The cell's summary and its label's table so far; the session fails with the cell."""
     cell.print_summary(result, session.log)
-    table, _ = commands.summarize(SETTINGS.run_dir, label, kind="upgrade")
+    table, _ = commands.summarize(SETTINGS.run_dir, result.label, kind=result.kind)
     print(table, flush=True)
     if result.status != "pass":
         failure = result.failure()
-        session.error(f"{source} -> {label} x {usecase} failed at {failure.stage}: {failure.reason}")
+        session.error(f"{result.title} failed at {failure.stage}: {failure.reason}")
 
 
 def _lock(session: nox.Session, labels: list[str]) -> None:

@@ -8,11 +8,8 @@ cell.json is written, a second interrupt during that cleanup included.
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Callable
 from pathlib import Path
-
-import psutil
 
 from . import backends, preflight, procs, results
 from .errors import ConfigError
@@ -43,9 +40,10 @@ def start_cell(settings: Settings, label: str, usecase: str, kind: str, printer:
     cell_dir = results.new_cell_dir(settings.run_dir, label, usecase, kind)
     (cell_dir / "logs").mkdir()
     marker = procs.new_marker()
-    me = psutil.Process(os.getpid())
-    owner = {"pid": me.pid, "create_time": me.create_time(), "marker": marker}
-    results.write_atomic(cell_dir / results.OWNER_FILE, json.dumps(owner))
+    pid, created = procs.owner()
+    results.write_atomic(
+        cell_dir / results.OWNER_FILE, json.dumps({"pid": pid, "create_time": created, "marker": marker})
+    )
     return cell_dir, marker
 
 
@@ -123,8 +121,7 @@ def guarded(runner: StageRunner, marker: str, body: Callable[[], None], cleanup:
 
 def print_summary(result: CellResult, printer: Printer = stderr) -> None:
     marks = {PASS: "PASS", FAIL: "FAIL", SKIP: "skip", XFAIL: "XFAIL", XPASS: "XPASS"}
-    what = result.label if result.kind == "validate" else f"{result.from_label} -> {result.label}"
-    printer(f"== {what} x {result.usecase}: {result.status.upper()} (mlflow {result.mlflow_version})")
+    printer(f"== {result.title}: {result.status.upper()} (mlflow {result.mlflow_version})")
     width = max(len(s) for s in result.expected_stages) + 1
     for stage in result.stages:
         printer(f"   {stage.stage:<{width}}{marks[stage.status]:<6}{stage.seconds:>7.1f}s  {stage.reason}")

@@ -33,9 +33,23 @@ def new_marker() -> str:
     return uuid.uuid4().hex
 
 
-def owner_id(pid: int | None = None) -> str:
-    proc = psutil.Process(pid or os.getpid())
-    return f"{proc.pid}:{proc.create_time()}"
+def owner() -> tuple[int, float]:
+    """This process as an owner of cells: its pid and start time (a reused pid is another process)."""
+    proc = psutil.Process(os.getpid())
+    return proc.pid, proc.create_time()
+
+
+def owner_id() -> str:
+    pid, created = owner()
+    return f"{pid}:{created}"
+
+
+def running(pid: int, created: float) -> bool:
+    """Whether the owner (pid, start time) still runs."""
+    try:
+        return psutil.Process(pid).create_time() == created
+    except psutil.Error:
+        return False
 
 
 def start(
@@ -131,11 +145,11 @@ def stop(proc: subprocess.Popen | None, marker: str, role: str | None = None, gr
     return len(victims)
 
 
-def _owner_alive(owner: str) -> bool:
-    pid, _, created = owner.partition(":")
+def _owner_alive(owner_text: str) -> bool:
+    pid, _, created = owner_text.partition(":")
     try:
-        return f"{pid}:{psutil.Process(int(pid)).create_time()}" == owner
-    except (ValueError, psutil.Error):
+        return running(int(pid), float(created))
+    except ValueError:
         return False
 
 

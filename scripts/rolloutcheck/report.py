@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import tempfile
 from collections import Counter
@@ -9,7 +10,7 @@ from pathlib import Path
 
 from junitparser import Failure, JUnitXml, Skipped, TestCase, TestSuite
 
-from .results import FAIL, PASS, SKIP, XFAIL, XPASS, CellResult, natural_key, write_atomic
+from .results import FAIL, PASS, SKIP, XFAIL, XPASS, CellResult, group_dir, natural_key, write_atomic
 
 
 def junit(cells: list[CellResult]) -> JUnitXml:
@@ -17,7 +18,7 @@ def junit(cells: list[CellResult]) -> JUnitXml:
     for label in dict.fromkeys(c.label for c in cells):
         suite = TestSuite(f"mlflow {label}")
         for cell in (c for c in cells if c.label == label):
-            classname = f"{label}.{cell.usecase}" if cell.kind == "validate" else f"{cell.kind}-{label}.{cell.usecase}"
+            classname = f"{group_dir(cell.kind, label)}.{cell.usecase}"
             if cell.problem:
                 case = TestCase("cell", classname=classname)
                 case.result = [Failure(f"{cell.problem} ({cell.cell_dir})")]
@@ -44,7 +45,7 @@ def junit(cells: list[CellResult]) -> JUnitXml:
 
 def speed_text(cell: CellResult) -> str:
     """The slowest p95 of a cell's probes (validate cells), for the table."""
-    p95 = [f["p95_ms"] for f in cell.speed.values() if isinstance(f, dict) and f.get("p95_ms") == f.get("p95_ms")]
+    p95 = [f["p95_ms"] for f in cell.speed.values() if not math.isnan(f.get("p95_ms", math.nan))]
     return f", p95 {max(p95):.0f} ms" if p95 else ""
 
 
@@ -94,11 +95,7 @@ def markdown(cells: list[CellResult]) -> str:
         )
     notes = []
     for cell in cells:
-        where = (
-            f"{cell.label} x {cell.usecase}"
-            if cell.kind == "validate"
-            else f"upgrade {cell.from_label} -> {cell.label} x {cell.usecase}"
-        )
+        where = cell.title
         for probe in cell.probes:
             if probe.status in (XFAIL, XPASS, FAIL):
                 notes.append(f"- {where}, probe `{probe.name}`: **{probe.status.upper()}** - {probe.reason}")

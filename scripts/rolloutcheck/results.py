@@ -18,7 +18,7 @@ from dataclasses import asdict, dataclass, field
 from enum import StrEnum
 from pathlib import Path
 
-import psutil
+from . import procs
 
 STAGES = ("config", "lock", "env", "train", "tracking", "serve", "probe", "speed")
 # An upgrade cell (upgrade.py): the use case trained and logged by the *from* label, served by the *to* one.
@@ -79,6 +79,13 @@ class CellResult:
     from_label: str | None = None
     speed: dict = field(default_factory=dict)  # probe -> load figures (and, for upgrades, from/to)
     upgrade: dict = field(default_factory=dict)  # what an upgrade cell found: versions, migrations, model env
+
+    @property
+    def title(self) -> str:
+        """How reports name the cell: `label x usecase`, or `upgrade from -> to x usecase`."""
+        if self.kind == "validate":
+            return f"{self.label} x {self.usecase}"
+        return f"{self.kind} {self.from_label} -> {self.label} x {self.usecase}"
 
     @property
     def expected_stages(self) -> tuple[str, ...]:
@@ -181,8 +188,8 @@ def owner_alive(cell_dir: Path) -> bool:
     """Whether the process that runs this cell is still running (its result may still come)."""
     try:
         owner = json.loads((cell_dir / OWNER_FILE).read_text())
-        return psutil.Process(owner["pid"]).create_time() == owner["create_time"]
-    except (OSError, ValueError, KeyError, TypeError, psutil.Error):
+        return procs.running(int(owner["pid"]), float(owner["create_time"]))
+    except (OSError, ValueError, KeyError, TypeError):
         return False
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import socket
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import psutil
@@ -14,7 +14,6 @@ import requests
 from . import localhttp, procs
 from .procs import Launch
 from .project import last_error_line
-from .traits import Traits
 
 HOST = "127.0.0.1"
 
@@ -38,11 +37,14 @@ def port_in_use(port: int) -> bool:
         return sock.connect_ex((HOST, port)) == 0
 
 
-def serve_command(venv: Path, model_uri: str, traits: Traits) -> Callable[[int], list[str]]:
+def serve_command(venv: Path, model_uri: str, env_flags: Sequence[str]) -> Callable[[int], list[str]]:
+    """`mlflow models serve` of `venv`'s mlflow; `env_flags` say which environment serves the model
+    (`Traits.local_env_flags` for the current one, `--env-manager uv` to rebuild the model's own)."""
+
     def command(port: int) -> list[str]:
         return [
             str(venv / "bin" / "mlflow"), "models", "serve", "-m", model_uri,
-            "-h", HOST, "-p", str(port), "-w", "1", *traits.local_env_flags,
+            "-h", HOST, "-p", str(port), "-w", "1", *env_flags,
         ]  # fmt: skip
 
     return command

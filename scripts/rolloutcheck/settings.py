@@ -76,14 +76,14 @@ class Settings:
             versions_override=Path(environ.get("ROLLOUT_VERSIONS_OVERRIDE") or paths.ENVS / "versions.local.yaml"),
             env_backend=(environ.get("ENV_BACKEND") or "auto").strip().lower() or "auto",
             timeouts=Timeouts(
-                train=_seconds(environ, "ROLLOUT_TRAIN_TIMEOUT", Timeouts.train),
-                serve=_seconds(environ, "ROLLOUT_SERVE_TIMEOUT", Timeouts.serve),
-                tracking=_seconds(environ, "ROLLOUT_TRACKING_TIMEOUT", Timeouts.tracking),
-                model_env=_seconds(environ, "ROLLOUT_MODEL_ENV_TIMEOUT", Timeouts.model_env),
+                train=_positive(environ, "ROLLOUT_TRAIN_TIMEOUT", Timeouts.train),
+                serve=_positive(environ, "ROLLOUT_SERVE_TIMEOUT", Timeouts.serve),
+                tracking=_positive(environ, "ROLLOUT_TRACKING_TIMEOUT", Timeouts.tracking),
+                model_env=_positive(environ, "ROLLOUT_MODEL_ENV_TIMEOUT", Timeouts.model_env),
             ),
             speed=SpeedLimits(
-                p95_ratio=_seconds(environ, "ROLLOUT_SPEED_P95_RATIO", SpeedLimits.p95_ratio),
-                p95_min_ms=_seconds(environ, "ROLLOUT_SPEED_P95_MIN_MS", SpeedLimits.p95_min_ms),
+                p95_ratio=_positive(environ, "ROLLOUT_SPEED_P95_RATIO", SpeedLimits.p95_ratio),
+                p95_min_ms=_positive(environ, "ROLLOUT_SPEED_P95_MIN_MS", SpeedLimits.p95_min_ms),
             ),
             from_label=environ.get("ROLLOUT_FROM") or None,
             environ=MappingProxyType(environ),
@@ -102,14 +102,15 @@ class Settings:
         return {**inherited, "ROLLOUT_RUN_DIR": str(self.run_dir)}
 
 
-def _seconds(environ: Mapping[str, str], name: str, default: float) -> float:
+def _positive(environ: Mapping[str, str], name: str, default: float) -> float:
+    """A positive number (seconds, a ratio, milliseconds) from `name`, else `default`."""
     raw = environ.get(name)
     if not raw:
         return default
     try:
         value = float(raw)
     except ValueError:
-        raise SettingsError(f"{name}={raw!r} is not a number of seconds") from None
+        raise SettingsError(f"{name}={raw!r} is not a number") from None
     if value <= 0:
         raise SettingsError(f"{name}={raw!r} must be positive")
     return value

@@ -16,6 +16,7 @@ import psutil
 
 from .. import procs, serving
 from ..results import StageResult
+from . import serve
 from .base import CellContext, StageFailed, UpgradeState
 
 LIBRARIES = ("mlflow", "scikit-learn", "xgboost", "xgboost-cpu", "h2o", "tensorflow", "tensorflow-cpu", "keras",
@@ -47,12 +48,8 @@ class Local:
     @staticmethod
     def run(ctx: CellContext, state: UpgradeState, record: StageResult) -> None:
         state.target.need("traits", "environ")
-        command = serving.serve_command(ctx.prefix, _model_dir(state), state.target.traits)
-        try:
-            state.local = serving.start_healthy(command, ctx.launch("local-serve", state.target.environ),
-                                                ctx.timeouts.serve)  # fmt: skip
-        except serving.ServeError as error:
-            raise StageFailed(str(error)) from None
+        command = serving.serve_command(ctx.prefix, _model_dir(state), state.target.traits.local_env_flags)
+        state.local = serve.start(command, ctx.launch("local-serve", state.target.environ), ctx.timeouts.serve)
         record.reason = f"healthy on {state.local.url}"
 
 
@@ -72,16 +69,10 @@ class ModelEnv:
         root.mkdir(parents=True, exist_ok=True)
         environ = {**state.target.environ, "MLFLOW_ENV_ROOT": str(root)}
 
-        def command(port: int) -> list[str]:
-            return [str(ctx.prefix / "bin" / "mlflow"), "models", "serve", "-m", model_dir, "-h", serving.HOST,
-                    "-p", str(port), "-w", "1", "--env-manager", manager]  # fmt: skip
-
+        command = serving.serve_command(ctx.prefix, model_dir, ["--env-manager", manager])
         record.details["env_manager"] = manager
         launch = ctx.launch("model-env-serve", environ)
-        try:
-            state.model_env = serving.start_healthy(command, launch, ctx.timeouts.model_env)
-        except serving.ServeError as error:
-            raise StageFailed(f"--env-manager {manager}: {error}") from None
+        state.model_env = serve.start(command, launch, ctx.timeouts.model_env, f"--env-manager {manager}: ")
         inside = _inside(state.model_env, root)
         state.result.upgrade["model_env"] = inside
         record.details.update(inside)

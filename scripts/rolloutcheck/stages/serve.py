@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from .. import serving
+from ..procs import Launch
 from ..results import StageResult
 from .base import CellContext, CellState, StageFailed
 
@@ -19,13 +20,18 @@ def describe(ctx: CellContext) -> str:
 
 def run(ctx: CellContext, state: CellState, record: StageResult) -> None:
     state.need("traits", "environ", "run_id")
-    command = serving.serve_command(ctx.prefix, model_uri(ctx, state), state.traits)
-    try:
-        state.server = serving.start_healthy(command, ctx.launch(NAME, state.environ), ctx.timeouts.serve)
-    except serving.ServeError as error:
-        raise StageFailed(str(error)) from None
+    command = serving.serve_command(ctx.prefix, model_uri(ctx, state), state.traits.local_env_flags)
+    state.server = start(command, ctx.launch(NAME, state.environ), ctx.timeouts.serve)
     record.reason = f"healthy on {state.server.url}"
     record.details["url"] = state.server.url
+
+
+def start(command, launch: Launch, timeout: float, what: str = "") -> serving.Server:
+    """A healthy server, or StageFailed with the one-line reason (prefixed by `what`)."""
+    try:
+        return serving.start_healthy(command, launch, timeout)
+    except serving.ServeError as error:
+        raise StageFailed(f"{what}{error}") from None
 
 
 def stop(state: CellState) -> None:
