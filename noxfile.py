@@ -36,7 +36,7 @@ import nox
 SCRIPTS = Path(__file__).resolve().parent / "scripts"
 sys.path.insert(0, str(SCRIPTS))
 
-from rolloutcheck import cell, commands, paths, procs, registry, settings, upgrade, usecases  # noqa: E402
+from rolloutcheck import cell, commands, paths, procs, registry, settings, storeupgrade, upgrade, usecases  # noqa: E402
 
 nox.needs_version = ">=2026.10.20"
 nox.options.default_venv_backend = "uv"
@@ -52,6 +52,7 @@ except (settings.SettingsError, registry.RegistryError) as error:
     sys.exit(2)
 
 SOURCE = SETTINGS.from_label or REGISTRY.production  # where upgrades start
+STORES = storeupgrade.storeconfig.LOCK_NAME  # envs/_stores/<label>/: the store check's environment
 
 # Every use case folder is a cell, broken ones included: they fail their own config stage.
 CELLS = [nox.param(*commands.interpreter_for(name), name, id=name) for name in usecases.names()]
@@ -87,8 +88,17 @@ def _conclude(session: nox.Session, result) -> None:
         session.error(f"{result.title} failed at {failure.stage}: {failure.reason}")
 
 
+def _store_upgrade(session: nox.Session, label: str, store: str) -> None:
+    if SOURCE not in LABELS:
+        session.error(
+            f"upgrades start from ROLLOUT_FROM or `production:` in envs/versions.yaml; {SOURCE!r} is no label"
+        )
+    result = storeupgrade.run_store_cell(LABELS[SOURCE], LABELS[label], store, SETTINGS, printer=session.log)
+    _conclude(session, result)
+
+
 def _lock(session: nox.Session, labels: list[str]) -> None:
-    names = usecases.names()
+    names = [*usecases.names(), STORES]  # the store check's environment is locked like a use case
     unknown = sorted(set(session.posargs) - set(names))
     if unknown:
         session.error(f"unknown use case(s) {unknown}; known: {names}")
@@ -119,6 +129,12 @@ for _label in LABELS.values():
         )
         _up.__doc__ = f"Upgrade from {SOURCE} to {_label.name}: the models logged there, their requests and speed."
         nox.session(name=f"upgrade-{_label.name}", tags=["upgrade"])(_up)
+
+        _store = nox.parametrize("store", [nox.param(k, id=k) for k in commands.store_kinds()])(
+            lambda session, store, label=_label.name: _store_upgrade(session, label, store)
+        )
+        _store.__doc__ = f"Upgrade the tracking stores of {SOURCE} to {_label.name}: db upgrade, file store, clients."
+        nox.session(name=f"store-upgrade-{_label.name}", venv_backend="none", tags=["store-upgrade"])(_store)
 
     _lock_session = lambda session, label=_label.name: _lock(session, [label])  # noqa: E731
     _lock_session.__doc__ = f"Refresh the locks of {_label.name} (uv; conda-lock if ENV_BACKEND=conda)."

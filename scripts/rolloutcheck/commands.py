@@ -7,7 +7,7 @@ import sys
 import time
 from pathlib import Path
 
-from . import backends, environment, envspec, locks, paths, report, results, usecases
+from . import backends, environment, envspec, locks, paths, report, results, storeconfig, usecases
 from . import merged_requirements as merged_reqs
 from .errors import ConfigError, shown
 from .registry import Label
@@ -43,7 +43,7 @@ def lock_label(label: Label, names: list[str], settings: Settings, printer: Prin
     for name in names:
         started = steps.begin(name)
         try:
-            case = usecases.load(paths.USECASES / name)
+            case = storeconfig.load().environment if name == storeconfig.LOCK_NAME else usecases.load(paths.USECASES / name)
             lock = backend.lock(case, label, logs / f"{label.name}-{name}.log")
             steps.end(name, started, PASS, shown(lock))
         except (locks.LockError, envspec.EnvSpecError, ConfigError) as error:
@@ -59,8 +59,17 @@ def selection_cells(selection: list[str]) -> list[tuple[str, str, str]]:
     cells = []
     for name in selection:
         kind, label = results.kind_and_label(name.removeprefix("validate-"))
-        cells += [(kind, label, usecase) for usecase in usecases.names()]
+        names = store_kinds() if kind == "store-upgrade" else usecases.names()
+        cells += [(kind, label, usecase) for usecase in names]
     return cells
+
+
+def store_kinds() -> tuple[str, ...]:
+    """The store checks envs/stores.yaml lists (all of them when it is broken: each then fails its config)."""
+    try:
+        return storeconfig.load().stores
+    except ConfigError:
+        return storeconfig.STORE_KINDS
 
 
 def expected_cells(run: Path, selection: list[str] | None) -> list[tuple[str, str, str]]:

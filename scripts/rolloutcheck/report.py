@@ -67,8 +67,9 @@ def _table(header: list[str], rows: list[list[str]]) -> list[str]:
 def markdown(cells: list[CellResult]) -> str:
     validate = [c for c in cells if c.kind == "validate"]
     upgrades = [c for c in cells if c.kind == "upgrade"]
+    stores = [c for c in cells if c.kind == "store-upgrade"]
     lines = []
-    if validate or not upgrades:
+    if validate or not (upgrades or stores):
         labels = list(dict.fromkeys(c.label for c in validate))
         usecases = sorted({c.usecase for c in validate}, key=natural_key)
         latest = {(c.label, c.usecase): c for c in validate}
@@ -93,6 +94,9 @@ def markdown(cells: list[CellResult]) -> str:
             ],
             [upgrade_row(c) for c in upgrades],
         )
+    if stores:
+        lines += ["", "Tracking stores (written by the *from* label, upgraded and read by the *to* label):", ""]
+        lines += store_table(stores)
     notes = []
     for cell in cells:
         where = cell.title
@@ -134,6 +138,47 @@ def upgrade_row(cell: CellResult) -> list[str]:
     verdict = cell.status.upper() + (f" at {failure.stage}" if failure else "")
     return [f"{cell.from_label} -> {cell.label}", cell.usecase, verdict, local, model_env,
             ", ".join(m["probe"] for m in migrations) or "none", "; ".join(speeds) or "-"]  # fmt: skip
+
+
+STORE_COLUMNS = ("sqlite", "postgresql", "filestore", "client")
+
+
+def store_text(cell: CellResult) -> str:
+    """One store check in a word or two: the verdict, what was compared, the migration, the reverse client."""
+    failure = cell.failure()
+    if failure is not None:
+        return f"FAIL {failure.stage}: {failure.reason[:120]}"
+    found = cell.upgrade
+    parts = []
+    if "compared" in found:
+        compared = found["compared"]
+        parts.append(f"{compared['runs']} runs, {compared['metric points']} points equal")
+    migration = found.get("migration") or {}
+    if "revision_before" in migration:
+        parts.append(f"{migration['revision_before']} -> {migration['revision_after']} in {migration['seconds']:.1f}s")
+    elif migration:
+        parts.append(f"migrated in {migration['seconds']:.1f}s")
+    if "check_upgrade" in found:
+        parts.append(f"check-upgrade: {found['check_upgrade']}")
+    if "file_store_read" in found and found["file_store_read"] != "yes":
+        parts.append("direct read " + found["file_store_read"].removeprefix("yes "))
+    reverse = next((s for s in cell.stages if s.stage == "new-client"), None)
+    if reverse is not None:
+        parts.append(f"new client -> old server: {reverse.status.upper()}")
+    return cell.status.upper() + (f" ({'; '.join(parts)})" if parts else "")
+
+
+def store_table(cells: list[CellResult]) -> list[str]:
+    pairs = list(dict.fromkeys((c.from_label, c.label) for c in cells))
+    kinds = [k for k in STORE_COLUMNS if any(c.usecase == k for c in cells)]
+    kinds += sorted({c.usecase for c in cells} - set(kinds))
+    found = {(c.from_label, c.label, c.usecase): c for c in cells}
+    rows = [
+        [f"{source} -> {target}"]
+        + [store_text(found[(source, target, k)]) if (source, target, k) in found else "not asked for" for k in kinds]
+        for source, target in pairs
+    ]
+    return _table(["from -> to", *kinds], rows)
 
 
 def write(run: Path, cells: list[CellResult], point_latest: bool = True) -> tuple[Path, Path]:

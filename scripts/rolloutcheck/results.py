@@ -26,7 +26,18 @@ UPGRADE_STAGES = (
     "config", "from-lock", "from-env", "from-train", "from-tracking", "from-serve", "to-lock", "to-env",
     "local-serve", "local-probe", "speed", "model-env-serve", "model-env-probe",
 )  # fmt: skip
-STAGES_BY_KIND = {"validate": STAGES, "upgrade": UPGRADE_STAGES}
+# A tracking-store check (storeupgrade.py): one cell per store kind, each with its own stages.
+_STORE_TRUNK = ("config", "from-lock", "from-env", "to-lock", "to-env")
+_WRITTEN = ("store", "populate", "from-train", "from-snapshot")
+_SERVED = ("to-tracking", "to-serve", "to-probe")
+_DATABASE = (*_STORE_TRUNK, *_WRITTEN, "backup", "check-upgrade", "db-upgrade", "to-snapshot", "rollback")
+STORE_STAGES = {
+    "sqlite": _DATABASE,
+    "postgresql": _DATABASE,
+    "filestore": (*_STORE_TRUNK, *_WRITTEN, "to-read", "migrate", "to-snapshot", *_SERVED),
+    "client": (*_STORE_TRUNK, "tracking-server", "from-train", *_SERVED, "old-server", "new-client"),
+}
+STAGES_BY_KIND = {"validate": STAGES, "upgrade": UPGRADE_STAGES, "store-upgrade": ("config",)}
 OWNER_FILE = "owner.json"  # who runs the cell, and the marker its processes carry (procs.py)
 
 
@@ -89,6 +100,8 @@ class CellResult:
 
     @property
     def expected_stages(self) -> tuple[str, ...]:
+        if self.kind == "store-upgrade":  # the store kind is the cell's `usecase`; an unknown one has config only
+            return STORE_STAGES.get(self.usecase, STAGES_BY_KIND[self.kind])
         return STAGES_BY_KIND[self.kind]
 
     @property

@@ -53,7 +53,10 @@ def serve_command(venv: Path, model_uri: str, env_flags: Sequence[str]) -> Calla
 class Server:
     """A running model server; `stop()` ends its whole process tree and nothing else of the cell."""
 
-    def __init__(self, command: Callable[[int], list[str]], launch: Launch, port: int | None = None):
+    def __init__(
+        self, command: Callable[[int], list[str]], launch: Launch, port: int | None = None, health: str = "/ping"
+    ):
+        self.health = health  # a path that answers 200 once the server serves (a tracking server has no /ping)
         self.port = port or free_port()
         if port_in_use(self.port):
             raise PortTaken(f"port {self.port} is taken by another process")
@@ -67,7 +70,7 @@ class Server:
         return f"http://{HOST}:{self.port}"
 
     def wait_healthy(self, timeout: float) -> float:
-        """Seconds until GET /ping answered 200; ServeError if it exits or never answers."""
+        """Seconds until GET <health> answered 200; ServeError if it exits or never answers."""
         started = time.monotonic()
         client = localhttp.session()
         while time.monotonic() - started < timeout:
@@ -78,7 +81,7 @@ class Server:
                     raise PortTaken(f"port {self.port} was taken before the server bound it")
                 raise ServeError(f"server exited with code {code}: {last_error_line(text)}")
             try:
-                healthy = localhttp.request("GET", f"{self.url}/ping", client=client, timeout=2).status_code == 200
+                healthy = localhttp.request("GET", f"{self.url}{self.health}", client=client, timeout=2).status_code == 200
             except requests.RequestException:
                 healthy = False
             if healthy:
@@ -86,7 +89,7 @@ class Server:
                     raise PortTaken(f"port {self.port} answered, but not from this cell's server")
                 return time.monotonic() - started
             time.sleep(0.5)
-        raise ServeError(f"server never healthy: no 200 from /ping within {timeout:.0f}s")
+        raise ServeError(f"server never healthy: no 200 from {self.health} within {timeout:.0f}s")
 
     def listening(self) -> bool:
         """Whether one of this server's processes is the one listening on its port."""
@@ -104,14 +107,14 @@ class Server:
 
 
 def start_healthy(
-    command: Callable[[int], list[str]], launch: Launch, timeout: float, port: int | None = None
+    command: Callable[[int], list[str]], launch: Launch, timeout: float, port: int | None = None, health: str = "/ping"
 ) -> Server:
     """Start a server and wait until healthy; one retry on a fresh port if the port was taken.
     Each attempt has a role of its own, so stopping a failed attempt touches nothing else."""
     for attempt in (1, 2):
         server = None
         try:
-            server = Server(command, dataclasses.replace(launch, role=f"{launch.role}-{attempt}"), port)
+            server = Server(command, dataclasses.replace(launch, role=f"{launch.role}-{attempt}"), port, health)
             server.wait_healthy(timeout)
             return server
         except PortTaken:

@@ -14,6 +14,8 @@ CLI) call `Settings.from_environ()` once. Every variable the tool reads is liste
 | ROLLOUT_MODEL_ENV_TIMEOUT | 1200 s | building and serving a model's own environment (upgrade cells) |
 | ROLLOUT_FROM | the registry's `production` | the label upgrades start from |
 | ROLLOUT_SPEED_P95_RATIO, _MIN_MS | 1.5, 5 | speed regression: p95 ratio above and slower by more |
+| ROLLOUT_STORE_SIZE | `default` | how much the store check writes (a size of envs/stores.yaml) |
+| ROLLOUT_POSTGRES_URL | | an existing PostgreSQL server for the store check, instead of a private cluster |
 """
 
 from __future__ import annotations
@@ -60,6 +62,8 @@ class Settings:
     timeouts: Timeouts
     speed: SpeedLimits = field(default_factory=SpeedLimits)
     from_label: str | None = None  # ROLLOUT_FROM: where upgrades start (default: the registry's production)
+    store_size: str = "default"  # ROLLOUT_STORE_SIZE: a size of envs/stores.yaml
+    postgres_url: str | None = None  # ROLLOUT_POSTGRES_URL: an existing server's admin database
     # the environment processes inherit (read-only copy): proxies, PATH, JAVA_HOME, ...
     environ: Mapping[str, str] = field(default_factory=dict)
 
@@ -86,6 +90,8 @@ class Settings:
                 p95_min_ms=_positive(environ, "ROLLOUT_SPEED_P95_MIN_MS", SpeedLimits.p95_min_ms),
             ),
             from_label=environ.get("ROLLOUT_FROM") or None,
+            store_size=environ.get("ROLLOUT_STORE_SIZE") or "default",
+            postgres_url=_postgres_url(environ),
             environ=MappingProxyType(environ),
         )
 
@@ -100,6 +106,13 @@ class Settings:
         and any `uv` a cell runs (mlflow's uv env manager) would install into the tool instead."""
         inherited = {k: v for k, v in self.environ.items() if k not in TOOL_ENVIRONMENT}
         return {**inherited, "ROLLOUT_RUN_DIR": str(self.run_dir)}
+
+
+def _postgres_url(environ: Mapping[str, str]) -> str | None:
+    raw = environ.get("ROLLOUT_POSTGRES_URL") or None
+    if raw and not raw.startswith(("postgresql://", "postgres://")):
+        raise SettingsError(f"ROLLOUT_POSTGRES_URL must be a postgresql:// URL, not {raw.split(':')[0]!r}")
+    return raw
 
 
 def _positive(environ: Mapping[str, str], name: str, default: float) -> float:

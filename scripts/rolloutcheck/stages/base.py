@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..backends import EnvBackend
@@ -89,3 +89,21 @@ class UpgradeState:
     local: object | None = None  # serving.Server: *to* CLI, *to* environment, the logged artifact
     model_env: object | None = None  # serving.Server: *to* CLI, the model's own rebuilt environment
     known: Callable[[str], str | None] = lambda stage: None  # a stage's written-down known break here
+
+
+@dataclass
+class StoreState:
+    """A tracking-store check: the *from* label writes a store, the *to* label upgrades and reads it."""
+
+    result: CellResult
+    source: CellState
+    target: CellState
+    store_kind: str  # sqlite, postgresql, filestore, client (storeconfig.STORE_KINDS)
+    size: dict  # what the generator writes (storeconfig.Size as a mapping)
+    postgres_url: str | None = None  # an existing server to use instead of a private cluster
+    uri: str | None = None  # the store under test, as mlflow is given it
+    database: object | None = None  # pgcluster.Database, for postgresql
+    snapshot: Path | None = None  # the *from* client's snapshot, what every later read must equal
+    backup: Path | None = None  # the store as it was before the upgrade
+    servers: dict = field(default_factory=dict)  # name -> serving.Server (tracking servers of the client check)
+    known: Callable[[str], str | None] = lambda stage: None

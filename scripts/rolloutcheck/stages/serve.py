@@ -26,10 +26,10 @@ def run(ctx: CellContext, state: CellState, record: StageResult) -> None:
     record.details["url"] = state.server.url
 
 
-def start(command, launch: Launch, timeout: float, what: str = "") -> serving.Server:
+def start(command, launch: Launch, timeout: float, what: str = "", health: str = "/ping") -> serving.Server:
     """A healthy server, or StageFailed with the one-line reason (prefixed by `what`)."""
     try:
-        return serving.start_healthy(command, launch, timeout)
+        return serving.start_healthy(command, launch, timeout, health=health)
     except serving.ServeError as error:
         raise StageFailed(f"{what}{error}") from None
 

@@ -93,12 +93,15 @@ def start(ctx: CellContext, state: CellState) -> None:
 
 def _launch(ctx: CellContext, state: CellState) -> TrackingCheck:
     state.need("traits", "environ", "run_id")
-    work = ctx.cell_dir / "check"
+    work = ctx.cell_dir / f"{ctx.log_prefix}check"
     work.mkdir()
     usecase = ctx.usecase
+    default_uri = state.traits.tracking_uri(ctx.cell_dir)
+    tracking_uri = state.environ.get("MLFLOW_TRACKING_URI", default_uri)  # a store check points it elsewhere
     spec = {
-        "tracking_uri": state.traits.tracking_uri(ctx.cell_dir),
-        "store_kind": state.traits.store_kind,
+        "tracking_uri": tracking_uri,
+        # the file-store layout is checked only for the cell's own store
+        "store_kind": state.traits.store_kind if tracking_uri == default_uri else "other",
         "store_dir": str(ctx.cell_dir / "mlruns"),
         "work_dir": str(work),
         "run_id": state.run_id,

@@ -1,0 +1,138 @@
+"""A PostgreSQL database for one store check: a private cluster in the cell folder, or a fresh database
+on an existing server (ROLLOUT_POSTGRES_URL), dropped again at the end.
+
+The private cluster is made with `initdb` and run with `pg_ctl` on 127.0.0.1 and a free port, its
+socket in the cell folder. PostgreSQL refuses to run as root, so as root both run as the `postgres`
+user (Debian's package makes it). The server carries the cell's process marker, so the cell's cleanup
+(and `nox -s cleanup` after a SIGKILL) stops it even when `pg_ctl stop` could not run.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import pwd
+import shutil
+import subprocess
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+from .errors import Failure
+from .procs import Launch, run_logged
+from .serving import HOST, free_port
+
+USER = "mlflow"  # the cluster's superuser, trusted on 127.0.0.1 only
+INSTALL_HINT = "apt-get install postgresql"
+
+
+class PostgresError(Failure):
+    """The database could not be made, started, dumped or restored; one line, and the log."""
+
+
+def bindir() -> Path:
+    """Where initdb, pg_ctl, pg_dump and pg_restore are (Debian keeps them per major version)."""
+    found = shutil.which("pg_ctl")
+    if found:
+        return Path(found).resolve().parent
+    versions = sorted(glob.glob("/usr/lib/postgresql/*/bin/pg_ctl"), key=lambda p: int(p.split("/")[4]))
+    if not versions:
+        raise PostgresError(f"PostgreSQL is not installed (no pg_ctl): `{INSTALL_HINT}`")
+    return Path(versions[-1]).parent
+
+
+def _as_server_user(command: list[str]) -> list[str]:
+    if os.geteuid() != 0:
+        return command
+    try:
+        pwd.getpwnam("postgres")
+    except KeyError:
+        raise PostgresError("running as root and there is no `postgres` user to run PostgreSQL as") from None
+    return ["runuser", "-u", "postgres", "--", *command]
+
+
+def _check(code: int, lines: list[str], what: str, log: Path) -> None:
+    if code != 0:
+        raise PostgresError(f"{what} failed (exit {code}): {lines[-1] if lines else 'no output'}", log)
+
+
+@dataclass
+class Database:
+    url: str  # what mlflow connects to
+    admin_url: str  # the server's `postgres` database, to drop and create `url`'s database
+    log: Path
+    cluster: Path | None = None  # the private cluster's data folder; None: an existing server
+    name: str = ""
+
+    def _tool(self, name: str) -> str:
+        return str(bindir() / name)
+
+    def dump(self, target: Path) -> Path:
+        code, lines = run_logged([self._tool("pg_dump"), "--format=custom", f"--file={target}", self.url], self.log)
+        _check(code, lines, "pg_dump", self.log)
+        return target
+
+    def recreate(self) -> None:
+        for sql in (f'DROP DATABASE IF EXISTS "{self.name}"', f'CREATE DATABASE "{self.name}"'):
+            code, lines = run_logged([self._tool("psql"), "-v", "ON_ERROR_STOP=1", "-c", sql, self.admin_url], self.log)
+            _check(code, lines, sql, self.log)
+
+    def restore(self, dump: Path) -> None:
+        """The database as it was when `dump` was taken (a fresh database, then pg_restore)."""
+        self.recreate()
+        code, lines = run_logged(
+            [self._tool("pg_restore"), "--no-owner", "--exit-on-error", f"--dbname={self.url}", str(dump)], self.log
+        )
+        _check(code, lines, "pg_restore", self.log)
+
+    def stop(self) -> None:
+        if self.cluster is None:
+            run_logged([self._tool("psql"), "-c", f'DROP DATABASE IF EXISTS "{self.name}"', self.admin_url], self.log)
+            return
+        if (self.cluster / "postmaster.pid").exists():
+            command = _as_server_user([self._tool("pg_ctl"), "-D", str(self.cluster), "stop", "-m", "fast", "-w"])
+            run_logged(command, self.log)
+
+
+def _with_database(url: str, name: str) -> str:
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(path=f"/{name}"))
+
+
+def existing(admin_url: str, log: Path) -> Database:
+    """A fresh database on the server `admin_url` points to (dropped by stop())."""
+    name = f"rolloutcheck_{uuid.uuid4().hex[:12]}"
+    database = Database(_with_database(admin_url, name), admin_url, log, None, name)
+    database.recreate()
+    return database
+
+
+def private(folder: Path, launch: Launch, timeout: float = 60.0) -> Database:
+    """A new cluster in `folder` (data/, socket/, server.log), started and holding database `mlflow`."""
+    tools = bindir()
+    data, socket = folder / "data", folder / "socket"
+    socket.mkdir(parents=True)
+    if os.geteuid() == 0:
+        for path in (folder, socket):
+            shutil.chown(path, "postgres")
+    log = launch.log
+    command = [str(tools / "initdb"), "-D", str(data), "-U", USER, "--auth=trust", "-E", "UTF8", "--no-sync"]
+    code, lines = run_logged(_as_server_user(command), log)
+    _check(code, lines, "initdb", log)
+    port = free_port()
+    options = f"-h {HOST} -p {port} -k {socket} -c fsync=off"
+    start = [str(tools / "pg_ctl"), "-D", str(data), "-l", str(folder / "server.log"), "-o", options, "-w",
+             "-t", str(int(timeout)), "start"]  # fmt: skip
+    proc = launch.start(_as_server_user(start))
+    try:
+        code = proc.wait(timeout + 10)
+    except subprocess.TimeoutExpired:
+        code = -1
+    if code != 0:
+        tail = (folder / "server.log").read_text(errors="replace").strip().splitlines() if (folder / "server.log").exists() else []
+        raise PostgresError(f"PostgreSQL did not start on port {port}: {tail[-1] if tail else 'see the log'}", log)
+    admin = f"postgresql://{USER}@{HOST}:{port}/postgres"
+    database = Database(_with_database(admin, "mlflow"), admin, log, data, "mlflow")
+    database.recreate()
+    return database

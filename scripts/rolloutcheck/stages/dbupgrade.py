@@ -1,0 +1,129 @@
+"""backup, check-upgrade, db-upgrade, rollback: a database store through the *to* label's migrations.
+
+- backup:        the database before anything touches it (a file copy; `pg_dump` for PostgreSQL).
+- check-upgrade: the *to* label's `mlflow db check-upgrade` verdict where that command exists.
+- db-upgrade:    `mlflow db upgrade`, with the Alembic revision before and after and the time it took.
+- rollback:      the backup restored, and the *from* client reads it exactly as before the upgrade.
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+from pathlib import Path
+
+from .. import pgcluster, storeops
+from ..procs import run_logged
+from ..project import last_error_line
+from ..results import StageResult
+from .base import CellContext, StageFailed, StoreState
+
+
+def _sqlite_file(state: StoreState) -> Path:
+    return Path(state.uri.removeprefix("sqlite:///"))
+
+
+def revision(ctx: CellContext, state: StoreState, stage: str) -> str:
+    """The store's Alembic revision, read with the *to* environment's SQLAlchemy."""
+    log = ctx.log(stage)
+    code, lines = run_logged([str(ctx.prefix / "bin" / "python"), str(storeops.INENV / "revision.py"), state.uri], log)
+    if code != 0:
+        raise StageFailed(f"could not read the Alembic revision: {lines[-1] if lines else 'no output'}")
+    return lines[-1]
+
+
+class Backup:
+    NAME = "backup"
+
+    @staticmethod
+    def describe(ctx: CellContext) -> str:
+        return "a copy of the database before the upgrade"
+
+    @staticmethod
+    def run(ctx: CellContext, state: StoreState, record: StageResult) -> None:
+        target = ctx.cell_dir / "backup"
+        target.mkdir(exist_ok=True)
+        if state.database is not None:
+            try:
+                state.backup = state.database.dump(target / "mlflow.dump")
+            except pgcluster.PostgresError as error:
+                raise StageFailed(error.reason, error.log) from None
+        else:
+            state.backup = shutil.copy2(_sqlite_file(state), target / "mlflow.db")
+        record.reason = f"{state.backup.name}, {state.backup.stat().st_size} bytes"
+        record.details["backup"] = str(state.backup)
+
+
+class CheckUpgrade:
+    NAME = "check-upgrade"
+
+    @staticmethod
+    def describe(ctx: CellContext) -> str:
+        return f"mlflow {ctx.label.name}'s verdict on the pending migrations"
+
+    @staticmethod
+    def run(ctx: CellContext, state: StoreState, record: StageResult) -> None:
+        mlflow = str(ctx.prefix / "bin" / "mlflow")
+        code, lines = run_logged([mlflow, "db", "--help"], ctx.log("check-upgrade"))
+        if not any(line.startswith("check-upgrade") for line in lines):
+            record.reason = f"mlflow {state.target.result.mlflow_version} has no `mlflow db check-upgrade`: no verdict"
+            state.result.upgrade["check_upgrade"] = "not available"
+            record.details["available"] = False
+            return
+        code, lines = run_logged([mlflow, "db", "check-upgrade", state.uri], ctx.log("check-upgrade"))
+        verdict = {0: "SAFE", 1: "CAUTIOUS", 2: "BREAKING"}.get(code)
+        if verdict is None:
+            raise StageFailed(f"mlflow db check-upgrade failed (exit {code}): {lines[-1] if lines else 'no output'}")
+        state.result.upgrade["check_upgrade"] = verdict
+        record.reason = f"verdict {verdict}"  # recorded; the upgrade itself decides the cell
+
+
+class Upgrade:
+    NAME = "db-upgrade"
+
+    @staticmethod
+    def describe(ctx: CellContext) -> str:
+        return f"mlflow {ctx.label.name} db upgrade"
+
+    @staticmethod
+    def run(ctx: CellContext, state: StoreState, record: StageResult) -> None:
+        before = revision(ctx, state, "db-upgrade")
+        started = time.monotonic()
+        log = ctx.log("db-upgrade")
+        code, lines = run_logged([str(ctx.prefix / "bin" / "mlflow"), "db", "upgrade", state.uri], log)
+        seconds = round(time.monotonic() - started, 2)
+        if code != 0:
+            raise StageFailed(f"mlflow db upgrade failed (exit {code}): {last_error_line(chr(10).join(lines))}")
+        after = revision(ctx, state, "db-upgrade")
+        migration = {"revision_before": before, "revision_after": after, "seconds": seconds}
+        state.result.upgrade["migration"] = migration
+        record.details.update(migration)
+        record.reason = f"Alembic {before} -> {after} in {seconds:.1f}s"
+
+
+class Rollback:
+    NAME = "rollback"
+
+    @staticmethod
+    def describe(ctx: CellContext) -> str:
+        return f"the backup restored, read again by mlflow {ctx.label.name}"
+
+    @staticmethod
+    def run(ctx: CellContext, state: StoreState, record: StageResult) -> None:
+        state.source.need("environ")
+        if state.backup is None or state.snapshot is None:
+            raise StageFailed("no backup or from-snapshot to roll back to")
+        if state.database is not None:
+            try:
+                state.database.restore(state.backup)
+            except pgcluster.PostgresError as error:
+                raise StageFailed(error.reason, error.log) from None
+        else:
+            shutil.copy2(state.backup, _sqlite_file(state))
+        out = ctx.cell_dir / "snapshot-rollback.json"
+        launch = ctx.launch("rollback", state.source.environ)
+        after = storeops.take_snapshot(ctx.prefix, state.uri, out, launch, ctx.timeouts.tracking)
+        title = f"{state.source.result.mlflow_version} reads the restored backup"
+        diff = storeops.compare_with(state.snapshot, after, ctx.cell_dir / "logs" / "rollback.diff.txt", title,
+                                     record.details)  # fmt: skip
+        record.reason = f"restored; from client reads it: {diff.summary()}"

@@ -1,0 +1,59 @@
+"""Running the in-environment store scripts (inenv/populate.py, snapshot.py) with a label's Python.
+
+They run in the cell folder, so relative artifact locations that old versions store (`./mlruns`)
+resolve the same for every label that reads the store.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+from collections.abc import Mapping
+from pathlib import Path
+
+from . import storediff
+from .procs import Launch
+from .project import last_error_line
+from .stages.base import StageFailed
+
+INENV = Path(__file__).resolve().parent / "inenv"
+
+
+def run_script(prefix: Path, script: str, args: list[str], launch: Launch, timeout: float) -> float:
+    """Run inenv/<script> with the env's Python; seconds taken, or StageFailed with its last error line."""
+    started = time.monotonic()
+    proc = launch.start([str(prefix / "bin" / "python"), str(INENV / script), *args])
+    try:
+        code = proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        launch.stop(proc)
+        raise StageFailed(f"{script} did not finish within {timeout:.0f}s") from None
+    if code != 0:
+        text = launch.log.read_text(errors="replace") if launch.log.exists() else ""
+        raise StageFailed(f"{script} failed (exit {code}): {last_error_line(text)}")
+    return time.monotonic() - started
+
+
+def take_snapshot(prefix: Path, uri: str, out: Path, launch: Launch, timeout: float) -> dict:
+    run_script(prefix, "snapshot.py", [uri, str(out)], launch, timeout)
+    return storediff.load(out)
+
+
+def compare_with(before: Path, after: dict, diff_file: Path, title: str, record_details: dict) -> storediff.StoreDiff:
+    """Compare a snapshot with the *from* one; the diff goes to `diff_file`; StageFailed on any difference."""
+    diff = storediff.compare(storediff.load(before), after)
+    diff.write(diff_file, title)
+    record_details.update({"counts_before": diff.before, "counts_after": diff.after, "diff": str(diff_file),
+                           "differences": len(diff.differences)})  # fmt: skip
+    if not diff.ok:
+        raise StageFailed(diff.summary(), diff_file)
+    return diff
+
+
+def environ_with(environ: Mapping[str, str], uri: str, **extra: str) -> dict[str, str]:
+    return {**environ, "MLFLOW_TRACKING_URI": uri, **extra}
+
+
+def dump(path: Path, data: dict) -> None:
+    path.write_text(json.dumps(data, indent=2))
