@@ -109,19 +109,19 @@ def existing(admin_url: str, log: Path) -> Database:
 
 
 def private(folder: Path, launch: Launch, timeout: float = 60.0) -> Database:
-    """A new cluster in `folder` (data/, socket/, server.log), started and holding database `mlflow`."""
+    """A new cluster in `folder` (data/, server.log), started and holding database `mlflow`."""
     tools = bindir()
-    data, socket = folder / "data", folder / "socket"
-    socket.mkdir(parents=True)
+    data = folder / "data"
+    folder.mkdir(parents=True)
     if os.geteuid() == 0:
-        for path in (folder, socket):
-            shutil.chown(path, "postgres")
+        shutil.chown(folder, "postgres")
     log = launch.log
     command = [str(tools / "initdb"), "-D", str(data), "-U", USER, "--auth=trust", "-E", "UTF8", "--no-sync"]
     code, lines = run_logged(_as_server_user(command), log)
     _check(code, lines, "initdb", log)
     port = free_port()
-    options = f"-h {HOST} -p {port} -k {socket} -c fsync=off"
+    # TCP on 127.0.0.1 only: no Unix socket (a cell folder's path is too long for one, 107 bytes at most)
+    options = f"-h {HOST} -p {port} -k '' -c fsync=off"
     start = [str(tools / "pg_ctl"), "-D", str(data), "-l", str(folder / "server.log"), "-o", options, "-w",
              "-t", str(int(timeout)), "start"]  # fmt: skip
     proc = launch.start(_as_server_user(start))
@@ -130,8 +130,11 @@ def private(folder: Path, launch: Launch, timeout: float = 60.0) -> Database:
     except subprocess.TimeoutExpired:
         code = -1
     if code != 0:
-        tail = (folder / "server.log").read_text(errors="replace").strip().splitlines() if (folder / "server.log").exists() else []
-        raise PostgresError(f"PostgreSQL did not start on port {port}: {tail[-1] if tail else 'see the log'}", log)
+        server_log = folder / "server.log"
+        lines = server_log.read_text(errors="replace").splitlines() if server_log.exists() else []
+        fatal = [line.split("FATAL:", 1)[1].strip() for line in lines if "FATAL:" in line]
+        reason = fatal[0] if fatal else (lines[-1] if lines else "see the log")
+        raise PostgresError(f"PostgreSQL did not start on port {port}: {reason}", server_log if lines else log)
     admin = f"postgresql://{USER}@{HOST}:{port}/postgres"
     database = Database(_with_database(admin, "mlflow"), admin, log, data, "mlflow")
     database.recreate()

@@ -112,35 +112,36 @@ class UpgradeConfig:
 
 def upgrade_breaks(usecase: UseCase) -> tuple[UpgradeBreak, ...]:
     """`probes/<usecase>/upgrade.yaml`, then the shared `probes/_defaults/upgrade.yaml`: first match wins."""
-    found = []
+    found: list[UpgradeBreak] = []
     for path in (usecase.probes_dir / "upgrade.yaml", paths.PROBE_DEFAULTS / "upgrade.yaml"):
-        if not path.is_file():
-            continue
-        entries = usecases.read_yaml(path)
-        if not isinstance(entries, list):
-            raise ConfigError(path, "must be a list of known breaks")
-        for index, entry in enumerate(entries, 1):
-            where = f"entry {index}"
-            if not isinstance(entry, dict):
-                raise ConfigError(path, f"{where}: must be a mapping of {', '.join(BREAK_KEYS)}")
-            unknown = sorted(set(map(str, entry)) - set(BREAK_KEYS))
-            missing = [k for k in BREAK_KEYS if not entry.get(k)]
-            if unknown or missing:
-                key = (unknown or missing)[0]
-                raise ConfigError(
-                    path, f"{where}: {'unknown' if unknown else 'missing'}; keys: {', '.join(BREAK_KEYS)}", key
-                )
-            if entry["stage"] not in BREAKABLE:
-                raise ConfigError(path, f"{where}: one of {', '.join(BREAKABLE)}", "stage")
-            for key in ("from", "to"):
-                try:
-                    versionmatch.matches(str(entry[key]), "1.0")
-                except ValueError:
-                    raise ConfigError(path, f"{where}: {entry[key]!r} is not a PEP 440 specifier", key) from None
-            found.append(
-                UpgradeBreak(str(path), str(entry["from"]), str(entry["to"]), entry["stage"], str(entry["reason"]))
-            )
+        if path.is_file():
+            found += parse_breaks(usecases.read_yaml(path), path, BREAKABLE)
     return tuple(found)
+
+
+def parse_breaks(entries: object, path: Path, breakable: tuple[str, ...], key: str | None = None) -> list[UpgradeBreak]:
+    """Known breaks written as a list of {from, to, stage, reason}; ConfigError naming file and entry."""
+    if not isinstance(entries, list):
+        raise ConfigError(path, "must be a list of known breaks", key)
+    found = []
+    for index, entry in enumerate(entries, 1):
+        where = f"{key + ' ' if key else ''}entry {index}"
+        if not isinstance(entry, dict):
+            raise ConfigError(path, f"{where}: must be a mapping of {', '.join(BREAK_KEYS)}")
+        unknown = sorted(set(map(str, entry)) - set(BREAK_KEYS))
+        missing = [k for k in BREAK_KEYS if not entry.get(k)]
+        if unknown or missing:
+            name = (unknown or missing)[0]
+            raise ConfigError(path, f"{where}: {'unknown' if unknown else 'missing'}; keys: {', '.join(BREAK_KEYS)}", name)
+        if entry["stage"] not in breakable:
+            raise ConfigError(path, f"{where}: one of {', '.join(breakable)}", "stage")
+        for name in ("from", "to"):
+            try:
+                versionmatch.matches(str(entry[name]), "1.0")
+            except ValueError:
+                raise ConfigError(path, f"{where}: {entry[name]!r} is not a PEP 440 specifier", name) from None
+        found.append(UpgradeBreak(str(path), str(entry["from"]), str(entry["to"]), entry["stage"], str(entry["reason"])))
+    return found
 
 
 def check_upgrade(source: Label, target: Label, usecase_name: str) -> UpgradeConfig:

@@ -34,7 +34,7 @@ _DATABASE = (*_STORE_TRUNK, *_WRITTEN, "backup", "check-upgrade", "db-upgrade", 
 STORE_STAGES = {
     "sqlite": _DATABASE,
     "postgresql": _DATABASE,
-    "filestore": (*_STORE_TRUNK, *_WRITTEN, "to-read", "migrate", "to-snapshot", *_SERVED),
+    "filestore": (*_STORE_TRUNK, *_WRITTEN, "to-read", "migrate", "migrated-snapshot", *_SERVED),
     "client": (*_STORE_TRUNK, "tracking-server", "from-train", *_SERVED, "old-server", "new-client"),
 }
 STAGES_BY_KIND = {"validate": STAGES, "upgrade": UPGRADE_STAGES, "store-upgrade": ("config",)}

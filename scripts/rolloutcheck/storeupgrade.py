@@ -5,7 +5,7 @@ The store kind is the cell (`nox -s "store-upgrade-3.17.2(sqlite)"`); each runs 
 and then
     sqlite, postgresql: store, populate, from-train, from-snapshot, backup, check-upgrade, db-upgrade,
                         to-snapshot, rollback
-    filestore:          store, populate, from-train, from-snapshot, to-read, migrate, to-snapshot,
+    filestore:          store, populate, from-train, from-snapshot, to-read, migrate, migrated-snapshot,
                         to-tracking, to-serve, to-probe
     client:             tracking-server, from-train, to-tracking, to-serve, to-probe,
                         old-server, new-client (a branch: newer clients against older servers)
@@ -22,7 +22,7 @@ from . import commands, paths, preflight, storeconfig
 from .cell import guarded, make_context, start_cell
 from .errors import ConfigError
 from .registry import Label
-from .results import CellResult
+from .results import FAIL, XFAIL, CellResult
 from .settings import Settings
 from .stages import dbupgrade, env, filestore, lock, populate, probe, serve, store, storesnap, tracking, trackserver, train
 from .stages.base import CellContext, CellState, StageFailed, StoreState
@@ -37,45 +37,66 @@ def _trunk(runner: StageRunner, source: CellContext, target: CellContext, state:
     runner.run(env, target, state.target, "to-env")
 
 
+def _plain(ctx: CellContext) -> CellContext:
+    """The context for the store stages, which name their logs in full (`from-snapshot`, `db-upgrade`);
+    the shared stages (lock, env, train, ...) get their `from-` / `to-` prefix from the context."""
+    return dataclasses.replace(ctx, log_prefix="")
+
+
 def _written(runner: StageRunner, source: CellContext, state: StoreState) -> None:
-    runner.run(store, source, state)
-    runner.run(populate, source, state)
+    runner.run(store, _plain(source), state)
+    runner.run(populate, _plain(source), state)
     runner.run(train, source, state.source, "from-train")  # the use case's own model, in the same store
-    runner.run(storesnap.Before, source, state)
+    runner.run(storesnap.Before, _plain(source), state)
 
 
 def _served(runner: StageRunner, target: CellContext, state: StoreState) -> None:
     """The *to* label checks the *from* label's run and serves its model from the store (runs:/)."""
     state.target.run_id = state.source.run_id
-    runner.run(tracking, target, state.target, "to-tracking")
-    runner.run(serve, target, state.target, "to-serve")
-    runner.run(probe, target, state.target, "to-probe")
+    with runner.branch():  # a known break in serving leaves the rest of the check running
+        runner.run(tracking, target, state.target, "to-tracking")
+        runner.run(serve, target, state.target, "to-serve")
+        if not runner.run(probe, target, state.target, "to-probe"):
+            _known_probe_failures(state.result)
+
+
+def _known_probe_failures(result: CellResult) -> None:
+    """A to-probe stage that is a written-down known break: its failed probes are that break (XFAIL),
+    not failures of their own; any other outcome leaves them as they are."""
+    stage = next((s for s in result.stages if s.stage == "to-probe"), None)
+    if stage is None or stage.status != XFAIL:
+        return
+    for found in result.probes:
+        if found.status == FAIL:
+            found.status, found.reason = XFAIL, f"{found.reason} (to-probe known break)"
 
 
 def _database(runner: StageRunner, source: CellContext, target: CellContext, state: StoreState) -> None:
     _written(runner, source, state)
-    runner.run(dbupgrade.Backup, target, state)
-    runner.run(dbupgrade.CheckUpgrade, target, state)
-    runner.run(dbupgrade.Upgrade, target, state)
-    runner.run(storesnap.After, target, state)
-    runner.run(dbupgrade.Rollback, source, state)
+    runner.run(dbupgrade.Backup, _plain(target), state)
+    runner.run(dbupgrade.CheckUpgrade, _plain(target), state)
+    runner.run(dbupgrade.Upgrade, _plain(target), state)
+    runner.run(storesnap.After, _plain(target), state)
+    runner.run(dbupgrade.Rollback, _plain(source), state)
 
 
 def _filestore(runner: StageRunner, source: CellContext, target: CellContext, state: StoreState) -> None:
     _written(runner, source, state)
-    runner.run(storesnap.DirectRead, target, state)
-    runner.run(filestore, target, state)
-    runner.run(storesnap.After, target, state)
+    with runner.branch():  # whether the old store reads as it is; the migration is checked either way
+        runner.run(storesnap.DirectRead, _plain(target), state)
+    runner.run(filestore, _plain(target), state)
+    with runner.branch():  # a known difference in the migrated store still lets its model be served
+        runner.run(storesnap.Migrated, _plain(target), state)
     _served(runner, target, state)
 
 
 def _client(runner: StageRunner, source: CellContext, target: CellContext, state: StoreState) -> None:
-    runner.run(trackserver.NewServer, target, state)
+    runner.run(trackserver.NewServer, _plain(target), state)
     runner.run(train, source, state.source, "from-train")
     _served(runner, target, state)
     with runner.branch():
-        runner.run(trackserver.OldServer, source, state)
-        runner.run(trackserver.NewClient, target, state)
+        runner.run(trackserver.OldServer, _plain(source), state)
+        runner.run(trackserver.NewClient, _plain(target), state)
 
 
 PIPELINES = {"sqlite": _database, "postgresql": _database, "filestore": _filestore, "client": _client}
@@ -108,7 +129,6 @@ def run_store_cell(
                 raise ConfigError(storeconfig.STORES_FILE, f"{kind!r} is not listed; listed: {', '.join(config.stores)}", "stores")
             size = config.size(settings.store_size)
             project = preflight.check(source, config.project.name)
-            breaks = preflight.upgrade_breaks(config.project)
         except ConfigError as error:
             raise StageFailed(str(error)) from None
         state.size = dataclasses.asdict(size)
@@ -120,7 +140,7 @@ def run_store_cell(
             cell_config = preflight.CellConfig(label, config.environment, project.probes)
             base = make_context(settings, cell_config, venv, cell_dir, marker, None, result)
             contexts[side] = dataclasses.replace(base, log_prefix=prefix, python=python)
-        upgrade = preflight.UpgradeConfig(project, project, breaks)
+        upgrade = preflight.UpgradeConfig(project, project, config.breaks)
         state.known = lambda stage: upgrade.known(stage, state.source.result.mlflow_version, result.mlflow_version)
         record.reason = f"{kind} store, size {settings.store_size} ({state.size}), from {source.name} to {target.name}"
 

@@ -1,7 +1,8 @@
 """from-snapshot, to-snapshot, to-read: the store read back with a label's own client and compared.
 
 - from-snapshot: the *from* client's view after writing; every later read must equal it.
-- to-snapshot:   the *to* client's view of the upgraded (or migrated) store.
+- to-snapshot:   the *to* client's view of the upgraded database.
+- migrated-snapshot: the *to* client's view of the file store after migrate-filestore.
 - to-read:       the *to* client reading the *from* file store directly, unmigrated.
 The diff (counts before and after, every difference) is logs/<stage>.diff.txt.
 """
@@ -48,19 +49,29 @@ class After:
     def describe(ctx: CellContext) -> str:
         return f"mlflow {ctx.label.name} reads the upgraded store: nothing lost or changed"
 
-    @staticmethod
-    def run(ctx: CellContext, state: StoreState, record: StageResult) -> None:
+    @classmethod
+    def run(cls, ctx: CellContext, state: StoreState, record: StageResult) -> None:
         state.target.need("environ")
         if state.snapshot is None:
             raise StageFailed("no from-snapshot to compare with")
-        out = ctx.cell_dir / "snapshot-to.json"
+        out = ctx.cell_dir / f"snapshot-{cls.NAME}.json"
         environ = {**state.target.environ, **(ALLOW_FILE_STORE if state.uri.startswith("file:") else {})}
-        after = storeops.take_snapshot(ctx.prefix, state.uri, out, ctx.launch("to-snapshot", environ),
+        after = storeops.take_snapshot(ctx.prefix, state.uri, out, ctx.launch(cls.NAME, environ),
                                        ctx.timeouts.tracking)  # fmt: skip
         title = f"{state.source.result.mlflow_version} wrote, {state.target.result.mlflow_version} read: {state.uri}"
-        diff = storeops.compare_with(state.snapshot, after, _diff_file(ctx, "to-snapshot"), title, record.details)
+        diff = storeops.compare_with(state.snapshot, after, _diff_file(ctx, cls.NAME), title, record.details)
         state.result.upgrade["compared"] = diff.before
         record.reason = diff.summary()
+
+
+class Migrated(After):
+    """The file store after `migrate-filestore` (or as it is, where the *to* version has no migration)."""
+
+    NAME = "migrated-snapshot"
+
+    @staticmethod
+    def describe(ctx: CellContext) -> str:
+        return f"mlflow {ctx.label.name} reads the migrated store: nothing lost or changed"
 
 
 class DirectRead:
