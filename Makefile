@@ -3,6 +3,7 @@
 #   make validate LABEL=1.2.SBD.0   every use case on one version label
 #   make matrix                     every label (make -j2 matrix runs two labels at once)
 #   make upgrades                   every label's upgrade from production (ROLLOUT_FROM=<label> for another)
+#   make stores                     every label's tracking-store checks from production (db upgrade, file store, clients)
 #   make test                       unit and end-to-end tests
 #   make unit                       unit tests only
 #   make lock [LABEL=...]           refresh committed locks after changing their inputs
@@ -13,7 +14,7 @@ TOOLS := $(CURDIR)/.tools
 NOX := $(TOOLS)/bin/nox
 export PATH := $(TOOLS)/bin:$(PATH)
 
-.PHONY: bootstrap validate matrix matrix-labels upgrades upgrade-labels test unit lint lock cleanup clean-envs
+.PHONY: bootstrap validate matrix matrix-labels upgrades upgrade-labels stores store-labels test unit lint lock cleanup clean-envs
 .DEFAULT_GOAL := help
 
 help:
@@ -54,6 +55,18 @@ upgrades: bootstrap
 upgrade-labels: $(addprefix upgrade/,$(LABELS))
 upgrade/%:
 	$(NOX) -s upgrade-$*
+
+# The tracking-store checks: one make target per label, as for upgrades.
+stores: bootstrap
+	@run=$${ROLLOUT_RUN_DIR:-$(CURDIR)/results/runs/stores-$$(date -u +%Y%m%dT%H%M%SZ)}; \
+	$(NOX) -s labels -- $$run/labels.txt --upgrades || exit 2; labels="$$(cat $$run/labels.txt)"; \
+	ROLLOUT_RUN_DIR=$$run $(MAKE) --no-print-directory -k store-labels LABELS="$$labels"; made=$$?; \
+	ROLLOUT_RUN_DIR=$$run $(NOX) -s report -- $$run $$(for l in $$labels; do printf 'store-upgrade-%s ' $$l; done); \
+	reported=$$?; test $$made -eq 0 && test $$reported -eq 0
+
+store-labels: $(addprefix store/,$(LABELS))
+store/%:
+	$(NOX) -s store-upgrade-$*
 
 test: bootstrap
 	$(NOX) -s tests

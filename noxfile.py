@@ -36,7 +36,7 @@ import nox
 SCRIPTS = Path(__file__).resolve().parent / "scripts"
 sys.path.insert(0, str(SCRIPTS))
 
-from rolloutcheck import cell, commands, paths, procs, registry, settings, storeupgrade, upgrade, usecases  # noqa: E402
+from rolloutcheck import cell, commands, paths, procs, registry, results, settings, storeupgrade, upgrade, usecases  # noqa: E402
 
 nox.needs_version = ">=2026.10.20"
 nox.options.default_venv_backend = "uv"
@@ -153,14 +153,16 @@ def lock(session: nox.Session) -> None:
 
 @nox.session(venv_backend="none")
 def report(session: nox.Session) -> None:
-    """Aggregate a run (`-- [RUN] [LABEL...]`, default the newest); cells of LABELs that never reported fail it."""
+    """Aggregate a run (`-- [RUN] [SESSION...]`, default the newest); cells of SESSIONs that never reported fail it."""
     args = list(session.posargs)
     run = Path(args.pop(0)) if args else commands.latest_run(SETTINGS)
     if run is None or not run.is_dir():
         session.error("no results yet: run `nox -s validate-<label>` first")
-    unknown = sorted(a for a in args if a.removeprefix("validate-").removeprefix("upgrade-") not in LABELS)
+    unknown = sorted(a for a in args if results.kind_and_label(a.removeprefix("validate-"))[1] not in LABELS)
     if unknown:
-        session.error(f"unknown label(s) {unknown}; known: {list(LABELS)} (or validate-<label>, upgrade-<label>)")
+        session.error(
+            f"unknown label(s) {unknown}; known: {list(LABELS)} (or validate-<label>, upgrade-<label>, store-upgrade-<label>)"
+        )
     text, cells = commands.summarize(run, selection=args or None)
     print(text, flush=True)
     failed = [f"{c.label} x {c.usecase}" for c in cells if c.status != "pass"]
