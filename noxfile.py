@@ -161,7 +161,8 @@ def report(session: nox.Session) -> None:
     unknown = sorted(a for a in args if results.kind_and_label(a.removeprefix("validate-"))[1] not in LABELS)
     if unknown:
         session.error(
-            f"unknown label(s) {unknown}; known: {list(LABELS)} (or validate-<label>, upgrade-<label>, store-upgrade-<label>)"
+            f"unknown label(s) {unknown}; known: {list(LABELS)} "
+            "(or validate-<label>, upgrade-<label>, store-upgrade-<label>)"
         )
     text, cells = commands.summarize(run, selection=args or None)
     print(text, flush=True)

@@ -43,7 +43,11 @@ def lock_label(label: Label, names: list[str], settings: Settings, printer: Prin
     for name in names:
         started = steps.begin(name)
         try:
-            case = storeconfig.load().environment if name == storeconfig.LOCK_NAME else usecases.load(paths.USECASES / name)
+            case = (
+                storeconfig.load().environment
+                if name == storeconfig.LOCK_NAME
+                else usecases.load(paths.USECASES / name)
+            )
             lock = backend.lock(case, label, logs / f"{label.name}-{name}.log")
             steps.end(name, started, PASS, shown(lock))
         except (locks.LockError, envspec.EnvSpecError, ConfigError) as error:

@@ -14,6 +14,7 @@ import os
 import pwd
 import shutil
 import subprocess
+import tempfile
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -49,7 +50,7 @@ def _as_server_user(command: list[str]) -> list[str]:
         pwd.getpwnam("postgres")
     except KeyError:
         raise PostgresError("running as root and there is no `postgres` user to run PostgreSQL as") from None
-    return ["runuser", "-u", "postgres", "--", *command]
+    return [shutil.which("runuser") or "/usr/sbin/runuser", "-u", "postgres", "--", *command]
 
 
 def _check(code: int, lines: list[str], what: str, log: Path) -> None:
@@ -93,6 +94,8 @@ class Database:
         if (self.cluster / "postmaster.pid").exists():
             command = _as_server_user([self._tool("pg_ctl"), "-D", str(self.cluster), "stop", "-m", "fast", "-w"])
             run_logged(command, self.log)
+        if self.cluster.parent.name.startswith("rolloutcheck-pg-"):  # a scratch folder outside the cell
+            shutil.rmtree(self.cluster.parent, ignore_errors=True)
 
 
 def _with_database(url: str, name: str) -> str:
@@ -111,10 +114,16 @@ def existing(admin_url: str, log: Path) -> Database:
 def private(folder: Path, launch: Launch, timeout: float = 60.0) -> Database:
     """A new cluster in `folder` (data/, server.log), started and holding database `mlflow`."""
     tools = bindir()
-    data = folder / "data"
     folder.mkdir(parents=True)
     if os.geteuid() == 0:
         shutil.chown(folder, "postgres")
+        if subprocess.run(_as_server_user(["test", "-w", str(folder)])).returncode != 0:
+            # a parent the postgres user cannot enter (pytest's 0700 temp folders): a folder of its own in /tmp
+            scratch = Path(tempfile.mkdtemp(prefix="rolloutcheck-pg-"))
+            shutil.chown(scratch, "postgres")
+            (folder / "WHERE").write_text(f"the cluster is in {scratch}: the postgres user cannot enter {folder}\n")
+            folder = scratch
+    data = folder / "data"
     log = launch.log
     command = [str(tools / "initdb"), "-D", str(data), "-U", USER, "--auth=trust", "-E", "UTF8", "--no-sync"]
     code, lines = run_logged(_as_server_user(command), log)

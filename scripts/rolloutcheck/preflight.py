@@ -132,7 +132,9 @@ def parse_breaks(entries: object, path: Path, breakable: tuple[str, ...], key: s
         missing = [k for k in BREAK_KEYS if not entry.get(k)]
         if unknown or missing:
             name = (unknown or missing)[0]
-            raise ConfigError(path, f"{where}: {'unknown' if unknown else 'missing'}; keys: {', '.join(BREAK_KEYS)}", name)
+            raise ConfigError(
+                path, f"{where}: {'unknown' if unknown else 'missing'}; keys: {', '.join(BREAK_KEYS)}", name
+            )
         if entry["stage"] not in breakable:
             raise ConfigError(path, f"{where}: one of {', '.join(breakable)}", "stage")
         for name in ("from", "to"):
@@ -140,7 +142,9 @@ def parse_breaks(entries: object, path: Path, breakable: tuple[str, ...], key: s
                 versionmatch.matches(str(entry[name]), "1.0")
             except ValueError:
                 raise ConfigError(path, f"{where}: {entry[name]!r} is not a PEP 440 specifier", name) from None
-        found.append(UpgradeBreak(str(path), str(entry["from"]), str(entry["to"]), entry["stage"], str(entry["reason"])))
+        found.append(
+            UpgradeBreak(str(path), str(entry["from"]), str(entry["to"]), entry["stage"], str(entry["reason"]))
+        )
     return found
 
 

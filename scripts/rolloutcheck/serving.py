@@ -81,7 +81,9 @@ class Server:
                     raise PortTaken(f"port {self.port} was taken before the server bound it")
                 raise ServeError(f"server exited with code {code}: {last_error_line(text)}")
             try:
-                healthy = localhttp.request("GET", f"{self.url}{self.health}", client=client, timeout=2).status_code == 200
+                healthy = (
+                    localhttp.request("GET", f"{self.url}{self.health}", client=client, timeout=2).status_code == 200
+                )
             except requests.RequestException:
                 healthy = False
             if healthy:

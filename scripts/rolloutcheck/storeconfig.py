@@ -20,8 +20,8 @@ STORES_FILE = paths.ENVS / "stores.yaml"
 LOCK_NAME = "_stores"  # envs/_stores/<label>/: the store environments' locks
 KEYS = ("usecase", "requirements", "requirements_by_mlflow", "stores", "size", "known_breaks")
 # stages a written-down known break may turn into XFAIL (not the trunk: a broken env is never expected)
-BREAKABLE = ("to-read", "migrate", "to-snapshot", "migrated-snapshot", "check-upgrade", "db-upgrade", "rollback", "from-train",
-             "to-tracking", "to-serve", "to-probe", "new-client")  # fmt: skip
+BREAKABLE = ("to-read", "migrate", "to-snapshot", "migrated-snapshot", "check-upgrade", "db-upgrade", "rollback",
+             "from-train", "to-tracking", "to-serve", "to-probe", "new-client")  # fmt: skip
 STORE_KINDS = ("sqlite", "postgresql", "filestore", "client")
 SIZE_KEYS = ("experiments", "runs", "steps", "models")
 

@@ -124,7 +124,9 @@ def compare(before: dict, after: dict) -> StoreDiff:
         if old is None or new is None:
             out.append(f"{where} ({(old or new)['name']!r}): {'appeared' if old is None else 'lost'}")
             continue
-        _mapping(where, {k: v for k, v in old.items() if k != "tags"}, {k: v for k, v in new.items() if k != "tags"}, out)
+        _mapping(
+            where, {k: v for k, v in old.items() if k != "tags"}, {k: v for k, v in new.items() if k != "tags"}, out
+        )
         _mapping(f"{where} tag", old["tags"], new["tags"], out)
     run_name = FIELD_RULES["run.run_name"][1]
     for run_id in sorted(set(before["runs"]) | set(after["runs"])):

@@ -24,7 +24,20 @@ from .errors import ConfigError
 from .registry import Label
 from .results import FAIL, XFAIL, CellResult
 from .settings import Settings
-from .stages import dbupgrade, env, filestore, lock, populate, probe, serve, store, storesnap, tracking, trackserver, train
+from .stages import (
+    dbupgrade,
+    env,
+    filestore,
+    lock,
+    populate,
+    probe,
+    serve,
+    store,
+    storesnap,
+    tracking,
+    trackserver,
+    train,
+)
 from .stages.base import CellContext, CellState, StageFailed, StoreState
 from .stages.runner import StageRunner
 from .steplog import Printer, StepLog, stderr
@@ -126,7 +139,9 @@ def run_store_cell(
         try:
             config = storeconfig.load()
             if kind not in config.stores:
-                raise ConfigError(storeconfig.STORES_FILE, f"{kind!r} is not listed; listed: {', '.join(config.stores)}", "stores")
+                raise ConfigError(
+                    storeconfig.STORES_FILE, f"{kind!r} is not listed; listed: {', '.join(config.stores)}", "stores"
+                )
             size = config.size(settings.store_size)
             project = preflight.check(source, config.project.name)
         except ConfigError as error:

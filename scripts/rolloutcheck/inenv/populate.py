@@ -121,7 +121,9 @@ def populate(uri: str, size: dict) -> dict:
                     client.delete_run(run_id)  # a deleted run must stay deleted, and still be there
         model_runs = []
         for m in range(size["models"]):
-            run = client.create_run(experiments[0], start_time=BASE_MS + 9_000_000 + m, tags={"mlflow.runName": f"model-{m}"})
+            run = client.create_run(
+                experiments[0], start_time=BASE_MS + 9_000_000 + m, tags={"mlflow.runName": f"model-{m}"}
+            )
             _model(run.info.run_id, seed=m)
             client.set_terminated(run.info.run_id, "FINISHED", end_time=BASE_MS + 9_500_000 + m)
             model_runs.append(run.info.run_id)

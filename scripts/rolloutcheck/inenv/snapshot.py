@@ -94,9 +94,7 @@ def snapshot(uri: str) -> dict:
             "artifact_location": experiment.artifact_location,
             "tags": dict(sorted((experiment.tags or {}).items())),
         }
-        found = client.search_runs(
-            [experiment.experiment_id], "", run_view_type=ViewType.ALL, max_results=MAX_RESULTS
-        )
+        found = client.search_runs([experiment.experiment_id], "", run_view_type=ViewType.ALL, max_results=MAX_RESULTS)
         for run in found:
             runs[run.info.run_id] = _run(client, run)
     return {

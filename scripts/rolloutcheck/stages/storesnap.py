@@ -10,8 +10,8 @@ The diff (counts before and after, every difference) is logs/<stage>.diff.txt.
 from __future__ import annotations
 
 from .. import storeops
-from ..storediff import counts
 from ..results import StageResult
+from ..storediff import counts
 from .base import CellContext, StageFailed, StoreState
 
 MAINTENANCE = "maintenance mode"  # 3.x's refusal to open a file store without MLFLOW_ALLOW_FILE_STORE
