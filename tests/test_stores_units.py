@@ -175,3 +175,50 @@ def test_a_private_cluster_dumps_restores_and_stops_leaving_no_process(tmp_path)
         procs.stop(None, marker)
     assert not procs.marked(marker)
     assert not [p for p in psutil.process_iter(["cmdline"]) if str(tmp_path) in " ".join(p.info["cmdline"] or [])]
+
+
+def store_state(kind: str, copy_of: str | None):
+    from rolloutcheck.stages.base import CellState, StoreState
+
+    result = CellResult("3.17.2", kind, "x", kind="store-upgrade", from_label="1.2.SBD.0")
+    source = CellState(CellResult("1.2.SBD.0", kind, "x"), environ={})
+    return StoreState(result, source, CellState(result), kind, {}, copy_of=copy_of)
+
+
+def test_a_copy_of_production_is_copied_into_the_cell_and_never_written_in_place(tmp_path):
+    import hashlib
+    import sqlite3
+    from types import SimpleNamespace
+
+    from rolloutcheck.stages import populate, store
+
+    production = tmp_path / "production.db"
+    with sqlite3.connect(production) as db:
+        db.execute("CREATE TABLE t (x int)")
+    digest = hashlib.sha256(production.read_bytes()).hexdigest()
+    ctx = SimpleNamespace(cell_dir=tmp_path / "cell")
+    ctx.cell_dir.mkdir()
+    state = store_state("sqlite", f"sqlite:///{production}")
+    record = StageResult("store", PASS)
+    store.run(ctx, state, record)
+    assert state.uri == f"sqlite:///{ctx.cell_dir / 'store' / 'mlflow.db'}" and "a copy of" in record.reason
+    assert state.source.environ["MLFLOW_TRACKING_URI"] == state.uri
+    written = StageResult("populate", PASS)
+    populate.run(ctx, state, written)
+    assert written.reason.startswith("nothing generated")
+    assert hashlib.sha256(production.read_bytes()).hexdigest() == digest
+    # a copy for another kind leaves this kind's check on a generated store
+    other = store_state("filestore", f"sqlite:///{production}")
+    store.run(ctx, other, StageResult("store", PASS))
+    assert other.uri.startswith("file://") and "copy_of" not in other.result.upgrade
+
+
+def test_a_missing_copy_fails_the_store_stage_in_one_line(tmp_path):
+    from types import SimpleNamespace
+
+    from rolloutcheck.stages import store
+    from rolloutcheck.stages.base import StageFailed
+
+    ctx = SimpleNamespace(cell_dir=tmp_path)
+    with pytest.raises(StageFailed, match="does not exist"):
+        store.run(ctx, store_state("filestore", str(tmp_path / "no-mlruns")), StageResult("store", PASS))

@@ -65,6 +65,7 @@ class Database:
     log: Path
     cluster: Path | None = None  # the private cluster's data folder; None: an existing server
     name: str = ""
+    drop: bool = True  # made for the check (dropped at the end); False for a copy a team gave us
 
     def _tool(self, name: str) -> str:
         return str(bindir() / name)
@@ -89,7 +90,10 @@ class Database:
 
     def stop(self) -> None:
         if self.cluster is None:
-            run_logged([self._tool("psql"), "-c", f'DROP DATABASE IF EXISTS "{self.name}"', self.admin_url], self.log)
+            if self.drop:
+                run_logged(
+                    [self._tool("psql"), "-c", f'DROP DATABASE IF EXISTS "{self.name}"', self.admin_url], self.log
+                )
             return
         if (self.cluster / "postmaster.pid").exists():
             command = _as_server_user([self._tool("pg_ctl"), "-D", str(self.cluster), "stop", "-m", "fast", "-w"])
@@ -109,6 +113,14 @@ def existing(admin_url: str, log: Path) -> Database:
     database = Database(_with_database(admin_url, name), admin_url, log, None, name)
     database.recreate()
     return database
+
+
+def given(url: str, log: Path) -> Database:
+    """A database a team gave (a copy of production's): used in place, restored from its dump, never dropped."""
+    name = urlsplit(url).path.lstrip("/")
+    if not name:
+        raise PostgresError(f"{url} names no database")
+    return Database(url, _with_database(url, "postgres"), log, None, name, drop=False)
 
 
 def private(folder: Path, launch: Launch, timeout: float = 60.0) -> Database:

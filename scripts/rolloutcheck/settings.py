@@ -16,6 +16,7 @@ CLI) call `Settings.from_environ()` once. Every variable the tool reads is liste
 | ROLLOUT_SPEED_P95_RATIO, _MIN_MS | 1.5, 5 | speed regression: p95 ratio above and slower by more |
 | ROLLOUT_STORE_SIZE | `default` | how much the store check writes (a size of envs/stores.yaml) |
 | ROLLOUT_POSTGRES_URL | | an existing PostgreSQL server for the store check, instead of a private cluster |
+| ROLLOUT_STORE_COPY | | a copy of production's store to check instead of a generated one |
 """
 
 from __future__ import annotations
@@ -64,6 +65,7 @@ class Settings:
     from_label: str | None = None  # ROLLOUT_FROM: where upgrades start (default: the registry's production)
     store_size: str = "default"  # ROLLOUT_STORE_SIZE: a size of envs/stores.yaml
     postgres_url: str | None = None  # ROLLOUT_POSTGRES_URL: an existing server's admin database
+    store_copy: str | None = None  # ROLLOUT_STORE_COPY: a copy of production's tracking store
     # the environment processes inherit (read-only copy): proxies, PATH, JAVA_HOME, ...
     environ: Mapping[str, str] = field(default_factory=dict)
 
@@ -92,6 +94,7 @@ class Settings:
             from_label=environ.get("ROLLOUT_FROM") or None,
             store_size=environ.get("ROLLOUT_STORE_SIZE") or "default",
             postgres_url=_postgres_url(environ),
+            store_copy=environ.get("ROLLOUT_STORE_COPY") or None,
             environ=MappingProxyType(environ),
         )
 

@@ -130,7 +130,7 @@ def run_store_cell(
     result = CellResult(label=target.name, usecase=kind, cell_dir=str(cell_dir), kind="store-upgrade",
                         from_label=source.name)  # fmt: skip
     state = StoreState(result, CellState(CellResult(source.name, kind, str(cell_dir))), CellState(result), kind, {},
-                       postgres_url=settings.postgres_url)  # fmt: skip
+                       postgres_url=settings.postgres_url, copy_of=settings.store_copy)  # fmt: skip
     runner = StageRunner(result, StepLog(f"{source.name} -> {target.name} store {kind}", printer), cell_dir / "logs",
                          known=lambda stage: state.known(stage))  # fmt: skip
     contexts: dict[str, CellContext] = {}

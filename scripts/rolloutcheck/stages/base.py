@@ -101,6 +101,7 @@ class StoreState:
     store_kind: str  # sqlite, postgresql, filestore, client (storeconfig.STORE_KINDS)
     size: dict  # what the generator writes (storeconfig.Size as a mapping)
     postgres_url: str | None = None  # an existing server to use instead of a private cluster
+    copy_of: str | None = None  # a copy of production's store to check instead of a generated one
     uri: str | None = None  # the store under test, as mlflow is given it
     database: object | None = None  # pgcluster.Database, for postgresql
     snapshot: Path | None = None  # the *from* client's snapshot, what every later read must equal
