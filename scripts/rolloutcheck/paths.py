@@ -4,6 +4,7 @@ Only locations fixed by the repository itself are here; anything a user can chan
 folder, run folder, registry override) is a setting (settings.py), resolved once.
 """
 
+import re
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -18,3 +19,8 @@ CONDA_TO_PYPI = ENVS / "conda-to-pypi.yaml"
 def cell_env_dir(usecase: str, label: str) -> Path:
     """Folder holding the requirements and lock of one (use case, label) cell."""
     return ENVS / usecase / label
+
+
+def slug(name: str) -> str:
+    """A label as a folder name part: `1.2.SBD.0` -> `1-2-sbd-0` (as nox names session folders)."""
+    return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")

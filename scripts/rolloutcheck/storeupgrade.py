@@ -15,7 +15,6 @@ The environments are the store use case's plus database drivers, locked under en
 from __future__ import annotations
 
 import dataclasses
-import re
 from pathlib import Path
 
 from . import commands, paths, preflight, storeconfig
@@ -118,8 +117,7 @@ PIPELINES = {"sqlite": _database, "postgresql": _database, "filestore": _filesto
 def store_venv(label: Label, source: Label | None = None) -> Path:
     """The store environments, in nox's folder: one per label, and one *from* env per *to* label (so
     that `make -j2` never fills one env from two processes)."""
-    slug = lambda name: re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")  # noqa: E731
-    name = f"stores-{slug(label.name)}" + (f"-from-{slug(source.name)}" if source else "")
+    name = f"stores-{paths.slug(label.name)}" + (f"-from-{paths.slug(source.name)}" if source else "")
     return paths.ROOT / ".nox" / name
 
 

@@ -13,10 +13,9 @@ branch stage's failure into XFAIL. Cleanup and results are as for validate cells
 from __future__ import annotations
 
 import dataclasses
-import re
 from pathlib import Path
 
-from . import commands, preflight
+from . import commands, paths, preflight
 from .cell import guarded, make_context, start_cell
 from .errors import ConfigError
 from .registry import Label
@@ -50,8 +49,7 @@ def _pipeline(runner: StageRunner, source: CellContext, target: CellContext, sta
 def source_venv(target_venv: Path, source: Label) -> Path:
     """The *from* side's environment, beside nox's session env (one per *to* label and use case, so
     that `make -j2 upgrades` never builds one env twice at once; uv hard-links, so it costs little)."""
-    slug = re.sub(r"[^a-z0-9]+", "-", source.name.lower()).strip("-")
-    return target_venv.with_name(f"{target_venv.name}-from-{slug}")
+    return target_venv.with_name(f"{target_venv.name}-from-{paths.slug(source.name)}")
 
 
 def run_upgrade_cell(
