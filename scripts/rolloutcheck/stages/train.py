@@ -10,7 +10,7 @@ NAME = "train"
 
 
 def describe(ctx: CellContext) -> str:
-    return f"mlflow run {ctx.usecase.name}"
+    return f"mlflow run {ctx.usecase.folder.name}"  # the project folder (a store check locks it as _stores)
 
 
 def run(ctx: CellContext, state: CellState, record: StageResult) -> None:
