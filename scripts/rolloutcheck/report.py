@@ -162,6 +162,9 @@ def store_text(cell: CellResult) -> str:
         parts.append(f"check-upgrade: {found['check_upgrade']}")
     if "file_store_read" in found and found["file_store_read"] != "yes":
         parts.append("direct read " + found["file_store_read"].removeprefix("yes "))
+    known = [s.stage for s in cell.stages if s.status in (XFAIL, XPASS) and s.stage != "new-client"]
+    if known:
+        parts.append(f"known breaks: {', '.join(known)}")
     reverse = next((s for s in cell.stages if s.stage == "new-client"), None)
     if reverse is not None:
         parts.append(f"new client -> old server: {reverse.status.upper()}")
