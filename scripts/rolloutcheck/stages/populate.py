@@ -24,8 +24,9 @@ def run(ctx: CellContext, state: StoreState, record: StageResult) -> None:
         return
     out = ctx.cell_dir / "populate.json"
     launch = ctx.launch(NAME, state.source.environ)
-    storeops.run_script(ctx.prefix, "populate.py", [state.uri, json.dumps(state.size), str(out)], launch,
-                        ctx.timeouts.train)  # fmt: skip
+    points = state.size["experiments"] * state.size["runs"] * state.size["steps"] * 2
+    timeout = ctx.timeouts.train + points / 20  # 1.x clients write about 55 metric points a second
+    storeops.run_script(ctx.prefix, "populate.py", [state.uri, json.dumps(state.size), str(out)], launch, timeout)
     written = json.loads(out.read_text())
     record.details.update(written)
     state.result.upgrade["written"] = written["written"]
