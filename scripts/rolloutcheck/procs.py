@@ -11,6 +11,7 @@ whose owner is gone (the run was SIGKILLed) is a leftover that `stop_leftovers()
 
 from __future__ import annotations
 
+import json
 import os
 import shlex
 import signal
@@ -27,6 +28,7 @@ MARKER = "ROLLOUT_PROCESS_MARK"
 ROLE = "ROLLOUT_PROCESS_ROLE"
 OWNER = "ROLLOUT_PROCESS_OWNER"  # "<pid>:<create time>" of the process that runs the cell
 INTERRUPTS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+COMMANDS_FILE = "commands.jsonl"  # every process a cell started, beside its logs: repro.sh is made from it
 
 
 def new_marker() -> str:
@@ -68,6 +70,14 @@ def start(
             env={**env, MARKER: marker, ROLE: role, OWNER: owner_id()},
             start_new_session=True,
         )
+
+
+def record_launch(record: Path, command: Sequence[str], env: Mapping[str, str], cwd: Path, role: str) -> None:
+    """Append what is about to run (command, folder, the variables it gets beyond ours) to `record`."""
+    changed = {k: v for k, v in env.items() if os.environ.get(k) != v and not k.startswith("ROLLOUT_")}
+    record.parent.mkdir(parents=True, exist_ok=True)
+    with record.open("a") as out:
+        out.write(json.dumps({"role": role, "command": list(command), "cwd": str(cwd), "env": changed}) + "\n")
 
 
 def output_since(log: Path, offset: int) -> str:
@@ -229,6 +239,7 @@ class Launch:
     role: str = "cell"
 
     def start(self, command: Sequence[str]) -> subprocess.Popen:
+        record_launch(self.log.with_name(COMMANDS_FILE), command, self.env, self.cwd, self.role)
         return start(command, self.log, dict(self.env), self.cwd, self.marker, self.role)
 
     def stop(self, proc: subprocess.Popen | None) -> int:

@@ -1,0 +1,63 @@
+"""Run a list of cells, each as its own `nox -s "<kind>-L(U)"`, into one shared run folder.
+
+This is what `make matrix` (and `make matrix SHARD=k/N` on one of N machines) does: every cell's
+nox output goes to `<run>/sessions/<cell>.log`, the terminal gets one progress line per cell start
+and end, and the run ends with the table, JUnit and the HTML report. Exit codes are kept: a cell
+whose nox failed or that never reported fails the matrix.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from . import commands, results
+from .cells import Cell
+from .progress import Estimate, Progress, history
+from .steplog import Printer, stderr
+
+SESSIONS_DIR = "sessions"  # nox's own output per cell (a folder of files: never taken for a group of cells)
+
+
+def run_matrix(
+    cells: list[Cell], run: Path, nox: list[str], jobs: int = 1, printer: Printer = stderr
+) -> tuple[int, str]:
+    """Run `cells` `jobs` at a time; (exit code, where the HTML report is)."""
+    run.mkdir(parents=True, exist_ok=True)
+    commands.expected_cells(run, [c.session for c in cells])  # recorded first: a killed matrix still names them
+    logs = run / SESSIONS_DIR
+    logs.mkdir(exist_ok=True)
+    progress = Progress([c.key for c in cells], Estimate(history(run.parent, exclude=run)), jobs, printer)
+    environ = {**os.environ, "ROLLOUT_RUN_DIR": str(run)}
+
+    def one(cell: Cell) -> int:
+        progress.start(cell.key, cell.session)
+        with (logs / f"{cell.slug}.log").open("ab") as out:
+            code = subprocess.run([*nox, "-s", cell.session], stdout=out, stderr=subprocess.STDOUT,
+                                  stdin=subprocess.DEVNULL, env=environ).returncode  # fmt: skip
+        progress.end(cell.key, cell.session, verdict(run, cell, code))
+        return code
+
+    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+        codes = list(pool.map(one, cells))
+    text, reported = commands.summarize(run)
+    printer(text)
+    failed = [c for c in reported if c.status != "pass"]
+    html = run / "report.html"
+    printer(f"HTML report: {html}")
+    if failed or any(codes):
+        printer(f"{len(failed)} of {len(reported)} cells failed or never reported; "
+                f"{sum(1 for c in codes if c)} nox session(s) exited non-zero")  # fmt: skip
+        return 1, str(html)
+    return 0, str(html)
+
+
+def verdict(run: Path, cell: Cell, code: int) -> str:
+    """The cell's status as its newest attempt in the run reports it, or why there is none."""
+    found = [c for c in results.load_cells(run) if (c.kind, c.label, c.usecase) == cell.key]
+    if not found:
+        return f"no result (nox exited {code})"
+    failure = found[-1].failure()
+    return "PASS" if failure is None else f"FAIL at {failure.stage}: {failure.reason[:120]}"
