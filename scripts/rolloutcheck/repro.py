@@ -63,13 +63,13 @@ def curl_command(request_file: Path, port_var: str = "PORT") -> str:
     request = curl.load(request_file).for_server(serving.HOST, 1)
     parts = urlsplit(request.url)
     target = parts.path + (f"?{parts.query}" if parts.query else "")
-    words = ["curl", "-sS", "-i", "-X", request.method]
+    words = ["curl", "-s", "-S", "-i", "-X", request.method]
     for name, value in request.headers.items():
         words += ["-H", f"{name}: {value}"]
     if request.body is not None:
         words += ["--data-raw", request.body]
     # the URL's host part must expand $PORT, the rest is quoted as data
-    return f'{shlex.join(words[:5])} "http://{serving.HOST}:${{{port_var}}}"{shlex.quote(target)} {shlex.join(words[5:])}'
+    return f'{shlex.join(words[:6])} "http://{serving.HOST}:${{{port_var}}}"{shlex.quote(target)} {shlex.join(words[6:])}'
 
 
 def _with_port(command: list[str]) -> str:
