@@ -46,7 +46,6 @@ def run_matrix(
     printer(text)
     failed = [c for c in reported if c.status != "pass"]
     html = run / "report.html"
-    printer(f"HTML report: {html}")
     if failed or any(codes):
         printer(f"{len(failed)} of {len(reported)} cells failed or never reported; "
                 f"{sum(1 for c in codes if c)} nox session(s) exited non-zero")  # fmt: skip

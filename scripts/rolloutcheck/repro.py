@@ -31,7 +31,8 @@ wait_ping() {{  # port [seconds]
   echo "no 200 from http://127.0.0.1:$1/ping" >&2; return 1
 }}
 SERVERS=()
-trap 'for p in "${{SERVERS[@]}}"; do kill "$p" 2>/dev/null || true; done' EXIT
+# a server runs in a session of its own (setsid): stopping its group stops its workers too
+trap 'for p in "${{SERVERS[@]}}"; do kill -- "-$p" 2>/dev/null || true; done' EXIT
 """
 
 _ATTEMPT = re.compile(r"-\d+$")  # serving.start_healthy names attempts `<role>-1`, `<role>-2`
@@ -90,7 +91,8 @@ def script(result: CellResult, serve_timeout: float = 180) -> str:
         lines.append("echo 'this cell started no process (it ended before training): nothing to replay' >&2")
     for step, launch in enumerate(recorded, 1):
         role, command, env = launch["role"], launch["command"], launch["env"]
-        lines.append(f"\n# step {step}: {role}")
+        lines.append(f"\n# step {step}: {role}" + ("" if is_server(command) or command[1:2] == ["run"] else
+                                                     " (what the cell ran; uncomment to run it again)"))  # fmt: skip
         venv = env.get("VIRTUAL_ENV")
         if venv and active.get("VIRTUAL_ENV") != venv:
             lines.append(f"source {shlex.quote(venv + '/bin/activate')}")
@@ -101,9 +103,10 @@ def script(result: CellResult, serve_timeout: float = 180) -> str:
         if launch["cwd"] != str(cell_dir):
             lines.append(f"cd {shlex.quote(launch['cwd'])}")
         if not is_server(command):
-            lines.append(shlex.join(command))
+            # `mlflow run` runs again; helper checks (tracking, oracle) would overwrite the cell's report
+            lines.append(shlex.join(command) if command[1:2] == ["run"] else f"# {shlex.join(command)}")
             continue
-        lines += ["PORT=$(free_port)", f"{_with_port(command)} &", 'SERVERS+=("$!")', 'wait_ping "$PORT"']
+        lines += ["PORT=$(free_port)", f"setsid {_with_port(command)} &", 'SERVERS+=("$!")', 'wait_ping "$PORT"']
         for probe in probes:
             lines += [f"echo '--- probe {probe.name} ({Path(probe.request).name}), the cell saw: "
                       f"{probe.status.upper()} HTTP {probe.http_status}'".replace("\n", " "),
