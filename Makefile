@@ -39,7 +39,7 @@ validate: bootstrap
 # merge`); LABEL=... narrows it to one label. A cell whose nox fails or that never reported fails it.
 MAKE_JOBS = $(or $(JOBS),$(patsubst -j%,%,$(filter -j%,$(MAKEFLAGS))),1)
 matrix: bootstrap
-	$(NOX) -s matrix -- --jobs $(MAKE_JOBS) $(if $(SHARD),--shard $(SHARD)) $(if $(LABEL),--label $(LABEL))
+	$(NOX) -s matrix -- --nox '$(NOX)' --jobs $(MAKE_JOBS) $(if $(SHARD),--shard $(SHARD)) $(if $(LABEL),--label $(LABEL))
 
 cells: bootstrap
 	@$(NOX) -s cells -- --format $(or $(FORMAT),json) $(if $(OUT),--output $(OUT)) $(if $(LABEL),--label $(LABEL))

@@ -32,6 +32,7 @@ when the running nox lacks it (`pipx install nox`, `uvx nox`). Sessions are thin
 the `rolloutcheck` package in scripts/, put on the path here and nowhere else.
 """
 
+import shlex
 import sys
 from pathlib import Path
 
@@ -198,7 +199,7 @@ NOX_HERE = [sys.executable, "-m", "nox", "--script-mode", "none", "-f", __file__
 
 @nox.session(venv_backend="none")
 def cells(session: nox.Session) -> None:
-    """The cells of a selection as data for CI (`-- [--kind K] [--label L] [--shard k/N] [--format json|github|lines] [--output FILE]`)."""
+    """The cells of a selection as data for CI (`-- [--label L] [--shard k/N] [--format json|github|lines]`)."""
     parser = cell_list.selection_parser("nox -s cells --", "the cells of a selection, from `nox -l --json`")
     parser.add_argument("--format", default="json", choices=["json", "github", "lines"])
     parser.add_argument("--output", type=Path, help="write here instead of stdout")
@@ -221,6 +222,7 @@ def matrix(session: nox.Session) -> None:
 
     parser = cell_list.selection_parser("nox -s matrix --", "run the cells of a selection into one run folder")
     parser.add_argument("--jobs", type=int, default=1, help="cells at once (make -jN matrix passes N)")
+    parser.add_argument("--nox", help="the nox each cell runs with (make passes its own; default: this one)")
     args = parser.parse_args(session.posargs)
     try:
         chosen = cell_list.chosen(args, Path(__file__))
@@ -228,16 +230,21 @@ def matrix(session: nox.Session) -> None:
         session.error(str(error))
     if not chosen:
         session.error("the selection holds no cell")
-    run = SETTINGS.run_dir if "ROLLOUT_RUN_DIR" in SETTINGS.environ else commands.new_run(SETTINGS, "matrix", args.shard)
-    session.log(f"{len(chosen)} cells into {run}, {args.jobs} at a time; each nox output in {run / runner.SESSIONS_DIR}")
-    code, html = runner.run_matrix(chosen, run, NOX_HERE, args.jobs, printer=session.log)
+    run = (
+        SETTINGS.run_dir if "ROLLOUT_RUN_DIR" in SETTINGS.environ else commands.new_run(SETTINGS, "matrix", args.shard)
+    )
+    session.log(
+        f"{len(chosen)} cells into {run}, {args.jobs} at a time; each nox output in {run / runner.SESSIONS_DIR}"
+    )
+    nox_command = shlex.split(args.nox) if args.nox else NOX_HERE
+    code, html = runner.run_matrix(chosen, run, nox_command, args.jobs, printer=session.log)
     if code:
         session.error(f"the matrix failed; report: {html}")
 
 
 @nox.session(venv_backend="none")
 def merge(session: nox.Session) -> None:
-    """Merge runs of several machines into a new one (`-- RUN... [--into DIR] [--expect FILE]`): JUnit, Markdown, HTML."""
+    """Merge runs of several machines into a new run (`-- RUN... [--into DIR] [--expect FILE]`) with its reports."""
     import argparse
 
     from rolloutcheck import merge as merging
@@ -245,7 +252,9 @@ def merge(session: nox.Session) -> None:
     parser = argparse.ArgumentParser(prog="nox -s merge --", description="merge run folders into a new one")
     parser.add_argument("runs", nargs="*", type=Path, help="run folders (of shards, CI jobs, machines)")
     parser.add_argument("--into", type=Path, help="the new run folder (default results/runs/merged-<UTC time>)")
-    parser.add_argument("--expect", type=Path, help="the sessions asked for, one per line (`nox -s cells -- --format lines`)")
+    parser.add_argument(
+        "--expect", type=Path, help="the sessions asked for, one per line (`nox -s cells -- --format lines`)"
+    )
     args = parser.parse_args(session.posargs)
     if not args.runs and not args.expect:
         session.error("nothing to merge: give run folders (and --expect FILE to name cells that never reported)")

@@ -35,7 +35,7 @@ def test_two_shards_merged_equal_one_run(tmp_path):
     shards = [matrix(tmp_path / f"shard{k}", "--shard", f"{k}/2") for k in (1, 2)]
     outputs = [p.communicate(timeout=1700)[0] for p in shards]
     assert [p.returncode for p in shards] == [0, 0], outputs
-    for k, out in enumerate(outputs, 1):  # one cell each, with progress lines
+    for out in outputs:  # one cell each, with progress lines
         assert re.search(r"\[1/1\] start validate-\S+\(sklearn_elasticnet_wine\) \.\.\. ~\d+ (s|min) left", out), out
         assert "[1/1] end validate-" in out and ": PASS in " in out
     merged = tmp_path / "merged"

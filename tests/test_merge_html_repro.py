@@ -58,8 +58,13 @@ def test_merge_session_names_cells_that_never_reported(tmp_path):
     write_cell(a, "1.2.SBD.0", "sklearn_elasticnet_wine", probes=(probe(),))
     expect = tmp_path / "cells.txt"
     expect.write_text("validate-1.2.SBD.0(sklearn_elasticnet_wine)\nvalidate-3.17.2(sklearn_elasticnet_wine)\n")
-    done = subprocess.run([NOX, "-s", "merge", "--", str(a), "--expect", str(expect), "--into", str(tmp_path / "m")],
-                          cwd=ROOT, capture_output=True, text=True, env={**os.environ, "ROLLOUT_RESULTS": str(tmp_path)})
+    done = subprocess.run(
+        [NOX, "-s", "merge", "--", str(a), "--expect", str(expect), "--into", str(tmp_path / "m")],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "ROLLOUT_RESULTS": str(tmp_path)},
+    )
     assert done.returncode != 0
     assert "3.17.2 x sklearn_elasticnet_wine" in done.stderr and "never reported" in done.stderr
     assert "| 3.17.2 (?) | FAIL cell: missing" in done.stdout
@@ -83,7 +88,7 @@ def test_html_report_grid_details_changes_and_history(tmp_path):
     grid = page[page.index('<table id="grid">') : page.index("</table>", page.index('<table id="grid">'))]
     assert grid.count('class="cell ') == 3 and 'class="cell fail"' in grid and 'class="cell xpass"' in grid
     changes = page[page.index('<ul id="changes">') :]
-    assert "New failures: <ul><li class=\"fail\">1.2.0 x a</li>" in changes
+    assert 'New failures: <ul><li class="fail">1.2.0 x a</li>' in changes
     assert 'Fixed: <ul><li class="pass">1.2.0 x b</li>' in changes
     assert "3.17.2 x a: seed_pandas_split" in changes
     assert "FAIL at serve: server never healthy: no 200 from /ping" in page

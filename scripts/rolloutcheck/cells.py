@@ -121,7 +121,9 @@ def selection_parser(prog: str, description: str) -> argparse.ArgumentParser:
     parser.add_argument("--kind", action="append", choices=KINDS, help="validate (default) and/or upgrade")
     parser.add_argument("--label", action="append", default=[], help="only these labels (repeatable)")
     parser.add_argument("--usecase", action="append", default=[], help="only these use cases (repeatable)")
-    parser.add_argument("--session", action="append", default=[], help="only these sessions: validate-L or validate-L(U)")
+    parser.add_argument(
+        "--session", action="append", default=[], help="only these sessions: validate-L or validate-L(U)"
+    )
     parser.add_argument("--shard", help="k/N: the k-th of N deterministic parts (cell i goes to shard i mod N + 1)")
     return parser
 

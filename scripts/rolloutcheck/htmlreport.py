@@ -137,7 +137,7 @@ def cell_view(index: int, cell: CellResult, run: Path, history: list[dict]) -> d
         "status": cell.status.upper(), "css": status_class(cell), "flavor": cell.flavor or "",
         "mlflow": cell.mlflow_version or "?", "seconds": round(sum(s.seconds for s in cell.stages)),
         "speed": p95, "problem": cell.problem,
-        "failure": {"stage": failure.stage, "reason": failure.reason, "log": _link(failure.log, run)} if failure else None,
+        "failure": failure and {"stage": failure.stage, "reason": failure.reason, "log": _link(failure.log, run)},
         "stages": [{"name": s.stage, "status": s.status.upper(), "reason": s.reason, "seconds": s.seconds,
                     "log": _link(s.log, run)} for s in cell.stages],
         "probes": [{"name": p.name, "status": p.status.upper(), "reason": p.reason, "http": p.http_status,
@@ -166,7 +166,9 @@ def render(run: Path, cells: list[CellResult], others: list[RunCells] | None = N
     labels = list(dict.fromkeys(v["label"] for v in validate))
     usecases = sorted({v["usecase"] for v in validate}, key=natural_key)
     grid = {(v["label"], v["usecase"]): v for v in validate}
-    env = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=True, undefined=jinja2.StrictUndefined)
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=True, undefined=jinja2.StrictUndefined
+    )
     return env.get_template("report.html.j2").render(
         run=run.name, labels=labels, usecases=usecases, grid=grid, cells=views,
         upgrades=[v for v in views if v["kind"] == "upgrade"], changes=changes(current, others),

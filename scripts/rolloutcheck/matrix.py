@@ -43,7 +43,7 @@ def run_matrix(
     with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
         codes = list(pool.map(one, cells))
     text, reported = commands.summarize(run)
-    printer(text)
+    print(text, flush=True)  # the table on stdout, like `nox -s report`; progress went to the printer
     failed = [c for c in reported if c.status != "pass"]
     html = run / "report.html"
     if failed or any(codes):

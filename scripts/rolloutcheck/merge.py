@@ -35,8 +35,10 @@ def attempts(run: Path) -> list[tuple[str, str, Path, str]]:
     """(group, use case, folder, started) of every attempt of every cell in a run folder."""
     found = []
     for folder in sorted(run.glob("*/*/")):
-        if not folder.is_dir() or folder.parent.name.startswith(".") or not (
-            (folder / "cell.json").exists() or (folder / results.OWNER_FILE).exists()
+        if (
+            not folder.is_dir()
+            or folder.parent.name.startswith(".")
+            or not ((folder / "cell.json").exists() or (folder / results.OWNER_FILE).exists())
         ):
             continue
         usecase, _ = results.attempt_of(folder)

@@ -85,4 +85,6 @@ class Progress:
             took = time.monotonic() - self.started.pop(key, time.monotonic())
             self.pending.pop(key, None)
             self.done += 1
-            self.printer(f"[{self.done}/{self.total}] end {name}: {verdict} in {took:.0f}s ... {minutes(self.left())} left")
+            self.printer(
+                f"[{self.done}/{self.total}] end {name}: {verdict} in {took:.0f}s ... {minutes(self.left())} left"
+            )

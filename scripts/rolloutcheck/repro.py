@@ -70,7 +70,9 @@ def curl_command(request_file: Path, port_var: str = "PORT") -> str:
     if request.body is not None:
         words += ["--data-raw", request.body]
     # the URL's host part must expand $PORT, the rest is quoted as data
-    return f'{shlex.join(words[:6])} "http://{serving.HOST}:${{{port_var}}}"{shlex.quote(target)} {shlex.join(words[6:])}'
+    return (
+        f'{shlex.join(words[:6])} "http://{serving.HOST}:${{{port_var}}}"{shlex.quote(target)} {shlex.join(words[6:])}'
+    )
 
 
 def _with_port(command: list[str]) -> str:
