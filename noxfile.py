@@ -230,9 +230,8 @@ def matrix(session: nox.Session) -> None:
         session.error(str(error))
     if not chosen:
         session.error("the selection holds no cell")
-    run = (
-        SETTINGS.run_dir if "ROLLOUT_RUN_DIR" in SETTINGS.environ else commands.new_run(SETTINGS, "matrix", args.shard)
-    )
+    given = SETTINGS.environ.get("ROLLOUT_RUN_DIR")  # make matrix ROLLOUT_RUN_DIR= passes it empty
+    run = SETTINGS.run_dir if given else commands.new_run(SETTINGS, "matrix", args.shard)
     session.log(
         f"{len(chosen)} cells into {run}, {args.jobs} at a time; each nox output in {run / runner.SESSIONS_DIR}"
     )

@@ -30,7 +30,9 @@ def run_matrix(
     logs = run / SESSIONS_DIR
     logs.mkdir(exist_ok=True)
     progress = Progress([c.key for c in cells], Estimate(history(run.parent, exclude=run)), jobs, printer)
-    environ = {**os.environ, "ROLLOUT_RUN_DIR": str(run)}
+    # NOX_SCRIPT_MODE=none is what nox's script mode gave *this* process: a cell's nox (make's) must
+    # enter the tool's environment itself
+    environ = {**{k: v for k, v in os.environ.items() if k != "NOX_SCRIPT_MODE"}, "ROLLOUT_RUN_DIR": str(run)}
 
     def one(cell: Cell) -> int:
         progress.start(cell.key, cell.session)
