@@ -129,3 +129,24 @@ def test_repro_of_a_cell_that_started_nothing_says_so(tmp_path):
     folder.mkdir()
     text = repro.write(results.CellResult("l", "u", str(folder))).read_text()
     assert "nothing to replay" in text and re.search(r"^set -euo pipefail$", text, re.M)
+
+
+def test_a_neighbouring_run_this_version_cannot_read_does_not_break_the_report(tmp_path):
+    """results/ is shared by branches and versions: a run with a kind of cell unknown here is skipped."""
+    runs = tmp_path / "runs"
+    write_cell(runs / "r1", "1.2.0", "a", started="2026-01-01T00:00:00Z")
+    alien = runs / "r0" / "store-upgrade-1.2.0" / "a"
+    alien.mkdir(parents=True)
+    (alien / "cell.json").write_text(
+        json.dumps(
+            {
+                "label": "1.2.0",
+                "usecase": "a",
+                "cell_dir": str(alien),
+                "kind": "store-upgrade",
+                "stages": [{"stage": "x", "status": "pass"}],
+            }
+        )
+    )
+    page = htmlreport.write(runs / "r1", results.load_cells(runs / "r1")).read_text()
+    assert "1.2.0 x a: PASS" in page

@@ -17,7 +17,7 @@ from pathlib import Path
 import jinja2
 
 from . import report
-from .results import FAIL, PASS, XFAIL, XPASS, CellResult, load_cells, natural_key, write_atomic
+from .results import FAIL, PASS, STAGES_BY_KIND, XFAIL, XPASS, CellResult, load_cells, natural_key, write_atomic
 
 TEMPLATES = Path(__file__).with_name("templates")
 Key = tuple[str, str, str]
@@ -56,7 +56,11 @@ def earlier_runs(run: Path) -> list[RunCells]:
     for folder in sorted(run.parent.glob("*/")):
         if folder.resolve() == run.resolve() or not any(folder.glob("*/*/cell.json")):
             continue
-        found.append(RunCells(folder, load_cells(folder)))
+        try:  # another run is history only: one this version cannot read never breaks this report
+            cells = [c for c in load_cells(folder) if c.kind in STAGES_BY_KIND]
+        except (OSError, ValueError, TypeError, KeyError):
+            continue
+        found.append(RunCells(folder, cells))
     return found
 
 

@@ -9,7 +9,7 @@ import time
 from collections.abc import Iterable
 from pathlib import Path
 
-from .results import CellResult
+from .results import STAGES_BY_KIND, CellResult
 from .steplog import Printer, stderr
 
 DEFAULT_SECONDS = 90.0  # a warm cell, when no earlier run says better
@@ -29,7 +29,7 @@ def history(runs: Path, exclude: Path | None = None) -> dict[tuple[str, str, str
             result = CellResult.from_json(cell_json.read_text())
         except (OSError, ValueError, TypeError, KeyError):
             continue  # a broken result says nothing about time
-        if result.stages:
+        if result.stages and result.kind in STAGES_BY_KIND:
             seen.setdefault((result.kind, result.label, result.usecase), []).append(cell_seconds(result))
     return seen
 
