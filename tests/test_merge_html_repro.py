@@ -150,3 +150,16 @@ def test_a_neighbouring_run_this_version_cannot_read_does_not_break_the_report(t
     )
     page = htmlreport.write(runs / "r1", results.load_cells(runs / "r1")).read_text()
     assert "1.2.0 x a: PASS" in page
+
+
+def test_merge_finds_cells_at_any_depth_of_a_ci_artifact(tmp_path):
+    """An artifact whose root is the cell folder itself (no label folder above it) still merges right."""
+    run = tmp_path / "job"
+    cell = write_cell(run, "2.22.5", "uc", probes=(probe(),))
+    artifact = tmp_path / "shards" / "cell-validate-2.22.5-uc"
+    artifact.parent.mkdir()
+    Path(cell.cell_dir).rename(artifact)
+    merge.merge([artifact], tmp_path / "merged")
+    (loaded,) = results.load_cells(tmp_path / "merged")
+    assert (loaded.label, loaded.usecase, loaded.status) == ("2.22.5", "uc", PASS)
+    assert loaded.cell_dir == str(tmp_path / "merged" / "2.22.5" / "uc")

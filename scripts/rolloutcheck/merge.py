@@ -32,21 +32,21 @@ def _link_or_copy(source: str, target: str) -> None:
 
 
 def attempts(run: Path) -> list[tuple[str, str, Path, str]]:
-    """(group, use case, folder, started) of every attempt of every cell in a run folder."""
+    """(group, use case, folder, started) of every attempt of every cell under a run folder, at any
+    depth (a CI artifact may keep or drop the group folders): what cell.json says, else the path."""
+    folders = {p.parent for name in ("cell.json", results.OWNER_FILE) for p in run.rglob(name)}
     found = []
-    for folder in sorted(run.glob("*/*/")):
-        if (
-            not folder.is_dir()
-            or folder.parent.name.startswith(".")
-            or not ((folder / "cell.json").exists() or (folder / results.OWNER_FILE).exists())
-        ):
+    for folder in sorted(folders):
+        if any(part.startswith(".") for part in folder.relative_to(run).parts):
             continue
-        usecase, _ = results.attempt_of(folder)
+        group, (usecase, _) = folder.parent.name, results.attempt_of(folder)
         try:
-            started = json.loads((folder / "cell.json").read_text()).get("started", "")
-        except (OSError, ValueError):
+            raw = json.loads((folder / "cell.json").read_text())
+            group, usecase = results.group_dir(raw.get("kind", "validate"), raw["label"]), raw["usecase"]
+            started = raw.get("started", "")
+        except (OSError, ValueError, KeyError, TypeError):
             started = ""  # unreadable or unfinished: kept, reported as the FAIL it is, oldest
-        found.append((folder.parent.name, usecase, folder, started))
+        found.append((group, usecase, folder, started))
     return found
 
 
