@@ -163,3 +163,17 @@ def test_merge_finds_cells_at_any_depth_of_a_ci_artifact(tmp_path):
     (loaded,) = results.load_cells(tmp_path / "merged")
     assert (loaded.label, loaded.usecase, loaded.status) == ("2.22.5", "uc", PASS)
     assert loaded.cell_dir == str(tmp_path / "merged" / "2.22.5" / "uc")
+
+
+def test_upgrade_cells_get_the_upgrade_table_with_the_markdown_columns(tmp_path):
+    run = tmp_path / "runs" / "r1"
+    folder = results.new_cell_dir(run, "3.17.2", "uc", kind="upgrade")
+    stages = [results.StageResult(s, PASS, "fine", 1.0) for s in results.UPGRADE_STAGES]
+    cell = results.CellResult("3.17.2", "uc", str(folder), kind="upgrade", from_label="1.2.0", stages=stages)
+    cell.write()
+    page = htmlreport.write(run, results.load_cells(run)).read_text()
+    table = page[page.index('<table id="upgrades">') : page.index("</table>", page.index('<table id="upgrades">'))]
+    header = re.findall(r"<th>(.*?)</th>", table)
+    assert header == [h.replace(">", "&gt;") for h in htmlreport.upgrade_header([cell])] and len(header) >= 5
+    assert "<td>1.2.0 -&gt; 3.17.2</td><td>uc</td><td>PASS</td>" in table
+    assert 'id="grid"' not in page  # no validate cells: no grid

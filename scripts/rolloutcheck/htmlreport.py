@@ -154,6 +154,15 @@ def cell_view(index: int, cell: CellResult, run: Path, history: list[dict]) -> d
     }  # fmt: skip
 
 
+def upgrade_header(upgrades: list[CellResult]) -> list[str]:
+    """The upgrade table's column names as the Markdown report writes them (report.py owns the
+    columns; upgrade_row gives the cells), so both tables always agree."""
+    lines = report.markdown(upgrades).splitlines()
+    start = next((i for i, line in enumerate(lines) if line.startswith("Upgrades")), None)
+    header = next((line for line in lines[start or 0 :] if line.startswith("| ")), "") if start is not None else ""
+    return [name.strip() for name in header.strip("| ").split(" | ")] if header else []
+
+
 def render(run: Path, cells: list[CellResult], others: list[RunCells] | None = None) -> str:
     others = earlier_runs(run) if others is None else others
     current = RunCells(run, cells)
@@ -176,6 +185,7 @@ def render(run: Path, cells: list[CellResult], others: list[RunCells] | None = N
     return env.get_template("report.html.j2").render(
         run=run.name, labels=labels, usecases=usecases, grid=grid, cells=views,
         upgrades=[v for v in views if v["kind"] == "upgrade"], changes=changes(current, others),
+        upgrade_header=upgrade_header([c for c in cells if c.kind == "upgrade"]),
         counts={s: sum(1 for v in views if v["status"] == s) for s in (PASS.upper(), FAIL.upper())},
         junit=_link(str(run / "junit.xml"), run), summary=_link(str(run / "summary.md"), run),
     )  # fmt: skip
