@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shlex
 import signal
 import subprocess
@@ -28,6 +29,7 @@ MARKER = "ROLLOUT_PROCESS_MARK"
 ROLE = "ROLLOUT_PROCESS_ROLE"
 OWNER = "ROLLOUT_PROCESS_OWNER"  # "<pid>:<create time>" of the process that runs the cell
 INTERRUPTS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+_SECRET = re.compile(r"TOKEN|SECRET|PASSWORD|PASSWD|CREDENTIAL|_AUTH|API_KEY", re.I)
 COMMANDS_FILE = "commands.jsonl"  # every process a cell started, beside its logs: repro.sh is made from it
 
 
@@ -75,6 +77,8 @@ def start(
 def record_launch(record: Path, command: Sequence[str], env: Mapping[str, str], cwd: Path, role: str) -> None:
     """Append what is about to run (command, folder, the variables it gets beyond ours) to `record`."""
     changed = {k: v for k, v in env.items() if os.environ.get(k) != v and not k.startswith("ROLLOUT_")}
+    # repro.sh and CI artifacts are made from this record: never a credential the cell was given
+    changed = {k: "<redacted>" if _SECRET.search(k) else v for k, v in changed.items()}
     record.parent.mkdir(parents=True, exist_ok=True)
     with record.open("a") as out:
         out.write(json.dumps({"role": role, "command": list(command), "cwd": str(cwd), "env": changed}) + "\n")
