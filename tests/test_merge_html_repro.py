@@ -100,7 +100,8 @@ def test_html_report_grid_details_changes_and_history(tmp_path):
 def test_repro_script_replays_the_recorded_commands(tmp_path):
     cell_dir = tmp_path / "run" / "1.2.0" / "uc"
     venv = tmp_path / "venv"
-    env = {"VIRTUAL_ENV": str(venv), "MLFLOW_TRACKING_URI": f"file://{cell_dir}/mlruns", "PATH": "x"}
+    env = {"VIRTUAL_ENV": str(venv), "MLFLOW_TRACKING_URI": f"file://{cell_dir}/mlruns", "PATH": "x",
+           "UV_INDEX_PASSWORD": "s3cret"}  # fmt: skip
     record = cell_dir / "logs" / procs.COMMANDS_FILE
     procs.record_launch(record, [f"{venv}/bin/mlflow", "run", str(cell_dir / "project"), "-P", "alpha=0.5"],
                         {**os.environ, **env}, cell_dir, "train")  # fmt: skip
@@ -112,6 +113,7 @@ def test_repro_script_replays_the_recorded_commands(tmp_path):
     assert subprocess.run(["bash", "-n", str(cell_dir / "repro.sh")]).returncode == 0
     assert os.access(cell_dir / "repro.sh", os.X_OK)
     assert f"source {venv}/bin/activate" in text
+    assert "s3cret" not in text and "s3cret" not in record.read_text()
     assert f"export MLFLOW_TRACKING_URI=file://{cell_dir}/mlruns" in text
     assert f"{venv}/bin/mlflow run {cell_dir}/project -P alpha=0.5" in text
     assert text.count("models serve") == 1 and '-p "$PORT" &' in text and "5001" not in text
