@@ -87,8 +87,15 @@ def test_progress_estimates_time_left_from_earlier_runs(tmp_path):
     bar.start(("validate", "1.2.0", "a"), "validate-1.2.0(a)")
     bar.end(("validate", "1.2.0", "a"), "validate-1.2.0(a)", "PASS")
     assert lines[0] == "[1/2] start validate-1.2.0(a) ... ~4 min left"
-    assert lines[1].startswith("[1/2] end validate-1.2.0(a): PASS in 0s ... ~2 min left")
+    # the unseen cell is now guessed from this run's finished one (0 s here), no longer from history
+    assert lines[1] == "[1/2] end validate-1.2.0(a): PASS in 0s ... ~0 s left"
     assert progress.history(runs, exclude=runs / "old2") == {("validate", "1.2.0", "a"): [80.0]}
+    # a cell never seen before is guessed from the cells this run already finished
+    fresh = progress.Progress([("validate", "n", "1"), ("validate", "n", "2")], progress.Estimate({}), 1, lines.append)
+    fresh.start(("validate", "n", "1"), "n1")
+    fresh.started[("validate", "n", "1")] -= 600  # it took ten minutes
+    fresh.end(("validate", "n", "1"), "n1", "PASS")
+    assert lines[-1].endswith("~10 min left")
 
 
 def test_make_passes_shard_and_jobs_to_the_matrix_session():

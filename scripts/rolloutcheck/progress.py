@@ -56,6 +56,8 @@ class Progress:
 
     def __init__(self, keys: Iterable[tuple[str, str, str]], estimate: Estimate, jobs: int, printer: Printer = stderr):
         self.pending = {key: estimate.seconds(key) for key in keys}
+        self.guessed = {key for key in self.pending if key not in estimate.seen}  # no earlier run of them
+        self.took: list[float] = []  # cells finished in this run: a better guess for the unseen ones
         self.total = len(self.pending)
         self.jobs = max(1, jobs)
         self.started: dict[tuple[str, str, str], float] = {}
@@ -68,10 +70,11 @@ class Progress:
         """Seconds left: what the unfinished cells are expected to take, minus what running ones already
         spent, shared among the jobs."""
         now = time.monotonic()
-        remaining = sum(
-            max(expected - (now - self.started[key]), 0.0) if key in self.started else expected
-            for key, expected in self.pending.items()
-        )
+        here = statistics.median(self.took) if self.took else None
+        remaining = 0.0
+        for key, expected in self.pending.items():
+            expected = here if here is not None and key in self.guessed else expected
+            remaining += max(expected - (now - self.started[key]), 0.0) if key in self.started else expected
         return remaining / self.jobs
 
     def start(self, key: tuple[str, str, str], name: str) -> None:
@@ -84,6 +87,7 @@ class Progress:
         with self.lock:
             took = time.monotonic() - self.started.pop(key, time.monotonic())
             self.pending.pop(key, None)
+            self.took.append(took)
             self.done += 1
             self.printer(
                 f"[{self.done}/{self.total}] end {name}: {verdict} in {took:.0f}s ... {minutes(self.left())} left"
