@@ -37,6 +37,11 @@ def test_shards_are_a_deterministic_partition(listed):
         assert sorted(c.session for part in parts for c in part) == sorted(c.session for c in listed)
         assert max(map(len, parts)) - min(map(len, parts)) <= 1  # balanced
         assert parts == [cells.shard(listed, k, n) for k in range(1, n + 1)]
+    # each use case is spread over the shards (its slow cells do not pile up on one machine)
+    validate = [c for c in listed if c.kind == "validate"]
+    for usecase in usecases.names():
+        counts = [sum(c.usecase == usecase for c in cells.shard(validate, k, 2)) for k in (1, 2)]
+        assert abs(counts[0] - counts[1]) <= 1, (usecase, counts)
     assert cells.parse_shard("2/4") == (2, 4)
     for bad in ("0/4", "5/4", "2", "a/b", "2/0"):
         with pytest.raises(cells.SelectionError):
@@ -102,3 +107,26 @@ def test_make_passes_shard_and_jobs_to_the_matrix_session():
     done = subprocess.run(["make", "-n", "-j2", "matrix", "SHARD=2/4", "LABEL=3.17.2"], cwd=ROOT,
                           capture_output=True, text=True)  # fmt: skip
     assert "/bin/nox' --jobs 2 --shard 2/4 --label 3.17.2" in done.stdout, done.stdout + done.stderr
+
+
+def test_a_stopped_matrix_starts_no_more_cells_and_stops_the_running_one(tmp_path):
+    """SIGTERM to the matrix (as CI's cancel does): the running cell's process gets SIGTERM, queued
+    cells never start, and the table names them as missing."""
+    import os
+    import signal
+    import sys
+    import threading
+
+    from rolloutcheck import matrix
+
+    listed = [Cell(f"validate-1.2.0(uc{i})", "validate", "1.2.0", f"uc{i}") for i in range(3)]
+    marker = tmp_path / "started"
+    slow = [sys.executable, "-c", f"open({str(marker)!r}, 'a').write('x'); import time; time.sleep(60)"]
+    threading.Timer(2.0, os.kill, (os.getpid(), signal.SIGTERM)).start()
+    lines: list[str] = []
+    with pytest.raises(KeyboardInterrupt):
+        matrix.run_matrix(listed, tmp_path / "run", slow, jobs=1, printer=lines.append)
+    assert marker.read_text() == "x"  # one cell started, the other two never did
+    assert [line for line in lines if " start " in line] == [lines[0]] and "uc0" in lines[0]
+    assert "[1/3] end validate-1.2.0(uc0): no result" in lines[-1]
+    assert (tmp_path / "run" / "summary.md").read_text().count("FAIL cell: missing") == 3  # every cell named

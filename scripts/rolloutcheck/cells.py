@@ -98,9 +98,13 @@ def parse_shard(text: str) -> tuple[int, int]:
 
 
 def shard(cells: list[Cell], k: int, n: int) -> list[Cell]:
-    """Shard k of n: cell i of the ordered list goes to shard (i mod n) + 1. Round robin spreads each
-    label's slow use cases over the shards; the union of all shards is every cell exactly once."""
-    return [c for i, c in enumerate(cells) if i % n == k - 1]
+    """Shard k of n: with the cells ordered by kind, use case, then label, cell i goes to shard
+    (i mod n) + 1. Use case first spreads each use case's cells (h2o and tensorflow are the slow
+    ones) over the shards; the union of all shards is every cell exactly once. The shard keeps the
+    list's own order."""
+    spread = sorted(cells, key=lambda c: (KINDS.index(c.kind), natural_key(c.usecase), natural_key(c.label)))
+    chosen = {c.session for i, c in enumerate(spread) if i % n == k - 1}
+    return [c for c in cells if c.session in chosen]
 
 
 def render(cells: list[Cell], fmt: str) -> str:

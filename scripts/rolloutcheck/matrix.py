@@ -9,11 +9,13 @@ whose nox failed or that never reported fails the matrix.
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from . import commands, results
+from . import commands, procs, results
 from .cells import Cell
 from .progress import Estimate, Progress, history
 from .steplog import Printer, stderr
@@ -34,16 +36,40 @@ def run_matrix(
     # enter the tool's environment itself
     environ = {**{k: v for k, v in os.environ.items() if k != "NOX_SCRIPT_MODE"}, "ROLLOUT_RUN_DIR": str(run)}
 
+    running: dict[str, subprocess.Popen] = {}
+    stopping = threading.Event()
+
     def one(cell: Cell) -> int:
+        if stopping.is_set():
+            return 1
         progress.start(cell.key, cell.session)
         with (logs / f"{cell.slug}.log").open("ab") as out:
-            code = subprocess.run([*nox, "-s", cell.session], stdout=out, stderr=subprocess.STDOUT,
-                                  stdin=subprocess.DEVNULL, env=environ).returncode  # fmt: skip
+            proc = running[cell.session] = subprocess.Popen(
+                [*nox, "-s", cell.session], stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=environ
+            )
+            if stopping.is_set():  # started just as the matrix was stopped
+                proc.send_signal(signal.SIGTERM)
+            code = proc.wait()
+            running.pop(cell.session, None)
         progress.end(cell.key, cell.session, verdict(run, cell, code))
         return code
 
-    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
-        codes = list(pool.map(one, cells))
+    pool = ThreadPoolExecutor(max_workers=max(1, jobs))
+    try:
+        with procs.interrupts_as_keyboard_interrupt():  # SIGTERM/SIGHUP stop the matrix like Ctrl-C
+            codes = [future.result() for future in [pool.submit(one, c) for c in cells]]
+    except KeyboardInterrupt:
+        # no new cell starts; running ones stop the way a cell stops (cleanup, cell.json), then the
+        # table still names every cell that did not report
+        stopping.set()
+        pool.shutdown(wait=False, cancel_futures=True)
+        for proc in list(running.values()):
+            proc.send_signal(signal.SIGTERM)
+        with procs.interrupts_deferred():
+            pool.shutdown(wait=True)
+            print(commands.summarize(run)[0], flush=True)
+        raise
+    pool.shutdown()
     text, reported = commands.summarize(run)
     print(text, flush=True)  # the table on stdout, like `nox -s report`; progress went to the printer
     failed = [c for c in reported if c.status != "pass"]
