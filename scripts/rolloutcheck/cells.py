@@ -128,7 +128,7 @@ def selection_parser(prog: str, description: str) -> argparse.ArgumentParser:
     parser.add_argument(
         "--session", action="append", default=[], help="only these sessions: validate-L or validate-L(U)"
     )
-    parser.add_argument("--shard", help="k/N: the k-th of N deterministic parts (cell i goes to shard i mod N + 1)")
+    parser.add_argument("--shard", help="k/N: the k-th of N deterministic parts (see shard())")
     return parser
 
 
