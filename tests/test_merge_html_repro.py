@@ -37,6 +37,10 @@ def test_merge_copies_every_cell_and_the_newest_attempt_counts(tmp_path):
     assert {p: p.read_bytes() for p in a.rglob("*") if p.is_file()} == before  # inputs untouched
     with pytest.raises(merge.MergeError, match="never overwrites"):
         merge.merge([a], target)
+    # the report's history lists each attempt once, though the shards and the merge both hold it
+    page = htmlreport.write(target, results.load_cells(target)).read_text()
+    history = page[page.index("History of this cell") :]
+    assert history.count("2026-01-02T00:00:00Z") == 1 and "merged (this run)" in history
 
 
 def test_a_merge_where_a_cell_never_reported_is_not_green(tmp_path):

@@ -166,15 +166,19 @@ def upgrade_header(upgrades: list[CellResult]) -> list[str]:
 def render(run: Path, cells: list[CellResult], others: list[RunCells] | None = None) -> str:
     others = earlier_runs(run) if others is None else others
     current = RunCells(run, cells)
-    past: dict[Key, list[dict]] = {}
-    for other in sorted([*others, current], key=lambda r: r.started, reverse=True):
+    # one line per attempt of the cell, newest first; an attempt copied into several runs (merged
+    # runs) is listed once, under this run when it is one of them
+    past: dict[Key, dict[str, dict]] = {}
+    for other in [current, *others]:
         for cell in other.cells:
             failure = cell.failure()
-            past.setdefault(key_of(cell), []).append({
+            attempts = past.setdefault(key_of(cell), {})
+            attempts.setdefault(cell.started + (cell.problem or ""), {
                 "run": other.path.name, "current": other is current, "status": cell.status.upper(),
-                "css": status_class(cell), "what": report.cell_text(cell) if failure is None else
-                f"FAIL {failure.stage}: {failure.reason}"})  # fmt: skip
-    views = [cell_view(i, c, run, past.get(key_of(c), [])) for i, c in enumerate(cells)]
+                "css": status_class(cell), "started": cell.started, "what": report.cell_text(cell)
+                if failure is None else f"FAIL {failure.stage}: {failure.reason}"})  # fmt: skip
+    history = {key: sorted(found.values(), key=lambda h: h["started"], reverse=True) for key, found in past.items()}
+    views = [cell_view(i, c, run, history.get(key_of(c), [])) for i, c in enumerate(cells)]
     validate = [v for v in views if v["kind"] == "validate"]
     labels = list(dict.fromkeys(v["label"] for v in validate))
     usecases = sorted({v["usecase"] for v in validate}, key=natural_key)
