@@ -1,10 +1,15 @@
 # Entry points for people and CI. Each target calls nox sessions; the first one installs the
 # pinned nox (and uv) into .tools/, and nox builds the tool's own environment from noxfile.py.
 #   make validate LABEL=1.2.SBD.0   every use case on one version label
-#   make matrix                     every label (make -j2 matrix runs two labels at once)
+#   make matrix                     every cell of every label, progress per cell (make -j2 matrix: two at once)
+#   make matrix SHARD=2/4           the 2nd of 4 deterministic parts of the cells (one per machine)
+#   make merge RUNS="a b" [INTO=d]  merge run folders of several machines into one run (JUnit, Markdown, HTML)
+#   make cells [FORMAT=json|github|lines] [OUT=f] [LABEL=l]   the cells as data, for CI
+#   make cell SESSION="validate-L(U)"   exactly one cell (what each CI job runs)
+#   make ci-lint                    lint the GitHub workflow (actionlint) and the Jenkinsfile (npm-groovy-lint)
 #   make upgrades                   every label's upgrade from production (ROLLOUT_FROM=<label> for another)
 #   make stores                     every label's tracking-store checks from production (db upgrade, file store, clients)
-#   make test                       unit and end-to-end tests
+#   make test                       CI files' lint, unit and end-to-end tests
 #   make unit                       unit tests only
 #   make lock [LABEL=...]           refresh committed locks after changing their inputs
 #   make cleanup                    stop processes left by runs that were killed
@@ -14,7 +19,7 @@ TOOLS := $(CURDIR)/.tools
 NOX := $(TOOLS)/bin/nox
 export PATH := $(TOOLS)/bin:$(PATH)
 
-.PHONY: bootstrap validate matrix matrix-labels upgrades upgrade-labels stores store-labels test unit lint lock cleanup clean-envs
+.PHONY: bootstrap validate matrix cells cell merge ci-lint upgrades upgrade-labels stores store-labels test unit lint lock cleanup clean-envs
 .DEFAULT_GOAL := help
 
 help:
@@ -30,19 +35,23 @@ validate: bootstrap
 	@test -n "$(LABEL)" || { echo "usage: make validate LABEL=<label>"; $(NOX) -s labels; exit 2; }
 	$(NOX) -s validate-$(LABEL)
 
-# One run folder for all labels; every label is its own make target so -j2 parallelizes them.
-# A label whose nox fails (or is killed) fails the matrix, and the report names every cell that
-# never reported.
+# One run folder for the selected cells, each its own nox session (nox -s matrix). `make -jN matrix`
+# runs N cells at once; SHARD=k/N runs the k-th of N deterministic parts (merge them with `make
+# merge`); LABEL=... narrows it to one label. A cell whose nox fails or that never reported fails it.
+MAKE_JOBS = $(or $(JOBS),$(patsubst -j%,%,$(filter -j%,$(MAKEFLAGS))),1)
 matrix: bootstrap
-	@run=$${ROLLOUT_RUN_DIR:-$(CURDIR)/results/runs/matrix-$$(date -u +%Y%m%dT%H%M%SZ)}; \
-	$(NOX) -s labels -- $$run/labels.txt || exit 2; labels="$$(cat $$run/labels.txt)"; \
-	ROLLOUT_RUN_DIR=$$run $(MAKE) --no-print-directory -k matrix-labels LABELS="$$labels"; made=$$?; \
-	ROLLOUT_RUN_DIR=$$run $(NOX) -s report -- $$run $$labels; reported=$$?; \
-	test $$made -eq 0 && test $$reported -eq 0
+	$(NOX) -s matrix -- --nox '$(NOX)' --jobs $(MAKE_JOBS) $(if $(SHARD),--shard $(SHARD)) $(if $(LABEL),--label $(LABEL))
 
-matrix-labels: $(addprefix validate/,$(LABELS))
-validate/%:
-	$(NOX) -s validate-$*
+cells: bootstrap
+	@$(NOX) -s cells -- --format $(or $(FORMAT),json) $(if $(OUT),--output $(OUT)) $(if $(LABEL),--label $(LABEL))
+
+cell: bootstrap
+	@test -n '$(SESSION)' || { echo 'usage: make cell SESSION="validate-<label>(<usecase>)"'; exit 2; }
+	$(NOX) -s '$(SESSION)'
+
+# RUNS defaults to the folders CI jobs download into shards/
+merge: bootstrap
+	$(NOX) -s merge -- $(if $(INTO),--into $(INTO)) $(if $(EXPECT),--expect $(EXPECT)) $(or $(RUNS),$(wildcard shards/*/))
 
 # The same for upgrades: one make target per label (the production label itself has none).
 upgrades: bootstrap
@@ -68,8 +77,11 @@ store-labels: $(addprefix store/,$(LABELS))
 store/%:
 	$(NOX) -s store-upgrade-$*
 
-test: bootstrap
+test: bootstrap ci-lint
 	$(NOX) -s tests
+
+ci-lint: bootstrap
+	$(NOX) -s ci-lint
 
 unit: bootstrap
 	$(NOX) -s tests -- -m "not e2e"

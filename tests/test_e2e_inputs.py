@@ -133,8 +133,8 @@ def test_a_nox_without_the_tools_dependencies_builds_them_from_the_noxfile(tmp_p
 
 
 def test_matrix_with_a_killed_label_fails_and_names_its_cells(tmp_path):
-    """`make matrix` where one label's nox dies (as by the OOM killer): the matrix exits non-zero
-    and the report names every cell of that label as missing, while the other label's cell passes."""
+    """`make matrix` where the nox of a cell dies (as by the OOM killer): the matrix exits non-zero
+    and the report names that cell as missing, while the other label's cell passes."""
     repo = copy_repo(tmp_path / "repo")
     for name in ("h2o_wine", "tensorflow", "xgboost_adult"):  # one use case keeps the matrix short
         shutil.rmtree(repo / "usecases" / name)

@@ -222,3 +222,22 @@ def test_a_missing_copy_fails_the_store_stage_in_one_line(tmp_path):
     ctx = SimpleNamespace(cell_dir=tmp_path)
     with pytest.raises(StageFailed, match="does not exist"):
         store.run(ctx, store_state("filestore", str(tmp_path / "no-mlruns")), StageResult("store", PASS))
+
+
+def test_the_html_report_has_a_clickable_store_table(tmp_path):
+    from rolloutcheck import htmlreport
+
+    cells = []
+    for kind in ("sqlite", "filestore"):
+        cell = CellResult("3.17.2", kind, str(tmp_path / kind), kind="store-upgrade", from_label="1.2.SBD.0")
+        cell.stages = [StageResult(s, PASS) for s in cell.expected_stages]
+        cells.append(cell)
+    cells[1].stages[-1] = StageResult("to-probe", FAIL, "dataframe_split: HTTP 400")
+    page = htmlreport.render(tmp_path, cells, others=[])
+    assert '<table id="stores">' in page and "<th>sqlite</th>" in page and "<th>filestore</th>" in page
+    assert "FAIL to-probe: dataframe_split: HTTP 400" in page and "onclick=\"show('c1')\"" in page
+
+
+def test_database_urls_in_reports_never_show_a_password():
+    assert pgcluster.shown("postgresql://u:secret@db:5432/x") == "postgresql://u:***@db:5432/x"
+    assert pgcluster.shown("postgresql://u@127.0.0.1:5/x") == "postgresql://u@127.0.0.1:5/x"

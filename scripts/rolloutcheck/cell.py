@@ -11,7 +11,7 @@ import json
 from collections.abc import Callable
 from pathlib import Path
 
-from . import backends, preflight, procs, results
+from . import backends, preflight, procs, repro, results
 from .errors import ConfigError
 from .registry import Label
 from .results import FAIL, PASS, SKIP, XFAIL, XPASS, CellResult
@@ -115,8 +115,19 @@ def guarded(runner: StageRunner, marker: str, body: Callable[[], None], cleanup:
                 procs.stop(None, marker)  # anything else the cell started, whatever happened above
                 runner.finish()
                 runner.result.write()
+                write_repro(runner.result)
     if interrupted is not None:
         raise interrupted
+
+
+def write_repro(result: CellResult) -> None:
+    """repro.sh beside cell.json; a problem making it is logged, never a cell failure."""
+    try:
+        repro.write(result)
+    except Exception as error:  # noqa: BLE001 - a missing helper script must not change the verdict
+        log = Path(result.cell_dir) / "logs" / "repro.log"
+        log.parent.mkdir(parents=True, exist_ok=True)
+        log.write_text(f"repro.sh not written: {type(error).__name__}: {error}\n")
 
 
 def print_summary(result: CellResult, printer: Printer = stderr) -> None:

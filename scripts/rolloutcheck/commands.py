@@ -7,7 +7,7 @@ import sys
 import time
 from pathlib import Path
 
-from . import backends, environment, envspec, locks, paths, report, results, storeconfig, usecases
+from . import backends, environment, envspec, htmlreport, locks, paths, report, results, storeconfig, usecases
 from . import merged_requirements as merged_reqs
 from .errors import ConfigError, shown
 from .registry import Label
@@ -58,14 +58,15 @@ def lock_label(label: Label, names: list[str], settings: Settings, printer: Prin
 
 
 def selection_cells(selection: list[str]) -> list[tuple[str, str, str]]:
-    """(kind, label, use case) for each selected session name (`validate-L`, `upgrade-L`, or a bare
-    label, meaning `validate-L`) and every use case folder."""
+    """(kind, label, use case) for each selected session name: `validate-L`, `upgrade-L`, or a bare
+    label (meaning `validate-L`) stand for every use case folder; `validate-L(U)` for one cell."""
     cells = []
     for name in selection:
+        name, _, one = name.partition("(")
         kind, label = results.kind_and_label(name.removeprefix("validate-"))
         names = store_kinds() if kind == "store-upgrade" else usecases.names()
-        cells += [(kind, label, usecase) for usecase in names]
-    return cells
+        cells += [(kind, label, usecase) for usecase in ([one.rstrip(")")] if one else names)]
+    return list(dict.fromkeys(cells))
 
 
 def store_kinds() -> tuple[str, ...]:
@@ -96,8 +97,9 @@ def summarize(
     if label is None:
         cells += results.missing_cells(run, cells, expected_cells(run, selection))
     xml, md = report.write(run, cells)
+    html = htmlreport.write(run, cells)
     shown_cells = [c for c in cells if label is None or (c.label == label and c.kind == kind)]
-    return f"{report.markdown(shown_cells)}\nJUnit: {xml}\nTable: {md}\n", shown_cells
+    return f"{report.markdown(shown_cells)}\nJUnit: {xml}\nTable: {md}\nHTML report: {html}\n", shown_cells
 
 
 def latest_run(settings: Settings) -> Path | None:
@@ -128,3 +130,10 @@ def merged_requirements(label: Label, settings: Settings, printer: Printer = std
     for conflict in merged.conflicts:
         printer(f"conflict: {conflict}")
     return merged.conflicts
+
+
+def new_run(settings: Settings, prefix: str, shard: str | None = None) -> Path:
+    """A fresh run folder name under results/runs: `<prefix>-<UTC time>[-shard-k-of-N]`."""
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    suffix = f"-shard-{shard.replace('/', '-of-')}" if shard else ""
+    return settings.results / "runs" / f"{prefix}-{stamp}{suffix}"

@@ -102,6 +102,15 @@ class Database:
             shutil.rmtree(self.cluster.parent, ignore_errors=True)
 
 
+def shown(url: str) -> str:
+    """A database URL for reports: its password replaced by `***` (a team's server may need one)."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    host = parts.netloc.rsplit("@", 1)[1]
+    return urlunsplit(parts._replace(netloc=f"{parts.username}:***@{host}"))
+
+
 def _with_database(url: str, name: str) -> str:
     parts = urlsplit(url)
     return urlunsplit(parts._replace(path=f"/{name}"))

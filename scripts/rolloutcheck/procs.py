@@ -11,7 +11,9 @@ whose owner is gone (the run was SIGKILLed) is a leftover that `stop_leftovers()
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import shlex
 import signal
 import subprocess
@@ -27,6 +29,8 @@ MARKER = "ROLLOUT_PROCESS_MARK"
 ROLE = "ROLLOUT_PROCESS_ROLE"
 OWNER = "ROLLOUT_PROCESS_OWNER"  # "<pid>:<create time>" of the process that runs the cell
 INTERRUPTS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+_SECRET = re.compile(r"TOKEN|SECRET|PASSWORD|PASSWD|CREDENTIAL|_AUTH|API_KEY", re.I)
+COMMANDS_FILE = "commands.jsonl"  # every process a cell started, beside its logs: repro.sh is made from it
 
 
 def new_marker() -> str:
@@ -68,6 +72,16 @@ def start(
             env={**env, MARKER: marker, ROLE: role, OWNER: owner_id()},
             start_new_session=True,
         )
+
+
+def record_launch(record: Path, command: Sequence[str], env: Mapping[str, str], cwd: Path, role: str) -> None:
+    """Append what is about to run (command, folder, the variables it gets beyond ours) to `record`."""
+    changed = {k: v for k, v in env.items() if os.environ.get(k) != v and not k.startswith("ROLLOUT_")}
+    # repro.sh and CI artifacts are made from this record: never a credential the cell was given
+    changed = {k: "<redacted>" if _SECRET.search(k) else v for k, v in changed.items()}
+    record.parent.mkdir(parents=True, exist_ok=True)
+    with record.open("a") as out:
+        out.write(json.dumps({"role": role, "command": list(command), "cwd": str(cwd), "env": changed}) + "\n")
 
 
 def output_since(log: Path, offset: int) -> str:
@@ -229,6 +243,7 @@ class Launch:
     role: str = "cell"
 
     def start(self, command: Sequence[str]) -> subprocess.Popen:
+        record_launch(self.log.with_name(COMMANDS_FILE), command, self.env, self.cwd, self.role)
         return start(command, self.log, dict(self.env), self.cwd, self.marker, self.role)
 
     def stop(self, proc: subprocess.Popen | None) -> int:

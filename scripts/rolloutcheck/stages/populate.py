@@ -19,8 +19,8 @@ def run(ctx: CellContext, state: StoreState, record: StageResult) -> None:
     state.source.need("environ")
     if state.uri is None:
         raise StageFailed("no store to write (the store stage made none)")
-    if state.copy_of and state.copy_of == state.result.upgrade.get("copy_of"):
-        record.reason = f"nothing generated: the store is a copy of production's ({state.copy_of})"
+    if state.copy_of and "copy_of" in state.result.upgrade:
+        record.reason = f"nothing generated: the store is a copy of production's ({state.result.upgrade['copy_of']})"
         return
     out = ctx.cell_dir / "populate.json"
     launch = ctx.launch(NAME, state.source.environ)

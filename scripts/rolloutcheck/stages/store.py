@@ -75,8 +75,11 @@ def run(ctx: CellContext, state: StoreState, record: StageResult) -> None:
         raise StageFailed(f"no store of kind {state.store_kind!r}")
     state.source.need("environ")
     state.source.environ["MLFLOW_TRACKING_URI"] = state.uri  # populate and from-train write into it
-    record.reason = state.uri + (f" (a copy of {state.copy_of})" if record.details.get("copy_of") else "")
-    record.details["uri"] = state.uri
+    uri, copy_of = pgcluster.shown(state.uri), pgcluster.shown(state.copy_of or "")
+    record.reason = uri + (f" (a copy of {copy_of})" if record.details.get("copy_of") else "")
+    record.details["uri"] = uri
+    if record.details.get("copy_of"):
+        record.details["copy_of"] = state.result.upgrade["copy_of"] = copy_of
 
 
 def stop(state: StoreState) -> None:

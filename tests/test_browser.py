@@ -1,0 +1,52 @@
+"""The HTML report in a real browser: headless Chromium opens a generated report, a real mouse click
+on the failed cell shows its reason, and a screenshot is saved next to the report."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from browser import CHROMIUM, Browser
+from rolloutcheck import commands
+from rolloutcheck.results import XFAIL
+from synthetic import probe, write_cell
+
+REASON = "server exited with code 1: ModuleNotFoundError: No module named 'sklearn.linear_model._coordinate_descent'"
+
+
+@pytest.fixture
+def chromium() -> str:
+    if not Path(CHROMIUM).exists():
+        if os.environ.get("CI"):
+            pytest.fail(f"{CHROMIUM} missing: .ci/run installs Debian's chromium")
+        pytest.skip("no chromium here (apt-get install chromium; .ci/run does it)")
+    return CHROMIUM
+
+
+def test_report_in_a_browser_click_a_failed_cell_shows_its_reason(tmp_path, chromium):
+    run = tmp_path / "results" / "runs" / "r1"
+    write_cell(run, "1.2.SBD.0", "sklearn_elasticnet_wine", probes=(probe(),))
+    write_cell(run, "3.17.2", "sklearn_elasticnet_wine", probes=(probe(status=XFAIL, reason="protocol changed"),))
+    write_cell(run, "3.17.2", "h2o_wine", failing="serve", reason=REASON)
+    write_cell(run, "1.2.SBD.0", "h2o_wine", probes=(probe(),))
+    text, _ = commands.summarize(run, selection=["validate-1.2.SBD.0(sklearn_elasticnet_wine)"])
+    report = run / "report.html"
+    assert f"HTML report: {report}" in text
+
+    browser = Browser(report.as_uri())
+    try:
+        assert browser.evaluate("document.querySelectorAll('#grid td.cell').length") == 4
+        assert browser.evaluate("document.querySelectorAll('#grid td.cell.fail').length") == 1
+        assert REASON not in browser.evaluate("document.body.innerText")  # the detail is hidden until clicked
+        browser.click("#grid td.cell.fail")
+        browser.wait_for(f"document.body.innerText.includes({REASON!r})", timeout=10)
+        shown = browser.evaluate("[...document.querySelectorAll('section.detail')].filter(s => !s.hidden)"
+                                 ".map(s => s.innerText)")  # fmt: skip
+        assert len(shown) == 1 and f"FAIL at serve: {REASON}" in shown[0]
+        assert "serve.log" in shown[0]  # the links to its logs
+        shot = browser.screenshot(run / "report.png")
+    finally:
+        browser.close()
+    assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and shot.stat().st_size > 10_000

@@ -1,0 +1,132 @@
+"""Cells as data from nox's real session list, selections, shards, and the progress estimate."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+
+import pytest
+
+from cells import NOX
+from rolloutcheck import cells, commands, progress, registry, usecases
+from rolloutcheck.cells import Cell
+from synthetic import ROOT, write_cell
+
+
+@pytest.fixture(scope="module")
+def listed() -> list[Cell]:
+    return cells.from_nox_json(cells.nox_list(["validate", "upgrade"], ROOT / "noxfile.py"))
+
+
+def test_every_label_and_usecase_is_a_cell_of_each_kind(listed):
+    labels = list(registry.load_labels())
+    production = registry.load_registry().production
+    validate = {(c.label, c.usecase) for c in listed if c.kind == "validate"}
+    upgrade = {(c.label, c.usecase) for c in listed if c.kind == "upgrade"}
+    assert validate == {(label, u) for label in labels for u in usecases.names()}
+    assert upgrade == {(label, u) for label in labels if label != production for u in usecases.names()}
+    assert all(c.session == f"{c.kind}-{c.label}({c.usecase})" for c in listed)
+    # ordered: kinds, then labels and use cases in natural order (1.30.1 after 1.2.SBD.0, 3.17.2 last)
+    assert [c.kind for c in listed] == sorted((c.kind for c in listed), key=cells.KINDS.index)
+    assert [c.label for c in listed if c.kind == "validate"][-1] == "3.17.2"
+
+
+def test_shards_are_a_deterministic_partition(listed):
+    for n in (1, 2, 3, 5, 40):
+        parts = [cells.shard(listed, k, n) for k in range(1, n + 1)]
+        assert sorted(c.session for part in parts for c in part) == sorted(c.session for c in listed)
+        assert max(map(len, parts)) - min(map(len, parts)) <= 1  # balanced
+        assert parts == [cells.shard(listed, k, n) for k in range(1, n + 1)]
+    # each use case is spread over the shards (its slow cells do not pile up on one machine)
+    validate = [c for c in listed if c.kind == "validate"]
+    for usecase in usecases.names():
+        counts = [sum(c.usecase == usecase for c in cells.shard(validate, k, 2)) for k in (1, 2)]
+        assert abs(counts[0] - counts[1]) <= 1, (usecase, counts)
+    assert cells.parse_shard("2/4") == (2, 4)
+    for bad in ("0/4", "5/4", "2", "a/b", "2/0"):
+        with pytest.raises(cells.SelectionError):
+            cells.parse_shard(bad)
+
+
+def test_selection_filters_and_refuses_unknown_names(listed):
+    picked = cells.select(listed, labels=["3.17.2"], usecases=["sklearn_elasticnet_wine"])
+    assert [c.session for c in picked] == ["validate-3.17.2(sklearn_elasticnet_wine)",
+                                           "upgrade-3.17.2(sklearn_elasticnet_wine)"]  # fmt: skip
+    assert [c.session for c in cells.select(listed, sessions=["validate-1.30.1"])] == [
+        f"validate-1.30.1({u})" for u in usecases.names()]  # fmt: skip
+    with pytest.raises(cells.SelectionError, match="unknown label"):
+        cells.select(listed, labels=["9.9.9"])
+
+
+def test_cells_session_formats(tmp_path):
+    """What CI consumes: the github matrix, the lines list, the json list, via the real nox session."""
+    out = tmp_path / "m.json"
+    done = subprocess.run([NOX, "-s", "cells", "--", "--format", "github", "--output", str(out), "--label", "2.22.5"],
+                          cwd=ROOT, capture_output=True, text=True)  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    matrix = json.loads(out.read_text())
+    assert [e["session"] for e in matrix["include"]] == [f"validate-2.22.5({u})" for u in usecases.names()]
+    assert {"kind", "label", "usecase", "slug"} <= set(matrix["include"][0])
+    lines = cells.render(cells.from_nox_json([{"session": "validate-a(b)", "name": "validate-a", "tags": ["validate"],
+                                               "call_spec": {"usecase": "b"}}]), "lines")  # fmt: skip
+    assert lines == "validate-a(b)\n"
+    bad = subprocess.run([NOX, "-s", "cells", "--", "--label", "nope"], cwd=ROOT, capture_output=True, text=True)
+    assert bad.returncode != 0 and "unknown label" in bad.stderr
+
+
+def test_a_cell_session_name_selects_one_cell():
+    assert commands.selection_cells(["validate-3.17.2(h2o_wine)", "upgrade-2.22.5(tensorflow)"]) == [
+        ("validate", "3.17.2", "h2o_wine"), ("upgrade", "2.22.5", "tensorflow")]  # fmt: skip
+
+
+def test_progress_estimates_time_left_from_earlier_runs(tmp_path):
+    runs = tmp_path / "runs"
+    write_cell(runs / "old", "1.2.0", "a", seconds=10.0)  # 8 stages x 10 s
+    write_cell(runs / "old2", "1.2.0", "a", seconds=20.0)
+    seen = progress.history(runs)
+    estimate = progress.Estimate(seen)
+    assert estimate.seconds(("validate", "1.2.0", "a")) == 120.0  # median of 80 and 160
+    assert estimate.seconds(("validate", "9", "z")) == 120.0  # unknown: median of all seen
+    lines: list[str] = []
+    bar = progress.Progress([("validate", "1.2.0", "a"), ("validate", "9", "z")], estimate, 1, lines.append)
+    bar.start(("validate", "1.2.0", "a"), "validate-1.2.0(a)")
+    bar.end(("validate", "1.2.0", "a"), "validate-1.2.0(a)", "PASS")
+    assert lines[0] == "[1/2] start validate-1.2.0(a) ... ~4 min left"
+    # the unseen cell is now guessed from this run's finished one (0 s here), no longer from history
+    assert lines[1] == "[1/2] end validate-1.2.0(a): PASS in 0s ... ~0 s left"
+    assert progress.history(runs, exclude=runs / "old2") == {("validate", "1.2.0", "a"): [80.0]}
+    # a cell never seen before is guessed from the cells this run already finished
+    fresh = progress.Progress([("validate", "n", "1"), ("validate", "n", "2")], progress.Estimate({}), 1, lines.append)
+    fresh.start(("validate", "n", "1"), "n1")
+    fresh.started[("validate", "n", "1")] -= 600  # it took ten minutes
+    fresh.end(("validate", "n", "1"), "n1", "PASS")
+    assert lines[-1].endswith("~10 min left")
+
+
+def test_make_passes_shard_and_jobs_to_the_matrix_session():
+    done = subprocess.run(["make", "-n", "-j2", "matrix", "SHARD=2/4", "LABEL=3.17.2"], cwd=ROOT,
+                          capture_output=True, text=True)  # fmt: skip
+    assert "/bin/nox' --jobs 2 --shard 2/4 --label 3.17.2" in done.stdout, done.stdout + done.stderr
+
+
+def test_a_stopped_matrix_starts_no_more_cells_and_stops_the_running_one(tmp_path):
+    """SIGTERM to the matrix (as CI's cancel does): the running cell's process gets SIGTERM, queued
+    cells never start, and the table names them as missing."""
+    import os
+    import signal
+    import sys
+    import threading
+
+    from rolloutcheck import matrix
+
+    listed = [Cell(f"validate-1.2.0(uc{i})", "validate", "1.2.0", f"uc{i}") for i in range(3)]
+    marker = tmp_path / "started"
+    slow = [sys.executable, "-c", f"open({str(marker)!r}, 'a').write('x'); import time; time.sleep(60)"]
+    threading.Timer(2.0, os.kill, (os.getpid(), signal.SIGTERM)).start()
+    lines: list[str] = []
+    with pytest.raises(KeyboardInterrupt):
+        matrix.run_matrix(listed, tmp_path / "run", slow, jobs=1, printer=lines.append)
+    assert marker.read_text() == "x"  # one cell started, the other two never did
+    assert [line for line in lines if " start " in line] == [lines[0]] and "uc0" in lines[0]
+    assert "[1/3] end validate-1.2.0(uc0): no result" in lines[-1]
+    assert (tmp_path / "run" / "summary.md").read_text().count("FAIL cell: missing") == 3  # every cell named
