@@ -10,8 +10,6 @@ import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 
-from packaging.specifiers import InvalidSpecifier, SpecifierSet
-
 from . import paths, preflight, usecases
 from .errors import ConfigError
 from .usecases import UseCase
@@ -71,18 +69,9 @@ def load(path: Path = STORES_FILE) -> StoreConfig:
         raise ConfigError(path, f"{name!r} is not a folder of usecases/", "usecase")
     base = usecases.load(paths.USECASES / name)
     requirements = spec.get("requirements") or []
-    by_version = spec.get("requirements_by_mlflow") or {}
     if not isinstance(requirements, list) or not all(isinstance(r, str) for r in requirements):
         raise ConfigError(path, "must be a list of requirements", "requirements")
-    if not isinstance(by_version, dict):
-        raise ConfigError(path, "must map a PEP 440 specifier to a list of requirements", "requirements_by_mlflow")
-    for specifier, extra in by_version.items():
-        try:
-            SpecifierSet(str(specifier))
-        except InvalidSpecifier:
-            raise ConfigError(path, f"{specifier!r} is not a specifier", "requirements_by_mlflow") from None
-        if not isinstance(extra, list) or not all(isinstance(e, str) for e in extra):
-            raise ConfigError(path, f"{specifier!r}: must be a list of requirements", "requirements_by_mlflow")
+    by_version = usecases.requirements_by_mlflow(spec, path)
     stores = spec.get("stores") or []
     if not isinstance(stores, list) or not stores or set(stores) - set(STORE_KINDS):
         raise ConfigError(path, f"must be a list of some of {', '.join(STORE_KINDS)}", "stores")

@@ -115,26 +115,27 @@ def _metrics(where: str, before: dict, after: dict, out: list[str]) -> None:
 RUN_FIELDS = ("experiment_id", "status", "start_time", "end_time", "lifecycle_stage", "artifact_uri", "user_id")
 
 
+def _pairs(where: str, before: dict, after: dict, out: list[str]):
+    """(label, old, new) for every key on both sides, in order; one present on one side only is a
+    difference (`lost` or `appeared`) and is not yielded."""
+    for key in sorted(set(before) | set(after)):
+        old, new = before.get(key), after.get(key)
+        if old is None or new is None:
+            name = f" ({(old or new)['name']!r})" if "name" in (old or new) else ""
+            out.append(f"{where} {key}{name}: {'appeared' if old is None else 'lost'}")
+        else:
+            yield f"{where} {key}", old, new
+
+
 def compare(before: dict, after: dict) -> StoreDiff:
     diff = StoreDiff(counts(before), counts(after))
     out = diff.differences
-    for experiment_id in sorted(set(before["experiments"]) | set(after["experiments"])):
-        old, new = before["experiments"].get(experiment_id), after["experiments"].get(experiment_id)
-        where = f"experiment {experiment_id}"
-        if old is None or new is None:
-            out.append(f"{where} ({(old or new)['name']!r}): {'appeared' if old is None else 'lost'}")
-            continue
-        _mapping(
-            where, {k: v for k, v in old.items() if k != "tags"}, {k: v for k, v in new.items() if k != "tags"}, out
-        )
+    for where, old, new in _pairs("experiment", before["experiments"], after["experiments"], out):
+        plain = lambda e: {k: v for k, v in e.items() if k != "tags"}  # noqa: E731
+        _mapping(where, plain(old), plain(new), out)
         _mapping(f"{where} tag", old["tags"], new["tags"], out)
     run_name = FIELD_RULES["run.run_name"][1]
-    for run_id in sorted(set(before["runs"]) | set(after["runs"])):
-        old, new = before["runs"].get(run_id), after["runs"].get(run_id)
-        where = f"run {run_id}"
-        if old is None or new is None:
-            out.append(f"{where}: {'appeared' if old is None else 'lost'}")
-            continue
+    for where, old, new in _pairs("run", before["runs"], after["runs"], out):
         _mapping(where, {k: old.get(k) for k in RUN_FIELDS} | {"run_name": run_name(old)},
                  {k: new.get(k) for k in RUN_FIELDS} | {"run_name": run_name(new)}, out)  # fmt: skip
         _mapping(f"{where} param", old["params"], new["params"], out)
@@ -143,13 +144,8 @@ def compare(before: dict, after: dict) -> StoreDiff:
         _metrics(where, old["metrics"], new["metrics"], out)
         _mapping(f"{where} artifact", dict(map(tuple, old["artifacts"])), dict(map(tuple, new["artifacts"])), out)
     registry = FIELD_RULES["registry"][1]
-    old_models, new_models = registry(before), registry(after)
-    for name in sorted(set(old_models) | set(new_models)):
-        old, new = old_models.get(name), new_models.get(name)
-        where = f"registered model {name!r}"
-        if old is None or new is None:
-            out.append(f"{where}: {'appeared' if old is None else 'lost'}")
-            continue
+    quoted = lambda models: {repr(k): v for k, v in models.items()}  # noqa: E731
+    for where, old, new in _pairs("registered model", quoted(registry(before)), quoted(registry(after)), out):
         _mapping(f"{where} tag", old["tags"], new["tags"], out)
         _mapping(f"{where} alias", old["aliases"], new["aliases"], out)
         _mapping(f"{where} version", old["versions"], new["versions"], out)

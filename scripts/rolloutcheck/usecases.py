@@ -99,6 +99,21 @@ def _check_conda_file(path: Path) -> None:
             raise ConfigError(path, f"entry {dep!r} is not a package spec", "dependencies")
 
 
+def requirements_by_mlflow(spec: dict, path: Path) -> dict[str, list[str]]:
+    """The `requirements_by_mlflow` of a YAML file: PEP 440 specifier -> list of requirements."""
+    by_version = spec.get("requirements_by_mlflow") or {}
+    if not isinstance(by_version, dict):
+        raise ConfigError(path, "must map a PEP 440 specifier to a list of requirements", "requirements_by_mlflow")
+    for specifier, extra in by_version.items():
+        try:
+            SpecifierSet(str(specifier))
+        except InvalidSpecifier:
+            raise ConfigError(path, f"{specifier!r} is not a specifier", "requirements_by_mlflow") from None
+        if not isinstance(extra, list) or not all(isinstance(e, str) for e in extra):
+            raise ConfigError(path, f"{specifier!r}: must be a list of requirements", "requirements_by_mlflow")
+    return {str(k): list(v) for k, v in by_version.items()}
+
+
 def load(folder: Path) -> UseCase:
     """Validate one use case folder (usecase.yaml, MLproject, conda.yaml) into a UseCase."""
     spec_file = folder / "usecase.yaml"
@@ -116,16 +131,7 @@ def load(folder: Path) -> UseCase:
     params = spec.get("params") or {}
     if not isinstance(params, dict) or not all(isinstance(v, (int, float, str)) for v in params.values()):
         raise ConfigError(spec_file, "must map parameter names to numbers or strings", "params")
-    by_version = spec.get("requirements_by_mlflow") or {}
-    if not isinstance(by_version, dict):
-        raise ConfigError(spec_file, "must map a PEP 440 specifier to a list of requirements", "requirements_by_mlflow")
-    for specifier, extra in by_version.items():
-        try:
-            SpecifierSet(str(specifier))
-        except InvalidSpecifier:
-            raise ConfigError(spec_file, f"{specifier!r} is not a specifier", "requirements_by_mlflow") from None
-        if not isinstance(extra, list) or not all(isinstance(e, str) for e in extra):
-            raise ConfigError(spec_file, f"{specifier!r}: must be a list of requirements", "requirements_by_mlflow")
+    by_version = requirements_by_mlflow(spec, spec_file)
     if not isinstance(spec.get("needs_java", False), bool):
         raise ConfigError(spec_file, "must be true or false", "needs_java")
     load = spec.get("load") or {}
@@ -147,7 +153,7 @@ def load(folder: Path) -> UseCase:
         description=spec.get("description") or "",
         fallback_flavors=_strings(spec, "fallback_flavors", spec_file),
         needs_java=spec.get("needs_java", False),
-        requirements_by_mlflow={str(k): list(v) for k, v in by_version.items()},
+        requirements_by_mlflow=by_version,
         load=Load(**{k: (float(v) if k == "seconds" else int(v)) for k, v in load.items()}),
     )
 
