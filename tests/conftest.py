@@ -7,9 +7,12 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 
-# `nox -s tests` runs pytest with NOX_SCRIPT_MODE=none (nox's script mode sets it for its own re-exec);
-# the make and nox commands tests start must behave as in a user's shell, which builds the tool env.
-os.environ.pop("NOX_SCRIPT_MODE", None)
+# The make and nox commands tests start must behave as in a user's shell: `nox -s tests` runs pytest
+# with NOX_SCRIPT_MODE=none (nox's script mode sets it for its own re-exec, so a child nox would skip
+# building the tool env), and `make test` leaves make's variables (a child make then prints
+# "Entering/Leaving directory" lines around its output).
+for _name in ("NOX_SCRIPT_MODE", "MAKEFLAGS", "MAKELEVEL", "MFLAGS"):
+    os.environ.pop(_name, None)
 
 
 @pytest.fixture
