@@ -15,7 +15,7 @@ from synthetic import ROOT, write_cell
 
 @pytest.fixture(scope="module")
 def listed() -> list[Cell]:
-    return cells.from_nox_json(cells.nox_list(["validate", "upgrade"], ROOT / "noxfile.py"))
+    return cells.from_nox_json(cells.nox_list(list(cells.KINDS), ROOT / "noxfile.py"))
 
 
 def test_every_label_and_usecase_is_a_cell_of_each_kind(listed):
@@ -25,6 +25,8 @@ def test_every_label_and_usecase_is_a_cell_of_each_kind(listed):
     upgrade = {(c.label, c.usecase) for c in listed if c.kind == "upgrade"}
     assert validate == {(label, u) for label in labels for u in usecases.names()}
     assert upgrade == {(label, u) for label in labels if label != production for u in usecases.names()}
+    stores = {(c.label, c.usecase) for c in listed if c.kind == "store-upgrade"}  # the cell is a store kind
+    assert stores == {(label, s) for label in labels if label != production for s in commands.store_kinds()}
     assert all(c.session == f"{c.kind}-{c.label}({c.usecase})" for c in listed)
     # ordered: kinds, then labels and use cases in natural order (1.30.1 after 1.2.SBD.0, 3.17.2 last)
     assert [c.kind for c in listed] == sorted((c.kind for c in listed), key=cells.KINDS.index)
