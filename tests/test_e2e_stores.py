@@ -13,9 +13,10 @@ import subprocess
 import time
 from pathlib import Path
 
+import psutil
 import pytest
 
-from cells import NOX, ROOT, nox_env, ours, validate
+from cells import NOX, ROOT, alive, nox_env, ours, validate
 from rolloutcheck import pgcluster, procs, storeops, storeupgrade
 from rolloutcheck.procs import Launch
 from rolloutcheck.results import PASS, XFAIL, CellResult
@@ -142,6 +143,22 @@ def test_old_client_trains_against_the_new_tracking_server(tmp_path):
     assert reverse.status == XFAIL and "logged-models" in reverse.reason  # documented as unsupported
 
 
+def postmaster(run: Path) -> set[int]:
+    """The private cluster's server and its workers, found from the cell folder (postmaster.pid): its
+    workers rewrite their environment for their process titles, so the run's variables cannot find them."""
+    folders = list(run.glob("store-upgrade-3.17.2/postgresql*/store/postgres"))
+    for folder in folders:
+        where = folder / "WHERE"  # the /tmp fallback when the postgres user cannot enter the cell folder
+        data = Path(where.read_text().splitlines()[0]) / "data" if where.is_file() else folder / "data"
+        try:
+            pid = int((data / "postmaster.pid").read_text().split()[0])
+            server = psutil.Process(pid)
+            return {pid} | {c.pid for c in server.children(recursive=True)}
+        except (OSError, ValueError, IndexError, psutil.NoSuchProcess):
+            continue
+    return set()
+
+
 def test_ctrl_c_during_a_postgresql_check_leaves_no_database_server(tmp_path):
     need_postgres()
     run = tmp_path / "run"
@@ -150,15 +167,17 @@ def test_ctrl_c_during_a_postgresql_check_leaves_no_database_server(tmp_path):
         nox = subprocess.Popen([NOX, "-s", "store-upgrade-3.17.2(postgresql)"], cwd=ROOT, env=nox_env(run),
                                stdout=out, stderr=subprocess.STDOUT, start_new_session=True)  # fmt: skip
         deadline = time.monotonic() + 600
-        server = []
-        while time.monotonic() < deadline and nox.poll() is None and not server:
-            server = [p for p in ours(run) if "postgres" in " ".join(p.cmdline())]
+        server: set[int] = set()
+        while time.monotonic() < deadline and nox.poll() is None and len(server) < 2:
+            server = postmaster(run)  # the server and at least one worker
             time.sleep(0.3)
         assert server, log.read_text()[-3000:]
         time.sleep(2)
+        server |= postmaster(run)
         os.killpg(nox.pid, signal.SIGINT)
         nox.wait(timeout=180)
     assert nox.returncode != 0
+    assert not alive(server), "the PostgreSQL server or a worker survived Ctrl-C"
     assert not ours(run), "a process of the run survived Ctrl-C"
     result = cell(run, "postgresql")
     assert result.status != PASS and any("interrupted" in s.reason for s in result.stages)

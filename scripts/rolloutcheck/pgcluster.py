@@ -142,7 +142,8 @@ def private(folder: Path, launch: Launch, timeout: float = 60.0) -> Database:
             # a parent the postgres user cannot enter (pytest's 0700 temp folders): a folder of its own in /tmp
             scratch = Path(tempfile.mkdtemp(prefix="rolloutcheck-pg-"))
             shutil.chown(scratch, "postgres")
-            (folder / "WHERE").write_text(f"the cluster is in {scratch}: the postgres user cannot enter {folder}\n")
+            why = f"(the cluster is there: the postgres user cannot enter {folder})"
+            (folder / "WHERE").write_text(f"{scratch}\n{why}\n")
             folder = scratch
     data = folder / "data"
     log = launch.log

@@ -139,11 +139,16 @@ def _terminate(victims: dict[int, psutil.Process], grace: float) -> None:
 
 def stop(proc: subprocess.Popen | None, marker: str, role: str | None = None, grace: float = 5.0) -> int:
     """Terminate `proc`, its descendants and every process marked `marker` (and `role`); how many."""
-    victims: dict[int, psutil.Process] = {p.pid: p for p in marked(marker, role)}
+    roots = marked(marker, role)
     if proc is not None:
         try:
-            root = psutil.Process(proc.pid)
-            victims[root.pid] = root
+            roots.append(psutil.Process(proc.pid))
+        except psutil.NoSuchProcess:
+            pass
+    victims: dict[int, psutil.Process] = {}
+    for root in roots:  # with their trees: PostgreSQL's workers overwrite their environment (process titles)
+        victims[root.pid] = root
+        try:
             victims.update({c.pid: c for c in root.children(recursive=True)})
         except psutil.NoSuchProcess:
             pass
