@@ -1,6 +1,7 @@
 """Shared fixtures. Unit tests use real files, real processes and real sockets; nothing is mocked."""
 
 import os
+import signal
 from pathlib import Path
 
 import pytest
@@ -13,6 +14,10 @@ ROOT = Path(__file__).resolve().parents[1]
 # "Entering/Leaving directory" lines around its output).
 for _name in ("NOX_SCRIPT_MODE", "MAKEFLAGS", "MAKELEVEL", "MFLAGS"):
     os.environ.pop(_name, None)
+# A shell starts background jobs with Ctrl-C ignored, and an ignored signal stays ignored in every child:
+# the sessions the Ctrl-C tests start must get it as a terminal's foreground job would.
+if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @pytest.fixture
