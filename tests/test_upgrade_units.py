@@ -9,7 +9,7 @@ import pytest
 
 from rolloutcheck import paths, preflight, registry, usecases
 from rolloutcheck.errors import ConfigError
-from rolloutcheck.results import FAIL, PASS, SKIP, XFAIL, XPASS, CellResult
+from rolloutcheck.results import FAIL, PASS, SKIP, XFAIL, XPASS, CellResult, ProbeResult
 from rolloutcheck.stages.base import StageFailed
 from rolloutcheck.stages.replay import error_line, in_protocol_of, production_requests
 from rolloutcheck.stages.runner import StageRunner
@@ -62,6 +62,25 @@ def test_a_known_break_is_xfail_and_the_rest_of_its_branch_too(tmp_path):
     assert statuses["local-probe"] == XFAIL and statuses["speed"] == XFAIL and statuses["model-env-probe"] == PASS
     assert "scikit-learn 1.1 pickles" in run.result.stages[9].reason and "AttributeError" in run.result.stages[9].reason
     assert run.result.status == PASS  # every stage passed or is a written-down break
+
+
+def test_requests_that_failed_in_a_known_break_are_xfail_and_others_stay_failed(tmp_path):
+    def known(stage):
+        return "pickles fail on 1.9" if stage == "local-probe" else None
+
+    def probes_fail(record):
+        run.result.probes.append(ProbeResult("local:a", FAIL, "HTTP 400"))
+        raise StageFailed("a: HTTP 400")
+
+    run = upgrade_runner(tmp_path, known)
+    run.result.probes.append(ProbeResult("earlier", FAIL, "HTTP 500"))  # not this stage's: left alone
+    with run.branch():
+        run.step("local-probe", "", probes_fail)
+    assert [(p.name, p.status) for p in run.result.probes] == [("earlier", FAIL), ("local:a", XFAIL)]
+    assert run.result.probes[1].reason == "known break: pickles fail on 1.9 (seen: HTTP 400)"
+    with run.branch():
+        run.step("model-env-probe", "", probes_fail)  # no known break here: a failure
+    assert run.result.probes[2].status == FAIL and run.result.stages[-1].status == FAIL
 
 
 def test_a_known_break_that_no_longer_happens_is_xpass(tmp_path):

@@ -21,7 +21,7 @@ from . import commands, paths, preflight, storeconfig
 from .cell import guarded, make_context, start_cell
 from .errors import ConfigError
 from .registry import Label
-from .results import FAIL, XFAIL, CellResult
+from .results import CellResult
 from .settings import Settings
 from .stages import (
     dbupgrade,
@@ -68,19 +68,7 @@ def _served(runner: StageRunner, target: CellContext, state: StoreState) -> None
     with runner.branch():  # a known break in serving leaves the rest of the check running
         runner.run(tracking, target, state.target, "to-tracking")
         runner.run(serve, target, state.target, "to-serve")
-        if not runner.run(probe, target, state.target, "to-probe"):
-            _known_probe_failures(state.result)
-
-
-def _known_probe_failures(result: CellResult) -> None:
-    """A to-probe stage that is a written-down known break: its failed probes are that break (XFAIL),
-    not failures of their own; any other outcome leaves them as they are."""
-    stage = next((s for s in result.stages if s.stage == "to-probe"), None)
-    if stage is None or stage.status != XFAIL:
-        return
-    for found in result.probes:
-        if found.status == FAIL:
-            found.status, found.reason = XFAIL, f"{found.reason} (to-probe known break)"
+        runner.run(probe, target, state.target, "to-probe")
 
 
 def _database(runner: StageRunner, source: CellContext, target: CellContext, state: StoreState) -> None:

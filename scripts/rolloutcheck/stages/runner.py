@@ -51,6 +51,7 @@ class StageRunner:
         record = StageResult(name, PASS, log=str(self.log(name)))
         started = self.steps.begin(name, what)
         self.current = name
+        probes_before = len(self.result.probes)
         try:
             work(record)
         except StageFailed as failure:
@@ -59,6 +60,9 @@ class StageRunner:
                 record.status, record.reason = XFAIL, f"known break: {known} (seen: {failure.reason})"
                 record.log = str(failure.log or record.log)
                 self.broken = name
+                for probe in self.result.probes[probes_before:]:  # the requests this stage saw fail are that break
+                    if probe.status == FAIL:
+                        probe.status, probe.reason = XFAIL, f"known break: {known} (seen: {probe.reason})"
             else:
                 self._fail(record, failure.reason, failure.log)
         except KeyboardInterrupt as interrupt:
