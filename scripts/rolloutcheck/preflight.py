@@ -104,10 +104,17 @@ class UpgradeConfig:
     breaks: tuple[UpgradeBreak, ...]
 
     def known(self, stage: str, from_version: str | None, to_version: str | None) -> str | None:
-        if not from_version or not to_version:
-            return None
-        found = next((b for b in self.breaks if b.applies(stage, from_version, to_version)), None)
-        return f"{found.reason} [{shown(found.source)}]" if found else None
+        return known_break(self.breaks, stage, from_version, to_version)
+
+
+def known_break(
+    breaks: tuple[UpgradeBreak, ...], stage: str, from_version: str | None, to_version: str | None
+) -> str | None:
+    """The reason (and file) of the first written-down break for `stage` between these versions."""
+    if not from_version or not to_version:
+        return None
+    found = next((b for b in breaks if b.applies(stage, from_version, to_version)), None)
+    return f"{found.reason} [{shown(found.source)}]" if found else None
 
 
 def upgrade_breaks(usecase: UseCase) -> tuple[UpgradeBreak, ...]:

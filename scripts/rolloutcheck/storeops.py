@@ -6,16 +6,16 @@ resolve the same for every label that reads the store.
 
 from __future__ import annotations
 
-import json
 import subprocess
 import time
 from collections.abc import Mapping
 from pathlib import Path
 
 from . import storediff
-from .procs import Launch
+from .procs import Launch, run_logged
 from .project import last_error_line
-from .stages.base import StageFailed
+from .results import StageResult
+from .stages.base import CellContext, StageFailed, StoreState
 
 INENV = Path(__file__).resolve().parent / "inenv"
 
@@ -40,6 +40,24 @@ def take_snapshot(prefix: Path, uri: str, out: Path, launch: Launch, timeout: fl
     return storediff.load(out)
 
 
+def read_and_compare(
+    ctx: CellContext, state: StoreState, stage: str, environ: Mapping[str, str], title: str, record: StageResult
+) -> storediff.StoreDiff:
+    """The store read by `ctx`'s mlflow (snapshot-<stage>.json) and compared with the *from* snapshot
+    (logs/<stage>.diff.txt); StageFailed on any difference."""
+    if state.snapshot is None:
+        raise StageFailed("no from-snapshot to compare with")
+    out = ctx.cell_dir / f"snapshot-{stage}.json"
+    after = take_snapshot(ctx.prefix, state.uri, out, ctx.launch(stage, environ), ctx.timeouts.tracking)
+    return compare_with(state.snapshot, after, ctx.cell_dir / "logs" / f"{stage}.diff.txt", title, record.details)
+
+
+def has_command(prefix: Path, group: list[str], command: str, log: Path) -> bool:
+    """Whether `mlflow <group> --help` lists `command` (versions add and drop commands)."""
+    _, lines = run_logged([str(prefix / "bin" / "mlflow"), *group, "--help"], log)
+    return any(line.startswith(command) for line in lines)
+
+
 def compare_with(before: Path, after: dict, diff_file: Path, title: str, record_details: dict) -> storediff.StoreDiff:
     """Compare a snapshot with the *from* one; the diff goes to `diff_file`; StageFailed on any difference."""
     diff = storediff.compare(storediff.load(before), after)
@@ -49,11 +67,3 @@ def compare_with(before: Path, after: dict, diff_file: Path, title: str, record_
     if not diff.ok:
         raise StageFailed(diff.summary(), diff_file)
     return diff
-
-
-def environ_with(environ: Mapping[str, str], uri: str, **extra: str) -> dict[str, str]:
-    return {**environ, "MLFLOW_TRACKING_URI": uri, **extra}
-
-
-def dump(path: Path, data: dict) -> None:
-    path.write_text(json.dumps(data, indent=2))

@@ -141,8 +141,9 @@ def run_store_cell(
             cell_config = preflight.CellConfig(label, config.environment, project.probes)
             base = make_context(settings, cell_config, venv, cell_dir, marker, None, result)
             contexts[side] = dataclasses.replace(base, log_prefix=prefix, python=python)
-        upgrade = preflight.UpgradeConfig(project, project, config.breaks)
-        state.known = lambda stage: upgrade.known(stage, state.source.result.mlflow_version, result.mlflow_version)
+        state.known = lambda stage: preflight.known_break(
+            config.breaks, stage, state.source.result.mlflow_version, result.mlflow_version
+        )
         record.reason = f"{kind} store, size {settings.store_size} ({state.size}), from {source.name} to {target.name}"
 
     def body() -> None:

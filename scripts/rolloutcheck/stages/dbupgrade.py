@@ -64,8 +64,7 @@ class CheckUpgrade:
     @staticmethod
     def run(ctx: CellContext, state: StoreState, record: StageResult) -> None:
         mlflow = str(ctx.prefix / "bin" / "mlflow")
-        code, lines = run_logged([mlflow, "db", "--help"], ctx.log("check-upgrade"))
-        if not any(line.startswith("check-upgrade") for line in lines):
+        if not storeops.has_command(ctx.prefix, ["db"], "check-upgrade", ctx.log("check-upgrade")):
             record.reason = f"mlflow {state.target.result.mlflow_version} has no `mlflow db check-upgrade`: no verdict"
             state.result.upgrade["check_upgrade"] = "not available"
             record.details["available"] = False
@@ -111,8 +110,8 @@ class Rollback:
     @staticmethod
     def run(ctx: CellContext, state: StoreState, record: StageResult) -> None:
         state.source.need("environ")
-        if state.backup is None or state.snapshot is None:
-            raise StageFailed("no backup or from-snapshot to roll back to")
+        if state.backup is None:
+            raise StageFailed("no backup to roll back to")
         if state.database is not None:
             try:
                 state.database.restore(state.backup)
@@ -120,10 +119,6 @@ class Rollback:
                 raise StageFailed(error.reason, error.log) from None
         else:
             shutil.copy2(state.backup, _sqlite_file(state))
-        out = ctx.cell_dir / "snapshot-rollback.json"
-        launch = ctx.launch("rollback", state.source.environ)
-        after = storeops.take_snapshot(ctx.prefix, state.uri, out, launch, ctx.timeouts.tracking)
         title = f"{state.source.result.mlflow_version} reads the restored backup"
-        diff = storeops.compare_with(state.snapshot, after, ctx.cell_dir / "logs" / "rollback.diff.txt", title,
-                                     record.details)  # fmt: skip
+        diff = storeops.read_and_compare(ctx, state, "rollback", state.source.environ, title, record)
         record.reason = f"restored; from client reads it: {diff.summary()}"

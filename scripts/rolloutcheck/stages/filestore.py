@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import time
 
+from .. import storeops
 from ..procs import run_logged
 from ..project import last_error_line
 from ..results import StageResult
@@ -23,8 +24,7 @@ def run(ctx: CellContext, state: StoreState, record: StageResult) -> None:
     state.target.need("environ")
     mlflow = str(ctx.prefix / "bin" / "mlflow")
     log = ctx.log(NAME)
-    _, lines = run_logged([mlflow, "--help"], log)
-    if not any(line.startswith("migrate-filestore") for line in lines):
+    if not storeops.has_command(ctx.prefix, [], "migrate-filestore", log):
         record.reason = (f"not applicable: mlflow {state.target.result.mlflow_version} has no migrate-filestore "
                          "(3.10+); the file store is kept")  # fmt: skip
         record.details["applicable"] = False

@@ -33,7 +33,6 @@ def _copy(state: StoreState, folder: Path, record: StageResult) -> bool:
     """Use the copy of production's store, when one is given for this kind; whether it was."""
     if not state.copy_of or copy_kind(state.copy_of) != state.store_kind:
         return False
-    record.details["copy_of"] = state.result.upgrade["copy_of"] = state.copy_of
     if state.store_kind == "postgresql":
         try:
             state.database = pgcluster.given(state.copy_of, Path(record.log or folder / "store.log"))
@@ -54,8 +53,9 @@ def _copy(state: StoreState, folder: Path, record: StageResult) -> bool:
 def run(ctx: CellContext, state: StoreState, record: StageResult) -> None:
     folder = ctx.cell_dir / "store"
     folder.mkdir(exist_ok=True)
-    if _copy(state, folder, record):
-        pass
+    copied = _copy(state, folder, record)
+    if copied:
+        record.details["copy_of"] = state.result.upgrade["copy_of"] = pgcluster.shown(state.copy_of)
     elif state.store_kind == "sqlite":
         state.uri = f"sqlite:///{folder / 'mlflow.db'}"
     elif state.store_kind == "filestore":
@@ -75,11 +75,8 @@ def run(ctx: CellContext, state: StoreState, record: StageResult) -> None:
         raise StageFailed(f"no store of kind {state.store_kind!r}")
     state.source.need("environ")
     state.source.environ["MLFLOW_TRACKING_URI"] = state.uri  # populate and from-train write into it
-    uri, copy_of = pgcluster.shown(state.uri), pgcluster.shown(state.copy_of or "")
-    record.reason = uri + (f" (a copy of {copy_of})" if record.details.get("copy_of") else "")
-    record.details["uri"] = uri
-    if record.details.get("copy_of"):
-        record.details["copy_of"] = state.result.upgrade["copy_of"] = copy_of
+    record.details["uri"] = pgcluster.shown(state.uri)
+    record.reason = record.details["uri"] + (f" (a copy of {record.details['copy_of']})" if copied else "")
 
 
 def stop(state: StoreState) -> None:

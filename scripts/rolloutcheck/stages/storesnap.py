@@ -18,10 +18,6 @@ MAINTENANCE = "maintenance mode"  # 3.x's refusal to open a file store without M
 ALLOW_FILE_STORE = {"MLFLOW_ALLOW_FILE_STORE": "true"}
 
 
-def _diff_file(ctx: CellContext, stage: str):
-    return ctx.cell_dir / "logs" / f"{stage}.diff.txt"
-
-
 class Before:
     NAME = "from-snapshot"
 
@@ -52,14 +48,9 @@ class After:
     @classmethod
     def run(cls, ctx: CellContext, state: StoreState, record: StageResult) -> None:
         state.target.need("environ")
-        if state.snapshot is None:
-            raise StageFailed("no from-snapshot to compare with")
-        out = ctx.cell_dir / f"snapshot-{cls.NAME}.json"
         environ = {**state.target.environ, **(ALLOW_FILE_STORE if state.uri.startswith("file:") else {})}
-        after = storeops.take_snapshot(ctx.prefix, state.uri, out, ctx.launch(cls.NAME, environ),
-                                       ctx.timeouts.tracking)  # fmt: skip
         title = f"{state.source.result.mlflow_version} wrote, {state.target.result.mlflow_version} read: {state.uri}"
-        diff = storeops.compare_with(state.snapshot, after, _diff_file(ctx, cls.NAME), title, record.details)
+        diff = storeops.read_and_compare(ctx, state, cls.NAME, environ, title, record)
         state.result.upgrade["compared"] = diff.before
         record.reason = diff.summary()
 
@@ -84,22 +75,17 @@ class DirectRead:
     @staticmethod
     def run(ctx: CellContext, state: StoreState, record: StageResult) -> None:
         state.target.need("environ")
-        if state.snapshot is None:
-            raise StageFailed("no from-snapshot to compare with")
-        out = ctx.cell_dir / "snapshot-to-read.json"
-        launch = ctx.launch("to-read", state.target.environ)
+        title = f"{state.target.result.mlflow_version} reads {state.source.result.mlflow_version}'s file store"
         note = ""
         try:
-            after = storeops.take_snapshot(ctx.prefix, state.uri, out, launch, ctx.timeouts.tracking)
+            diff = storeops.read_and_compare(ctx, state, "to-read", state.target.environ, title, record)
         except StageFailed as refused:
             if MAINTENANCE not in refused.reason:
                 raise
             # 3.x refuses file stores unless told otherwise: say so, then read it as a team would have to
             note = " (only with MLFLOW_ALLOW_FILE_STORE=true: refused without it, file store in maintenance mode)"
             record.details["needs"] = "MLFLOW_ALLOW_FILE_STORE=true"
-            launch = ctx.launch("to-read", {**state.target.environ, **ALLOW_FILE_STORE})
-            after = storeops.take_snapshot(ctx.prefix, state.uri, out, launch, ctx.timeouts.tracking)
-        title = f"{state.target.result.mlflow_version} reads {state.source.result.mlflow_version}'s file store"
-        diff = storeops.compare_with(state.snapshot, after, _diff_file(ctx, "to-read"), title, record.details)
+            environ = {**state.target.environ, **ALLOW_FILE_STORE}
+            diff = storeops.read_and_compare(ctx, state, "to-read", environ, title, record)
         state.result.upgrade["file_store_read"] = "yes" + note
         record.reason = diff.summary() + note
