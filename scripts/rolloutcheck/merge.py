@@ -17,6 +17,7 @@ import shutil
 from pathlib import Path
 
 from . import commands, results
+from .matrix import SESSIONS_DIR
 from .results import CellResult
 
 
@@ -90,8 +91,8 @@ def merge(inputs: list[Path], target: Path) -> list[str]:
         recorded = run / commands.SELECTION_FILE
         if recorded.is_file():
             selection += json.loads(recorded.read_text()).get("sessions", [])
-        sessions = run / "sessions"
+        sessions = run / SESSIONS_DIR
         if sessions.is_dir():
-            shutil.copytree(sessions, target / "sessions", dirs_exist_ok=True, copy_function=_link_or_copy)
+            shutil.copytree(sessions, target / SESSIONS_DIR, dirs_exist_ok=True, copy_function=_link_or_copy)
     target.mkdir(parents=True, exist_ok=True)
     return list(dict.fromkeys(selection))
