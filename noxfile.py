@@ -41,8 +41,16 @@ import nox
 SCRIPTS = Path(__file__).resolve().parent / "scripts"
 sys.path.insert(0, str(SCRIPTS))
 
-from rolloutcheck import cell, commands, paths, procs, registry, results, settings, storeupgrade, upgrade, usecases  # noqa: E402
-from rolloutcheck import cells as cell_list  # noqa: E402
+from rolloutcheck import entry as commands
+from rolloutcheck.cells import storecheck as storeupgrade
+from rolloutcheck.cells import upgrade
+from rolloutcheck.cells import validate as cell
+from rolloutcheck.ci import selection as cell_list
+from rolloutcheck.core import paths, procs, settings
+from rolloutcheck.envs import interpreter, relock
+from rolloutcheck.inputs import registry, stores, usecases
+from rolloutcheck.models import layout, results
+from rolloutcheck.reports import aggregate
 
 nox.needs_version = ">=2026.10.20"
 nox.options.default_venv_backend = "uv"
@@ -61,7 +69,7 @@ SOURCE = SETTINGS.from_label or REGISTRY.production  # where upgrades start
 STORES = storeupgrade.storeconfig.LOCK_NAME  # envs/_stores/<label>/: the store check's environment
 
 # Every use case folder is a cell, broken ones included: they fail their own config stage.
-CELLS = [nox.param(*commands.interpreter_for(name), name, id=name) for name in usecases.names()]
+CELLS = [nox.param(*interpreter.interpreter_for(name), name, id=name) for name in usecases.names()]
 
 
 def _validate(session: nox.Session, label: str, usecase: str, python_missing: str | None) -> None:
@@ -87,7 +95,7 @@ def _upgrade(session: nox.Session, label: str, usecase: str, python_missing: str
 def _conclude(session: nox.Session, result) -> None:
     """The cell's summary and its label's table so far; the session fails with the cell."""
     cell.print_summary(result, session.log)
-    table, _ = commands.summarize(SETTINGS.run_dir, result.label, kind=result.kind)
+    table, _ = aggregate.summarize(SETTINGS.run_dir, result.label, kind=result.kind)
     print(table, flush=True)
     if result.status != "pass":
         failure = result.failure()
@@ -109,7 +117,7 @@ def _lock(session: nox.Session, labels: list[str]) -> None:
     if unknown:
         session.error(f"unknown use case(s) {unknown}; known: {names}")
     chosen = [n for n in names if not session.posargs or n in session.posargs]
-    failures = [line for label in labels for line in commands.lock_label(LABELS[label], chosen, SETTINGS, session.log)]
+    failures = [line for label in labels for line in relock.lock_label(LABELS[label], chosen, SETTINGS, session.log)]
     if failures:
         session.error("could not lock: " + "; ".join(failures))
 
@@ -136,7 +144,7 @@ for _label in LABELS.values():
         _up.__doc__ = f"Upgrade from {SOURCE} to {_label.name}: the models logged there, their requests and speed."
         nox.session(name=f"upgrade-{_label.name}", tags=["upgrade"])(_up)
 
-        _store = nox.parametrize("store", [nox.param(k, id=k) for k in commands.store_kinds()])(
+        _store = nox.parametrize("store", [nox.param(k, id=k) for k in stores.store_kinds()])(
             lambda session, store, label=_label.name: _store_upgrade(session, label, store)
         )
         _store.__doc__ = f"Upgrade the tracking stores of {SOURCE} to {_label.name}: db upgrade, file store, clients."
@@ -161,7 +169,7 @@ def lock(session: nox.Session) -> None:
 def report(session: nox.Session) -> None:
     """Aggregate a run (`-- [RUN] [SESSION...]`, default the newest); cells of SESSIONs that never reported fail it."""
     args = list(session.posargs)
-    run = Path(args.pop(0)) if args else commands.latest_run(SETTINGS)
+    run = Path(args.pop(0)) if args else layout.latest_run(SETTINGS)
     if run is None or not run.is_dir():
         session.error("no results yet: run `nox -s validate-<label>` first")
     unknown = sorted(a for a in args if results.kind_and_label(a.removeprefix("validate-"))[1] not in LABELS)
@@ -170,7 +178,7 @@ def report(session: nox.Session) -> None:
             f"unknown label(s) {unknown}; known: {list(LABELS)} "
             "(or validate-<label>, upgrade-<label>, store-upgrade-<label>)"
         )
-    text, cells = commands.summarize(run, selection=args or None)
+    text, cells = aggregate.summarize(run, selection=args or None)
     print(text, flush=True)
     failed = [f"{c.label} x {c.usecase}" for c in cells if c.status != "pass"]
     if not cells:
@@ -237,7 +245,7 @@ def cells(session: nox.Session) -> None:
 @nox.session(venv_backend="none")
 def matrix(session: nox.Session) -> None:
     """Run cells one nox session each into one run, with progress (`-- [--shard k/N] [--jobs J] [selection]`)."""
-    from rolloutcheck import matrix as runner
+    from rolloutcheck.ci import matrix as runner
 
     parser = cell_list.selection_parser("nox -s matrix --", "run the cells of a selection into one run folder")
     parser.add_argument("--jobs", type=int, default=1, help="cells at once (make -jN matrix passes N)")
@@ -250,7 +258,7 @@ def matrix(session: nox.Session) -> None:
     if not chosen:
         session.error("the selection holds no cell")
     given = SETTINGS.environ.get("ROLLOUT_RUN_DIR")  # make matrix ROLLOUT_RUN_DIR= passes it empty
-    run = SETTINGS.run_dir if given else commands.new_run(SETTINGS, "matrix", args.shard)
+    run = SETTINGS.run_dir if given else layout.new_run(SETTINGS, "matrix", args.shard)
     session.log(
         f"{len(chosen)} cells into {run}, {args.jobs} at a time; each nox output in {run / runner.SESSIONS_DIR}"
     )
@@ -265,7 +273,7 @@ def merge(session: nox.Session) -> None:
     """Merge runs of several machines into a new run (`-- RUN... [--into DIR] [--expect FILE]`) with its reports."""
     import argparse
 
-    from rolloutcheck import merge as merging
+    from rolloutcheck.reports import merge as merging
 
     parser = argparse.ArgumentParser(prog="nox -s merge --", description="merge run folders into a new one")
     parser.add_argument("runs", nargs="*", type=Path, help="run folders (of shards, CI jobs, machines)")
@@ -276,14 +284,14 @@ def merge(session: nox.Session) -> None:
     args = parser.parse_args(session.posargs)
     if not args.runs and not args.expect:
         session.error("nothing to merge: give run folders (and --expect FILE to name cells that never reported)")
-    target = args.into or commands.new_run(SETTINGS, "merged")
+    target = args.into or layout.new_run(SETTINGS, "merged")
     try:
         selection = merging.merge(args.runs, target)
     except merging.MergeError as error:
         session.error(str(error))
     if args.expect:
         selection += [line.strip() for line in args.expect.read_text().splitlines() if line.strip()]
-    text, merged = commands.summarize(target, selection=list(dict.fromkeys(selection)) or None)
+    text, merged = aggregate.summarize(target, selection=list(dict.fromkeys(selection)) or None)
     print(text, flush=True)
     failed = [c.title for c in merged if c.status != "pass"]
     if not merged:
@@ -295,7 +303,7 @@ def merge(session: nox.Session) -> None:
 @nox.session(name="ci-lint", venv_backend="none")
 def ci_lint(session: nox.Session) -> None:
     """Lint the CI files: the GitHub workflow with actionlint, the Jenkinsfile with npm-groovy-lint (pinned)."""
-    from rolloutcheck import cilint
+    from rolloutcheck.ci import cilint
 
     session.run(str(Path(sys.executable).with_name("actionlint")), "-color", *map(str, cilint.workflows()))
     session.run(*cilint.groovy_lint_command(session.log), "Jenkinsfile")

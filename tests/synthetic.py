@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from rolloutcheck import results
-from rolloutcheck.results import FAIL, PASS, SKIP, CellResult, ProbeResult, StageResult
+from rolloutcheck.models import results
+from rolloutcheck.models.results import FAIL, PASS, SKIP, CellResult, ProbeResult, StageResult
 
 ROOT = Path(__file__).resolve().parents[1]
 SEED = ROOT / "probes" / "sklearn_elasticnet_wine" / "seed_pandas_split.curl"

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from browser import CHROMIUM, Browser
-from rolloutcheck import commands
-from rolloutcheck.results import XFAIL
+from rolloutcheck.models.results import XFAIL
+from rolloutcheck.reports import aggregate
 from synthetic import probe, write_cell
 
 REASON = "server exited with code 1: ModuleNotFoundError: No module named 'sklearn.linear_model._coordinate_descent'"
@@ -31,7 +31,7 @@ def test_report_in_a_browser_click_a_failed_cell_shows_its_reason(tmp_path, chro
     write_cell(run, "3.17.2", "sklearn_elasticnet_wine", probes=(probe(status=XFAIL, reason="protocol changed"),))
     write_cell(run, "3.17.2", "h2o_wine", failing="serve", reason=REASON)
     write_cell(run, "1.2.SBD.0", "h2o_wine", probes=(probe(),))
-    text, _ = commands.summarize(run, selection=["validate-1.2.SBD.0(sklearn_elasticnet_wine)"])
+    text, _ = aggregate.summarize(run, selection=["validate-1.2.SBD.0(sklearn_elasticnet_wine)"])
     report = run / "report.html"
     assert f"HTML report: {report}" in text
 

@@ -8,8 +8,12 @@ import subprocess
 import pytest
 
 from cells import NOX
-from rolloutcheck import cells, commands, progress, registry, usecases
-from rolloutcheck.cells import Cell
+from rolloutcheck.ci import progress
+from rolloutcheck.ci import selection as cells
+from rolloutcheck.ci.selection import Cell
+from rolloutcheck.inputs import registry, usecases
+from rolloutcheck.inputs import stores as storeconfig
+from rolloutcheck.reports import aggregate
 from synthetic import ROOT, write_cell
 
 
@@ -26,7 +30,7 @@ def test_every_label_and_usecase_is_a_cell_of_each_kind(listed):
     assert validate == {(label, u) for label in labels for u in usecases.names()}
     assert upgrade == {(label, u) for label in labels if label != production for u in usecases.names()}
     stores = {(c.label, c.usecase) for c in listed if c.kind == "store-upgrade"}  # the cell is a store kind
-    assert stores == {(label, s) for label in labels if label != production for s in commands.store_kinds()}
+    assert stores == {(label, s) for label in labels if label != production for s in storeconfig.store_kinds()}
     assert all(c.session == f"{c.kind}-{c.label}({c.usecase})" for c in listed)
     # ordered: kinds, then labels and use cases in natural order (1.30.1 after 1.2.SBD.0, 3.17.2 last)
     assert [c.kind for c in listed] == sorted((c.kind for c in listed), key=cells.KINDS.index)
@@ -77,7 +81,7 @@ def test_cells_session_formats(tmp_path):
 
 
 def test_a_cell_session_name_selects_one_cell():
-    assert commands.selection_cells(["validate-3.17.2(h2o_wine)", "upgrade-2.22.5(tensorflow)"]) == [
+    assert aggregate.selection_cells(["validate-3.17.2(h2o_wine)", "upgrade-2.22.5(tensorflow)"]) == [
         ("validate", "3.17.2", "h2o_wine"), ("upgrade", "2.22.5", "tensorflow")]  # fmt: skip
 
 
@@ -119,7 +123,7 @@ def test_a_stopped_matrix_starts_no_more_cells_and_stops_the_running_one(tmp_pat
     import sys
     import threading
 
-    from rolloutcheck import matrix
+    from rolloutcheck.ci import matrix
 
     listed = [Cell(f"validate-1.2.0(uc{i})", "validate", "1.2.0", f"uc{i}") for i in range(3)]
     marker = tmp_path / "started"

@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 from cells import ROOT
-from rolloutcheck import cells
+from rolloutcheck.ci import selection as cells
 
 WORKFLOW = ROOT / ".github" / "workflows" / "rolloutcheck.yml"
 JENKINSFILE = ROOT / "Jenkinsfile"

@@ -18,7 +18,12 @@ from pathlib import Path
 import pytest
 import yaml
 
-from rolloutcheck import backends, conda_backend, environment, envmark, locks, paths, registry, usecases
+from rolloutcheck.core import paths
+from rolloutcheck.envs import backends, locks
+from rolloutcheck.envs import conda as conda_backend
+from rolloutcheck.envs import install as environment
+from rolloutcheck.envs import marker as envmark
+from rolloutcheck.inputs import registry, usecases
 from standins.local_channel import make_channel
 
 STANDIN = Path(__file__).parent / "standins" / "rattler_conda.py"
@@ -90,7 +95,7 @@ def test_index_url_is_a_pip_repository_of_the_derived_environment(tmp_path, monk
 
 
 def test_conda_lock_state_follows_inputs(tmp_path, monkeypatch):
-    monkeypatch.setattr("rolloutcheck.paths.ENVS", tmp_path)
+    monkeypatch.setattr("rolloutcheck.core.paths.ENVS", tmp_path)
     case = usecases.discover()["sklearn_elasticnet_wine"]
     label = registry.Label("x", "mlflow==3.17.2")
     assert conda_backend.state(case, label) is locks.LockState.MISSING

@@ -3,8 +3,8 @@ import subprocess
 
 import pytest
 
-from rolloutcheck import curl
-from rolloutcheck.paths import PROBES
+from rolloutcheck.core.paths import PROBES
+from rolloutcheck.probes import curl
 
 SEED = (
     'curl -X POST -H "Content-Type:application/json; format=pandas-split" --data \'{"columns":["alcohol"],'

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from cells import NOX, ROOT, copy_repo, interrupt_while_serving, ours
-from rolloutcheck.results import FAIL, PASS, CellResult
+from rolloutcheck.models.results import FAIL, PASS, CellResult
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(1800)]
 

@@ -17,10 +17,13 @@ import psutil
 import pytest
 
 from cells import NOX, ROOT, alive, nox_env, ours, validate
-from rolloutcheck import pgcluster, procs, storeops, storeupgrade
-from rolloutcheck.procs import Launch
-from rolloutcheck.results import PASS, XFAIL, CellResult
-from rolloutcheck.stages.base import StageFailed
+from rolloutcheck.cells import storecheck as storeupgrade
+from rolloutcheck.cells.context import StageFailed
+from rolloutcheck.core import procs
+from rolloutcheck.core.procs import Launch
+from rolloutcheck.models.results import PASS, XFAIL, CellResult
+from rolloutcheck.stores import postgres as pgcluster
+from rolloutcheck.stores import scripts as storeops
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(1800)]
 

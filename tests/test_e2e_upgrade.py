@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from cells import NOX, ROOT, alive, copy_repo, ours, validate
-from rolloutcheck.results import FAIL, PASS, XFAIL, CellResult
+from rolloutcheck.models.results import FAIL, PASS, XFAIL, CellResult
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(2400)]
 

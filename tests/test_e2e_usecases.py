@@ -9,9 +9,10 @@ import signal
 import pytest
 
 from cells import alive, interrupt_while_serving, only_cell, ours, stage, validate
-from rolloutcheck import cell, registry
-from rolloutcheck.results import FAIL, PASS, SKIP, XFAIL
-from rolloutcheck.settings import Settings
+from rolloutcheck.cells import validate as cell
+from rolloutcheck.core.settings import Settings
+from rolloutcheck.inputs import registry
+from rolloutcheck.models.results import FAIL, PASS, SKIP, XFAIL
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(2400)]
 

@@ -1,8 +1,9 @@
 import pytest
 
-from rolloutcheck import expectations, probing
-from rolloutcheck.paths import PROBES
-from rolloutcheck.results import FAIL, PASS, XFAIL, XPASS
+from rolloutcheck.core.paths import PROBES
+from rolloutcheck.models.results import FAIL, PASS, XFAIL, XPASS
+from rolloutcheck.probes import expectations
+from rolloutcheck.probes import judge as probing
 
 ENTRIES = [
     {"mlflow": "<2", "status": 200, "predictions": "oracle"},

@@ -7,7 +7,9 @@ import time
 
 import pytest
 
-from rolloutcheck import curl, loadtest, procs, serving
+from rolloutcheck.core import net, procs
+from rolloutcheck.drivers import serving
+from rolloutcheck.probes import curl, loadtest
 
 PING = (
     "import http.server as h, sys, time\n"
@@ -64,7 +66,7 @@ def test_load_only_targets_localhost():
 
 def test_interleaved_load_against_two_real_servers_is_bounded(tmp_path):
     marker = procs.new_marker()
-    ports, started = [serving.free_port(), serving.free_port()], []
+    ports, started = [net.free_port(), net.free_port()], []
     try:
         for port, delay in zip(ports, ("0.001", "0.02"), strict=True):
             started.append(procs.start([sys.executable, "-c", PING, str(port), delay], tmp_path / f"{port}.log",

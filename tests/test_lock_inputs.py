@@ -11,8 +11,11 @@ from pathlib import Path
 import pytest
 from packaging.version import Version
 
-from rolloutcheck import envspec, locks, paths, registry, usecases
-from rolloutcheck.usecases import UseCase
+from rolloutcheck.core import paths
+from rolloutcheck.envs import locks
+from rolloutcheck.envs import spec as envspec
+from rolloutcheck.inputs import registry, usecases
+from rolloutcheck.inputs.usecases import UseCase
 
 
 def write_case(root: Path, name: str, pip: list[str] = (), by_mlflow: dict | None = None) -> UseCase:

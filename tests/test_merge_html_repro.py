@@ -12,8 +12,13 @@ from pathlib import Path
 
 import pytest
 
-from rolloutcheck import commands, curl, htmlreport, merge, procs, repro, results
-from rolloutcheck.results import FAIL, PASS, XFAIL, XPASS
+from rolloutcheck.cells import repro
+from rolloutcheck.core import procs
+from rolloutcheck.models import layout, results
+from rolloutcheck.models.results import FAIL, PASS, XFAIL, XPASS
+from rolloutcheck.probes import curl
+from rolloutcheck.reports import aggregate, merge
+from rolloutcheck.reports import html as htmlreport
 from synthetic import SEED, probe, write_cell
 
 
@@ -23,7 +28,7 @@ def test_merge_copies_every_cell_and_the_newest_attempt_counts(tmp_path):
     write_cell(b, "1.2.0", "uc", probes=(probe(),), started="2026-01-02T00:00:00Z")  # a later retry elsewhere
     write_cell(b, "3.17.2", "uc", failing="serve", reason="server exited with code 1: port")
     for run, sessions in ((a, ["validate-1.2.0(uc)"]), (b, ["validate-1.2.0(uc)", "validate-3.17.2(uc)"])):
-        (run / commands.SELECTION_FILE).write_text(json.dumps({"sessions": sessions}))
+        (run / layout.SELECTION_FILE).write_text(json.dumps({"sessions": sessions}))
     before = {p: p.read_bytes() for p in a.rglob("*") if p.is_file()}
     target = tmp_path / "runs" / "merged"
     selection = merge.merge([a, b], target)
@@ -48,7 +53,7 @@ def test_a_merge_where_a_cell_never_reported_is_not_green(tmp_path):
     write_cell(a, "1.2.0", "uc", probes=(probe(),))
     target = tmp_path / "runs" / "merged"
     merge.merge([a], target)
-    text, cells = commands.summarize(target, selection=["validate-1.2.0(uc)", "validate-3.17.2(uc)"])
+    text, cells = aggregate.summarize(target, selection=["validate-1.2.0(uc)", "validate-3.17.2(uc)"])
     missing = [c for c in cells if c.problem]
     assert [(c.label, c.usecase) for c in missing] == [("3.17.2", "uc")] and missing[0].status == FAIL
     assert "FAIL cell: missing" in text

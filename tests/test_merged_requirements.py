@@ -3,8 +3,10 @@
 import shlex
 from pathlib import Path
 
-from rolloutcheck import merged_requirements, paths, registry, usecases
-from rolloutcheck.usecases import UseCase
+from rolloutcheck.core import paths
+from rolloutcheck.envs import merged as merged_requirements
+from rolloutcheck.inputs import registry, usecases
+from rolloutcheck.inputs.usecases import UseCase
 
 
 def write_case(root: Path, name: str, conda: list, pip: list) -> UseCase:

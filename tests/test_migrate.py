@@ -4,8 +4,8 @@ import json
 
 import pytest
 
-from rolloutcheck import curl, migrate
-from rolloutcheck.paths import PROBES
+from rolloutcheck.core.paths import PROBES
+from rolloutcheck.probes import curl, migrate
 
 SPLIT = '{"columns": ["a", "b"], "data": [[1, 2]]}'
 

@@ -8,12 +8,13 @@ from pathlib import Path
 
 import pytest
 
-from rolloutcheck import paths, preflight, registry, usecases
-from rolloutcheck.errors import ConfigError
-from rolloutcheck.results import FAIL, PASS, SKIP, CellResult, StageResult
-from rolloutcheck.stages.base import StageFailed
-from rolloutcheck.stages.runner import StageRunner
-from rolloutcheck.steplog import StepLog
+from rolloutcheck.cells.context import StageFailed
+from rolloutcheck.cells.runner import StageRunner
+from rolloutcheck.core import paths
+from rolloutcheck.core.errors import ConfigError
+from rolloutcheck.core.steplog import StepLog
+from rolloutcheck.inputs import preflight, registry, usecases
+from rolloutcheck.models.results import FAIL, PASS, SKIP, CellResult, StageResult
 
 LABEL = registry.Label("1.2.SBD.0", "mlflow==1.2.0")
 
@@ -183,7 +184,7 @@ def test_stage_failed_keeps_its_reason(tmp_path):
 
 def test_cell_processes_do_not_inherit_the_tools_environment():
     """nox points UV_PYTHON at the tool's env: a cell's `uv` (mlflow's env manager) must not install there."""
-    from rolloutcheck.settings import Settings
+    from rolloutcheck.core.settings import Settings
 
     settings = Settings.from_environ({"UV_PYTHON": "/tool", "UV_PROJECT_ENVIRONMENT": "/tool", "VIRTUAL_ENV": "/tool",
                                       "PATH": "/bin", "HTTP_PROXY": "http://proxy:1"})  # fmt: skip

@@ -11,8 +11,9 @@ from pathlib import Path
 import psutil
 import pytest
 
-from rolloutcheck import procs, serving
-from rolloutcheck.procs import Launch
+from rolloutcheck.core import net, procs
+from rolloutcheck.core.procs import Launch
+from rolloutcheck.drivers import serving
 
 # A parent that starts a child in a session of its own (as h2o's server does with its JVM).
 DETACHING = """
@@ -84,7 +85,7 @@ def test_server_that_exits_reports_its_last_error(tmp_path):
 def test_a_ping_answered_by_someone_else_is_not_healthy(tmp_path):
     """A server of another cell answering on our port must not pass for ours."""
     other_marker = procs.new_marker()
-    port = serving.free_port()
+    port = net.free_port()
     ping_ok = (
         "import http.server as h\n"
         "class P(h.BaseHTTPRequestHandler):\n"
@@ -149,13 +150,13 @@ def test_port_retry_stops_only_its_own_attempt(tmp_path):
 
 def test_local_requests_ignore_proxies_and_refuse_foreign_redirects(tmp_path, monkeypatch):
     """HTTP_PROXY at a dead port must not matter; a redirect off the server is refused."""
-    from rolloutcheck import localhttp
+    from rolloutcheck.probes import localhttp
 
     monkeypatch.setenv("HTTP_PROXY", "http://127.0.0.1:9")
     monkeypatch.setenv("HTTPS_PROXY", "http://127.0.0.1:9")
     monkeypatch.delenv("NO_PROXY", raising=False)
     monkeypatch.delenv("no_proxy", raising=False)
-    port = serving.free_port()
+    port = net.free_port()
     redirecting = (
         "import http.server as h, sys\n"
         "class P(h.BaseHTTPRequestHandler):\n"
@@ -190,7 +191,7 @@ def test_leftovers_of_a_killed_owner_are_stopped(tmp_path):
     owner = (
         "import os, sys, time\n"
         "from pathlib import Path\n"
-        "from rolloutcheck import procs\n"
+        "from rolloutcheck.core import procs\n"
         f"procs.start([sys.executable, '-c', 'import time; time.sleep(300)'], Path({str(tmp_path)!r}) / 'l',"
         f" dict(os.environ), Path({str(tmp_path)!r}), sys.argv[1])\n"
     )
@@ -228,7 +229,7 @@ def test_sighup_acts_like_ctrl_c():
 
 
 def test_the_reason_is_the_cause_not_mlflows_wrapper():
-    from rolloutcheck.project import last_error_line
+    from rolloutcheck.core.steplog import last_error_line
 
     log = (
         "[ERROR] Exception in worker process\n"

@@ -6,7 +6,10 @@ import textwrap
 import pytest
 from test_lock_inputs import make_wheel
 
-from rolloutcheck import envspec, locks, paths, registry, usecases
+from rolloutcheck.core import paths
+from rolloutcheck.envs import locks
+from rolloutcheck.envs import spec as envspec
+from rolloutcheck.inputs import registry, usecases
 
 
 @pytest.fixture

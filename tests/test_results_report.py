@@ -4,8 +4,10 @@ from pathlib import Path
 import psutil
 from junitparser import JUnitXml
 
-from rolloutcheck import report, results
-from rolloutcheck.results import FAIL, PASS, SKIP, XFAIL, CellResult, ProbeResult, StageResult
+from rolloutcheck.core import atomic
+from rolloutcheck.models import layout, results
+from rolloutcheck.models.results import FAIL, PASS, SKIP, XFAIL, CellResult, ProbeResult, StageResult
+from rolloutcheck.reports import summary as report
 
 
 def cell(tmp_path, label, usecase, failing_stage=None, probes=()):
@@ -128,17 +130,16 @@ def test_writes_are_atomic_and_latest_needs_cells(tmp_path):
     report.write(run, [cell(run, "1.2.0", "a")])
     assert (tmp_path / "results" / "latest").resolve() == run.resolve()
     assert not [p for p in run.rglob("*.tmp")]
-    results.write_atomic(run / "x.json", "1")
+    atomic.write_atomic(run / "x.json", "1")
     assert (run / "x.json").read_text() == "1" and not list(run.glob(".x.json.*"))
 
 
 def test_latest_run_skips_folders_without_cells(tmp_path):
     """`nox -s lock` used to make a run folder that `latest` then pointed to: report saw zero cells."""
-    from rolloutcheck import commands
-    from rolloutcheck.settings import Settings
+    from rolloutcheck.core.settings import Settings
 
     settings = Settings.from_environ({"ROLLOUT_RESULTS": str(tmp_path)})
     with_cells = tmp_path / "runs" / "a"
     cell(with_cells, "1.2.0", "uc")
     (tmp_path / "runs" / "b-lock-only").mkdir()
-    assert commands.latest_run(settings) == with_cells
+    assert layout.latest_run(settings) == with_cells

@@ -12,10 +12,15 @@ import psutil
 import pytest
 import yaml
 
-from rolloutcheck import commands, pgcluster, procs, report, storeconfig, storediff
-from rolloutcheck.errors import ConfigError
-from rolloutcheck.procs import Launch
-from rolloutcheck.results import FAIL, PASS, XFAIL, CellResult, StageResult
+from rolloutcheck.core import procs
+from rolloutcheck.core.errors import ConfigError
+from rolloutcheck.core.procs import Launch
+from rolloutcheck.inputs import stores as storeconfig
+from rolloutcheck.models.results import FAIL, PASS, XFAIL, CellResult, StageResult
+from rolloutcheck.reports import aggregate
+from rolloutcheck.reports import summary as report
+from rolloutcheck.stores import diff as storediff
+from rolloutcheck.stores import postgres as pgcluster
 
 
 def snapshot(**changes) -> dict:
@@ -118,7 +123,7 @@ def test_a_broken_store_config_is_one_line_naming_the_key(tmp_path, changes, key
 
 
 def test_a_store_selection_asks_for_every_store_kind():
-    cells = commands.selection_cells(["store-upgrade-3.17.2", "upgrade-2.22.5"])
+    cells = aggregate.selection_cells(["store-upgrade-3.17.2", "upgrade-2.22.5"])
     assert ("store-upgrade", "3.17.2", "postgresql") in cells and ("store-upgrade", "3.17.2", "client") in cells
     assert ("upgrade", "2.22.5", "sklearn_elasticnet_wine") in cells
 
@@ -178,7 +183,7 @@ def test_a_private_cluster_dumps_restores_and_stops_leaving_no_process(tmp_path)
 
 
 def store_state(kind: str, copy_of: str | None):
-    from rolloutcheck.stages.base import CellState, StoreState
+    from rolloutcheck.cells.context import CellState, StoreState
 
     result = CellResult("3.17.2", kind, "x", kind="store-upgrade", from_label="1.2.SBD.0")
     source = CellState(CellResult("1.2.SBD.0", kind, "x"), environ={})
@@ -190,7 +195,8 @@ def test_a_copy_of_production_is_copied_into_the_cell_and_never_written_in_place
     import sqlite3
     from types import SimpleNamespace
 
-    from rolloutcheck.stages import populate, store
+    from rolloutcheck.cells.stages.store import create as store
+    from rolloutcheck.cells.stages.store import populate
 
     production = tmp_path / "production.db"
     with sqlite3.connect(production) as db:
@@ -216,8 +222,8 @@ def test_a_copy_of_production_is_copied_into_the_cell_and_never_written_in_place
 def test_a_missing_copy_fails_the_store_stage_in_one_line(tmp_path):
     from types import SimpleNamespace
 
-    from rolloutcheck.stages import store
-    from rolloutcheck.stages.base import StageFailed
+    from rolloutcheck.cells.context import StageFailed
+    from rolloutcheck.cells.stages.store import create as store
 
     ctx = SimpleNamespace(cell_dir=tmp_path)
     with pytest.raises(StageFailed, match="does not exist"):
@@ -225,7 +231,7 @@ def test_a_missing_copy_fails_the_store_stage_in_one_line(tmp_path):
 
 
 def test_the_html_report_has_a_clickable_store_table(tmp_path):
-    from rolloutcheck import htmlreport
+    from rolloutcheck.reports import html as htmlreport
 
     cells = []
     for kind in ("sqlite", "filestore"):

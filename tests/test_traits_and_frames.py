@@ -3,9 +3,9 @@ from pathlib import Path
 import pytest
 from packaging.version import Version
 
-from rolloutcheck import curl
-from rolloutcheck.stages.tracking import probe_frame
-from rolloutcheck.traits import Traits
+from rolloutcheck.cells.stages.tracking import probe_frame
+from rolloutcheck.drivers.traits import Traits
+from rolloutcheck.probes import curl
 
 
 @pytest.mark.parametrize(

@@ -7,13 +7,14 @@ import json
 
 import pytest
 
-from rolloutcheck import paths, preflight, registry, usecases
-from rolloutcheck.errors import ConfigError
-from rolloutcheck.results import FAIL, PASS, SKIP, XFAIL, XPASS, CellResult, ProbeResult
-from rolloutcheck.stages.base import StageFailed
-from rolloutcheck.stages.replay import error_line, in_protocol_of, production_requests
-from rolloutcheck.stages.runner import StageRunner
-from rolloutcheck.steplog import StepLog
+from rolloutcheck.cells.context import StageFailed
+from rolloutcheck.cells.runner import StageRunner
+from rolloutcheck.cells.stages.upgrade.replay import error_line, in_protocol_of, production_requests
+from rolloutcheck.core import paths
+from rolloutcheck.core.errors import ConfigError
+from rolloutcheck.core.steplog import StepLog
+from rolloutcheck.inputs import preflight, registry, usecases
+from rolloutcheck.models.results import FAIL, PASS, SKIP, XFAIL, XPASS, CellResult, ProbeResult
 
 
 def upgrade_runner(tmp_path, known=None) -> StageRunner:

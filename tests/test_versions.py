@@ -4,8 +4,9 @@ import pytest
 from packaging.specifiers import SpecifierSet
 from packaging.version import Version
 
-from rolloutcheck import expectations, versionmatch
-from rolloutcheck.traits import Traits
+from rolloutcheck.core import versionmatch
+from rolloutcheck.drivers.traits import Traits
+from rolloutcheck.probes import expectations
 
 # version -> whether it is inside `<2`, `>=2`, `<3`, `>=3`
 SIDES = {

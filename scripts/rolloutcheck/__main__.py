@@ -8,7 +8,11 @@ import argparse
 import sys
 from pathlib import Path
 
-from . import commands, curl, migrate, procs, registry, settings, usecases
+from rolloutcheck.core import procs, settings
+from rolloutcheck.inputs import registry, usecases
+from rolloutcheck.models import layout
+from rolloutcheck.probes import curl, migrate
+from rolloutcheck.reports import aggregate
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -37,11 +41,11 @@ def main(argv: list[str] | None = None) -> int:
     elif args.command == "usecases":
         print("\n".join(usecases.names()))
     elif args.command == "report":
-        run = args.run or commands.latest_run(config)
+        run = args.run or layout.latest_run(config)
         if run is None or not run.is_dir():
             print("no results yet: run `nox -s validate-<label>` first", file=sys.stderr)
             return 2
-        text, cells = commands.summarize(run, selection=args.labels or None)
+        text, cells = aggregate.summarize(run, selection=args.labels or None)
         print(text)
         return 1 if not cells or any(c.status != "pass" for c in cells) else 0
     elif args.command == "cleanup":

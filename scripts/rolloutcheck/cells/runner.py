@@ -1,0 +1,148 @@
+"""Runs stages in order and records each as a StageResult: timed, one line, its log.
+
+After a failure every later stage is recorded as skipped without running. Any exception inside
+a stage fails that stage (an unexpected one with its traceback appended to the stage's log);
+Ctrl-C, SIGTERM and SIGHUP fail it as interrupted and propagate, so the cell can clean up.
+"""
+
+from __future__ import annotations
+
+import time
+import traceback
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from types import ModuleType
+
+from rolloutcheck.cells.context import StageFailed
+from rolloutcheck.core.steplog import StepLog
+from rolloutcheck.models.results import FAIL, PASS, SKIP, XFAIL, XPASS, CellResult, StageResult
+
+KnownBreaks = Callable[[str], str | None]  # stage -> the reason it is known to break here, or None
+
+
+class StageRunner:
+    def __init__(self, result: CellResult, steps: StepLog, logs: Path, known: KnownBreaks | None = None):
+        self.result = result
+        self.steps = steps
+        self.logs = logs
+        self.known = known or (lambda stage: None)
+        self.failed: str | None = None
+        self.broken: str | None = None  # a known break in the current branch: the rest of it does not run
+        self.current: str | None = None
+        self.background: dict[str, float] = {}  # stage -> when start() launched it
+
+    def log(self, stage: str) -> Path:
+        return self.logs / f"{stage}.log"
+
+    def _recorded(self, name: str) -> bool:
+        return any(s.stage == name for s in self.result.stages)
+
+    def step(self, name: str, what: str, work: Callable[[StageResult], None]) -> bool:
+        """Run `work` as stage `name`; True when it passed."""
+        if self._recorded(name):
+            return not self.failed
+        if self.failed:
+            self.result.stages.append(StageResult(name, SKIP, f"skipped: stage {self.failed} failed"))
+            return False
+        if self.broken:
+            self.result.stages.append(StageResult(name, XFAIL, f"not run: {self.broken} is a known break"))
+            return False
+        record = StageResult(name, PASS, log=str(self.log(name)))
+        started = self.steps.begin(name, what)
+        self.current = name
+        probes_before = len(self.result.probes)
+        try:
+            work(record)
+        except StageFailed as failure:
+            known = self.known(name)
+            if known:
+                record.status, record.reason = XFAIL, f"known break: {known} (seen: {failure.reason})"
+                record.log = str(failure.log or record.log)
+                self.broken = name
+                for probe in self.result.probes[probes_before:]:  # the requests this stage saw fail are that break
+                    if probe.status == FAIL:
+                        probe.status, probe.reason = XFAIL, f"known break: {known} (seen: {probe.reason})"
+            else:
+                self._fail(record, failure.reason, failure.log)
+        except KeyboardInterrupt as interrupt:
+            self._fail(record, f"interrupted ({interrupt.args[0] if interrupt.args else 'Ctrl-C'})")
+            raise
+        except Exception as error:  # noqa: BLE001 - a bug or an unforeseen failure still ends as this stage's result
+            self.unexpected(record, error)
+        else:
+            known = self.known(name)
+            if known:
+                record.status, record.reason = XPASS, f"known break no longer seen ({known}): {record.reason}"
+        finally:
+            self.current = None
+            # a stage launched earlier by start() counts its time from then
+            waited = self.steps.end(name, self.background.get(name, started), record.status, record.reason)
+            record.seconds = round(record.seconds or waited, 2)
+            if record.log and not Path(record.log).exists():
+                record.log = None
+            self.result.stages.append(record)
+        return record.status in (PASS, XPASS)
+
+    @contextmanager
+    def branch(self) -> Iterator[None]:
+        """Stages that depend on each other but not on other branches: a failure or known break
+        inside skips the rest of the branch only (the cell still fails on a FAIL)."""
+        failed, broken = self.failed, self.broken
+        try:
+            yield
+        finally:
+            self.failed, self.broken = failed, broken
+
+    def _fail(self, record: StageResult, reason: str, log: Path | str | None = None) -> None:
+        record.status, record.reason = FAIL, reason
+        record.log = str(log or record.log)
+        self.failed = self.failed or record.stage
+
+    def unexpected(self, record: StageResult, error: BaseException) -> None:
+        log = self.log(record.stage)
+        log.parent.mkdir(parents=True, exist_ok=True)
+        with log.open("a") as out:
+            out.write("".join(traceback.format_exception(error)))
+        first = str(error).strip().splitlines()[0] if str(error).strip() else ""
+        self._fail(record, f"unexpected {type(error).__name__}: {first}"[:400], log)
+
+    def run(self, stage: ModuleType, ctx, state, name: str | None = None) -> bool:
+        """Run a stage module (recorded as `name`, default its NAME: upgrade cells run some twice)."""
+        return self.step(name or stage.NAME, stage.describe(ctx), lambda record: stage.run(ctx, state, record))
+
+    def start(self, stage: ModuleType, ctx, state, name: str | None = None) -> None:
+        """Launch a background stage now (it is recorded when `run` waits for it); a failure to
+        launch fails that stage at once."""
+        name = name or stage.NAME
+        if self.failed:
+            return
+        self.background[name] = time.monotonic()
+        try:
+            stage.start(ctx, state)
+        except KeyboardInterrupt:
+            raise
+        except Exception as error:  # noqa: BLE001
+            failed = error
+            self.step(name, stage.describe(ctx), lambda record: _reraise(failed))
+
+    def crashed(self, error: BaseException) -> None:
+        """An exception escaped between stages: it fails the stage that would have run next."""
+        stages = self.result.expected_stages
+        name = next((s for s in stages if not self._recorded(s)), stages[-1])
+        record = StageResult(name, PASS, log=str(self.log(name)))
+        self.unexpected(record, error)
+        self.result.stages.append(record)
+
+    def finish(self) -> None:
+        """Every stage appears once, in lifecycle order; those that never ran are skipped, with why."""
+        stages = self.result.expected_stages
+        for name in stages:
+            if not self._recorded(name):
+                why = f"stage {self.failed} failed" if self.failed else "run ended early"
+                self.result.stages.append(StageResult(name, SKIP, f"skipped: {why}"))
+        self.result.stages.sort(key=lambda s: stages.index(s.stage) if s.stage in stages else len(stages))
+
+
+def _reraise(error: BaseException) -> None:
+    raise error

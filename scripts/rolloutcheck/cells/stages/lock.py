@@ -1,0 +1,34 @@
+"""lock: the committed lock of the cell is up to date with its inputs (or is made, for a new label)."""
+
+from __future__ import annotations
+
+from rolloutcheck.cells.context import CellContext, CellState, StageFailed
+from rolloutcheck.core.errors import shown
+from rolloutcheck.envs.locks import LockError, LockState
+from rolloutcheck.models.results import StageResult
+
+NAME = "lock"
+
+
+def describe(ctx: CellContext) -> str:
+    return f"{ctx.backend.name if ctx.backend else '?'} lock of envs/{ctx.usecase.name}/{ctx.label.name}"
+
+
+def run(ctx: CellContext, state: CellState, record: StageResult) -> None:
+    if ctx.backend is None:
+        raise StageFailed(ctx.backend_problem or "no environment backend")
+    try:
+        lock_file = ctx.backend.lock_file(ctx.usecase, ctx.label)
+        record.details["lock"] = shown(lock_file)
+        lock_state = ctx.backend.lock_state(ctx.usecase, ctx.label)
+        if lock_state is LockState.STALE:
+            refresh = ctx.backend.refresh_command(ctx.label)
+            raise StageFailed(f"stale lock {shown(lock_file)}: its inputs changed; refresh with `{refresh}`")
+        if lock_state is LockState.MISSING:
+            ctx.backend.lock(ctx.usecase, ctx.label, ctx.log(NAME))
+            record.reason = f"created {shown(lock_file)} (new label or use case): commit it"
+        else:
+            record.reason = "lock up to date"
+    except LockError as error:
+        raise StageFailed(error.reason, error.log) from None
+    state.lock_file = lock_file

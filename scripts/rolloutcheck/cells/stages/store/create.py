@@ -1,0 +1,84 @@
+"""store: the store under test, private to the cell: a SQLite file, a PostgreSQL database (a private
+cluster, or a fresh database on ROLLOUT_POSTGRES_URL's server), or a file store folder; empty, or a copy
+of production's store (ROLLOUT_STORE_COPY) for the kind it is. Production's own store is never written:
+a SQLite file or mlruns folder is copied into the cell, a PostgreSQL URL must name a database that is
+itself a copy (the check upgrades it and restores it from its dump)."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from rolloutcheck.cells.context import CellContext, StageFailed, StoreState
+from rolloutcheck.models.results import StageResult
+from rolloutcheck.stores import postgres as pgcluster
+
+NAME = "store"
+
+
+def describe(ctx: CellContext) -> str:
+    return "an empty tracking store for the check"
+
+
+def copy_kind(uri: str) -> str:
+    """Which store check a ROLLOUT_STORE_COPY value is for."""
+    if uri.startswith("sqlite:"):
+        return "sqlite"
+    if uri.startswith(("postgresql:", "postgres:")):
+        return "postgresql"
+    return "filestore"
+
+
+def _copy(state: StoreState, folder: Path, record: StageResult) -> bool:
+    """Use the copy of production's store, when one is given for this kind; whether it was."""
+    if not state.copy_of or copy_kind(state.copy_of) != state.store_kind:
+        return False
+    if state.store_kind == "postgresql":
+        try:
+            state.database = pgcluster.given(state.copy_of, Path(record.log or folder / "store.log"))
+        except pgcluster.PostgresError as error:
+            raise StageFailed(error.reason) from None
+        state.uri = state.copy_of
+        return True
+    source = Path(state.copy_of.removeprefix("sqlite:///").removeprefix("file://"))
+    if not source.exists():
+        raise StageFailed(f"ROLLOUT_STORE_COPY: {source} does not exist")
+    if state.store_kind == "sqlite":
+        state.uri = f"sqlite:///{shutil.copy2(source, folder / 'mlflow.db')}"
+    else:
+        state.uri = f"file://{shutil.copytree(source, folder / 'mlruns')}"
+    return True
+
+
+def run(ctx: CellContext, state: StoreState, record: StageResult) -> None:
+    folder = ctx.cell_dir / "store"
+    folder.mkdir(exist_ok=True)
+    copied = _copy(state, folder, record)
+    if copied:
+        record.details["copy_of"] = state.result.upgrade["copy_of"] = pgcluster.shown(state.copy_of)
+    elif state.store_kind == "sqlite":
+        state.uri = f"sqlite:///{folder / 'mlflow.db'}"
+    elif state.store_kind == "filestore":
+        state.uri = f"file://{folder / 'mlruns'}"
+    elif state.store_kind == "postgresql":
+        try:
+            if state.postgres_url:
+                state.database = pgcluster.existing(state.postgres_url, ctx.log(NAME))
+                record.details["server"] = "existing (ROLLOUT_POSTGRES_URL)"
+            else:
+                state.database = pgcluster.private(folder / "postgres", ctx.launch(NAME, ctx.environ))
+                record.details["server"] = f"private cluster {state.database.cluster}"
+        except pgcluster.PostgresError as error:
+            raise StageFailed(error.reason, error.log) from None
+        state.uri = state.database.url
+    else:
+        raise StageFailed(f"no store of kind {state.store_kind!r}")
+    state.source.need("environ")
+    state.source.environ["MLFLOW_TRACKING_URI"] = state.uri  # populate and from-train write into it
+    record.details["uri"] = pgcluster.shown(state.uri)
+    record.reason = record.details["uri"] + (f" (a copy of {record.details['copy_of']})" if copied else "")
+
+
+def stop(state: StoreState) -> None:
+    if state.database is not None:
+        state.database.stop()

@@ -1,0 +1,126 @@
+"""backup, check-upgrade, db-upgrade, rollback: a database store through the *to* label's migrations.
+
+- backup:        the database before anything touches it (a file copy; `pg_dump` for PostgreSQL).
+- check-upgrade: the *to* label's `mlflow db check-upgrade` verdict where that command exists.
+- db-upgrade:    `mlflow db upgrade`, with the Alembic revision before and after and the time it took.
+- rollback:      the backup restored, and the *from* client reads it exactly as before the upgrade.
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+from pathlib import Path
+
+from rolloutcheck.cells.context import CellContext, StageFailed, StoreState
+from rolloutcheck.core import paths
+from rolloutcheck.core.procs import run_logged
+from rolloutcheck.core.steplog import last_error_line
+from rolloutcheck.models.results import StageResult
+from rolloutcheck.stores import postgres as pgcluster
+from rolloutcheck.stores import scripts as storeops
+
+
+def _sqlite_file(state: StoreState) -> Path:
+    return Path(state.uri.removeprefix("sqlite:///"))
+
+
+def revision(ctx: CellContext, state: StoreState, stage: str) -> str:
+    """The store's Alembic revision, read with the *to* environment's SQLAlchemy."""
+    log = ctx.log(stage)
+    code, lines = run_logged([str(ctx.prefix / "bin" / "python"), str(paths.INENV / "revision.py"), state.uri], log)
+    if code != 0:
+        raise StageFailed(f"could not read the Alembic revision: {lines[-1] if lines else 'no output'}")
+    return lines[-1]
+
+
+class Backup:
+    NAME = "backup"
+
+    @staticmethod
+    def describe(ctx: CellContext) -> str:
+        return "a copy of the database before the upgrade"
+
+    @staticmethod
+    def run(ctx: CellContext, state: StoreState, record: StageResult) -> None:
+        target = ctx.cell_dir / "backup"
+        target.mkdir(exist_ok=True)
+        if state.database is not None:
+            try:
+                state.backup = state.database.dump(target / "mlflow.dump")
+            except pgcluster.PostgresError as error:
+                raise StageFailed(error.reason, error.log) from None
+        else:
+            state.backup = shutil.copy2(_sqlite_file(state), target / "mlflow.db")
+        record.reason = f"{state.backup.name}, {state.backup.stat().st_size} bytes"
+        record.details["backup"] = str(state.backup)
+
+
+class CheckUpgrade:
+    NAME = "check-upgrade"
+
+    @staticmethod
+    def describe(ctx: CellContext) -> str:
+        return f"mlflow {ctx.label.name}'s verdict on the pending migrations"
+
+    @staticmethod
+    def run(ctx: CellContext, state: StoreState, record: StageResult) -> None:
+        mlflow = str(ctx.prefix / "bin" / "mlflow")
+        if not storeops.has_command(ctx.prefix, ["db"], "check-upgrade", ctx.log("check-upgrade")):
+            record.reason = f"mlflow {state.target.result.mlflow_version} has no `mlflow db check-upgrade`: no verdict"
+            state.result.upgrade["check_upgrade"] = "not available"
+            record.details["available"] = False
+            return
+        code, lines = run_logged([mlflow, "db", "check-upgrade", state.uri], ctx.log("check-upgrade"))
+        verdict = {0: "SAFE", 1: "CAUTIOUS", 2: "BREAKING"}.get(code)
+        if verdict is None:
+            raise StageFailed(f"mlflow db check-upgrade failed (exit {code}): {lines[-1] if lines else 'no output'}")
+        state.result.upgrade["check_upgrade"] = verdict
+        record.reason = f"verdict {verdict}"  # recorded; the upgrade itself decides the cell
+
+
+class Upgrade:
+    NAME = "db-upgrade"
+
+    @staticmethod
+    def describe(ctx: CellContext) -> str:
+        return f"mlflow {ctx.label.name} db upgrade"
+
+    @staticmethod
+    def run(ctx: CellContext, state: StoreState, record: StageResult) -> None:
+        before = revision(ctx, state, "db-upgrade")
+        started = time.monotonic()
+        log = ctx.log("db-upgrade")
+        code, lines = run_logged([str(ctx.prefix / "bin" / "mlflow"), "db", "upgrade", state.uri], log)
+        seconds = round(time.monotonic() - started, 2)
+        if code != 0:
+            raise StageFailed(f"mlflow db upgrade failed (exit {code}): {last_error_line(chr(10).join(lines))}")
+        after = revision(ctx, state, "db-upgrade")
+        migration = {"revision_before": before, "revision_after": after, "seconds": seconds}
+        state.result.upgrade["migration"] = migration
+        record.details.update(migration)
+        record.reason = f"Alembic {before} -> {after} in {seconds:.1f}s"
+
+
+class Rollback:
+    NAME = "rollback"
+
+    @staticmethod
+    def describe(ctx: CellContext) -> str:
+        return f"the backup restored, read again by mlflow {ctx.label.name}"
+
+    @staticmethod
+    def run(ctx: CellContext, state: StoreState, record: StageResult) -> None:
+        state.source.need("environ")
+        if state.backup is None:
+            raise StageFailed("no backup to roll back to")
+        if state.database is not None:
+            try:
+                state.database.restore(state.backup)
+            except pgcluster.PostgresError as error:
+                raise StageFailed(error.reason, error.log) from None
+        else:
+            shutil.copy2(state.backup, _sqlite_file(state))
+        title = f"{state.source.result.mlflow_version} reads the restored backup"
+        diff = storeops.read_and_compare(ctx, state, "rollback", state.source.environ, title, record)
+        record.reason = f"restored; from client reads it: {diff.summary()}"

@@ -1,0 +1,91 @@
+"""from-snapshot, to-snapshot, to-read: the store read back with a label's own client and compared.
+
+- from-snapshot: the *from* client's view after writing; every later read must equal it.
+- to-snapshot:   the *to* client's view of the upgraded database.
+- migrated-snapshot: the *to* client's view of the file store after migrate-filestore.
+- to-read:       the *to* client reading the *from* file store directly, unmigrated.
+The diff (counts before and after, every difference) is logs/<stage>.diff.txt.
+"""
+
+from __future__ import annotations
+
+from rolloutcheck.cells.context import CellContext, StageFailed, StoreState
+from rolloutcheck.models.results import StageResult
+from rolloutcheck.stores import scripts as storeops
+from rolloutcheck.stores.diff import counts
+
+MAINTENANCE = "maintenance mode"  # 3.x's refusal to open a file store without MLFLOW_ALLOW_FILE_STORE
+ALLOW_FILE_STORE = {"MLFLOW_ALLOW_FILE_STORE": "true"}
+
+
+class Before:
+    NAME = "from-snapshot"
+
+    @staticmethod
+    def describe(ctx: CellContext) -> str:
+        return f"mlflow {ctx.label.name} reads the store it wrote"
+
+    @staticmethod
+    def run(ctx: CellContext, state: StoreState, record: StageResult) -> None:
+        state.source.need("environ")
+        out = ctx.cell_dir / "snapshot-from.json"
+        snapshot = storeops.take_snapshot(ctx.prefix, state.uri, out, ctx.launch("from-snapshot", state.source.environ),
+                                          ctx.timeouts.tracking)  # fmt: skip
+        state.snapshot = out
+        found = counts(snapshot)
+        state.result.upgrade["counts"] = found
+        record.details["counts"] = found
+        record.reason = ", ".join(f"{k} {v}" for k, v in found.items())
+
+
+class After:
+    NAME = "to-snapshot"
+
+    @staticmethod
+    def describe(ctx: CellContext) -> str:
+        return f"mlflow {ctx.label.name} reads the upgraded store: nothing lost or changed"
+
+    @classmethod
+    def run(cls, ctx: CellContext, state: StoreState, record: StageResult) -> None:
+        state.target.need("environ")
+        environ = {**state.target.environ, **(ALLOW_FILE_STORE if state.uri.startswith("file:") else {})}
+        title = f"{state.source.result.mlflow_version} wrote, {state.target.result.mlflow_version} read: {state.uri}"
+        diff = storeops.read_and_compare(ctx, state, cls.NAME, environ, title, record)
+        state.result.upgrade["compared"] = diff.before
+        record.reason = diff.summary()
+
+
+class Migrated(After):
+    """The file store after `migrate-filestore` (or as it is, where the *to* version has no migration)."""
+
+    NAME = "migrated-snapshot"
+
+    @staticmethod
+    def describe(ctx: CellContext) -> str:
+        return f"mlflow {ctx.label.name} reads the migrated store: nothing lost or changed"
+
+
+class DirectRead:
+    NAME = "to-read"
+
+    @staticmethod
+    def describe(ctx: CellContext) -> str:
+        return f"mlflow {ctx.label.name} reads the file store as it is"
+
+    @staticmethod
+    def run(ctx: CellContext, state: StoreState, record: StageResult) -> None:
+        state.target.need("environ")
+        title = f"{state.target.result.mlflow_version} reads {state.source.result.mlflow_version}'s file store"
+        note = ""
+        try:
+            diff = storeops.read_and_compare(ctx, state, "to-read", state.target.environ, title, record)
+        except StageFailed as refused:
+            if MAINTENANCE not in refused.reason:
+                raise
+            # 3.x refuses file stores unless told otherwise: say so, then read it as a team would have to
+            note = " (only with MLFLOW_ALLOW_FILE_STORE=true: refused without it, file store in maintenance mode)"
+            record.details["needs"] = "MLFLOW_ALLOW_FILE_STORE=true"
+            environ = {**state.target.environ, **ALLOW_FILE_STORE}
+            diff = storeops.read_and_compare(ctx, state, "to-read", environ, title, record)
+        state.result.upgrade["file_store_read"] = "yes" + note
+        record.reason = diff.summary() + note

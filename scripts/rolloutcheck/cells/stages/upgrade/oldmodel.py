@@ -1,0 +1,115 @@
+"""local-serve and model-env-serve: the model the *from* label logged, served by the *to* label.
+
+- local: the *to* label's `mlflow models serve --env-manager local` (`--no-conda` on 1.x) in the *to*
+  environment: the new platform's libraries load the old artifact.
+- model-env: the *to* label's CLI rebuilds the model's logged environment (`--env-manager uv` where
+  the *to* version has it, else `virtualenv`) under the project's cache, and serves from it. Which
+  mlflow and libraries ended up inside is recorded: 1.x models logged `mlflow` unpinned.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+from pathlib import Path
+
+import psutil
+
+from rolloutcheck.cells.context import CellContext, StageFailed, UpgradeState
+from rolloutcheck.cells.stages import serve
+from rolloutcheck.core import procs
+from rolloutcheck.drivers import serving
+from rolloutcheck.models.results import StageResult
+
+LIBRARIES = ("mlflow", "scikit-learn", "xgboost", "xgboost-cpu", "h2o", "tensorflow", "tensorflow-cpu", "keras",
+             "pandas", "numpy", "cloudpickle")  # fmt: skip
+
+
+def _model_dir(state: UpgradeState) -> str:
+    state.source.need("report")
+    if not state.source.report.model_dir:
+        raise StageFailed("the from-tracking check did not record where the logged model is")
+    return state.source.report.model_dir
+
+
+def env_manager(prefix: Path) -> str:
+    """`uv` where the *to* version's CLI has it, else `virtualenv` (read off its own source)."""
+    for source in prefix.glob("lib/python*/site-packages/mlflow/utils/env_manager.py"):
+        if 'UV = "uv"' in source.read_text():
+            return "uv"
+    return "virtualenv"
+
+
+class Local:
+    NAME = "local-serve"
+
+    @staticmethod
+    def describe(ctx: CellContext) -> str:
+        return f"mlflow {ctx.label.name} serves the logged model in its own environment"
+
+    @staticmethod
+    def run(ctx: CellContext, state: UpgradeState, record: StageResult) -> None:
+        state.target.need("traits", "environ")
+        command = serving.serve_command(ctx.prefix, _model_dir(state), state.target.traits.local_env_flags)
+        state.local = serve.start(command, ctx.launch("local-serve", state.target.environ), ctx.timeouts.serve)
+        record.reason = f"healthy on {state.local.url}"
+
+
+class ModelEnv:
+    NAME = "model-env-serve"
+
+    @staticmethod
+    def describe(ctx: CellContext) -> str:
+        return f"mlflow {ctx.label.name} rebuilds the model's logged environment and serves from it"
+
+    @staticmethod
+    def run(ctx: CellContext, state: UpgradeState, record: StageResult) -> None:
+        state.target.need("traits", "environ")
+        manager = env_manager(ctx.prefix)
+        model_dir = _model_dir(state)
+        root = (ctx.cache or ctx.cell_dir) / "mlflow-envs"
+        root.mkdir(parents=True, exist_ok=True)
+        environ = {**state.target.environ, "MLFLOW_ENV_ROOT": str(root)}
+
+        command = serving.serve_command(ctx.prefix, model_dir, ["--env-manager", manager])
+        record.details["env_manager"] = manager
+        launch = ctx.launch("model-env-serve", environ)
+        state.model_env = serve.start(command, launch, ctx.timeouts.model_env, f"--env-manager {manager}: ")
+        inside = _inside(state.model_env, root)
+        state.result.upgrade["model_env"] = inside
+        record.details.update(inside)
+        logged = "python_env.yaml" if (Path(model_dir) / "python_env.yaml").is_file() else "conda.yaml only"
+        record.reason = (f"healthy on {state.model_env.url} (--env-manager {manager}, from the model's {logged}; "
+                         f"mlflow {inside.get('mlflow', '?')} inside)")  # fmt: skip
+        state.result.upgrade["model_env"]["logged_environment"] = logged
+
+
+def _inside(server: serving.Server, root: Path) -> dict:
+    """Which environment under `root` the server's processes run in, and what it holds."""
+    prefixes = set()
+    for proc in procs.marked(server.launch.marker, server.launch.role):
+        try:  # a venv's python is a symlink: its command line and VIRTUAL_ENV name the env, not exe()
+            candidates = [proc.environ().get("VIRTUAL_ENV", ""), *proc.cmdline()]
+        except psutil.Error:
+            continue
+        for text in candidates:
+            path = Path(text) if text.startswith("/") else None
+            if path is not None and root in path.parents:
+                prefixes.add(root / path.relative_to(root).parts[0])
+    found: dict = {"env": None, "packages": {}}
+    for prefix in sorted(prefixes):
+        found["env"] = str(prefix)
+        for site in prefix.glob("lib/python*/site-packages"):
+            for dist in importlib.metadata.distributions(path=[str(site)]):
+                name = (dist.metadata["Name"] or "").lower()
+                if name:
+                    found["packages"][name] = dist.version
+    for name in LIBRARIES:
+        if name in found["packages"]:
+            found[name] = found["packages"][name]
+    return found
+
+
+def stop(state: UpgradeState) -> None:
+    for server in (state.local, state.model_env):
+        if server is not None:
+            server.stop()

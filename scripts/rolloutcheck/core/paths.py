@@ -1,0 +1,28 @@
+"""Where things live in the repository: one place, so the layout stays visible.
+
+Only locations fixed by the repository itself are here; anything a user can change (results
+folder, run folder, registry override) is a setting (settings.py), resolved once.
+"""
+
+import re
+from pathlib import Path
+
+PACKAGE = Path(__file__).resolve().parents[1]  # scripts/rolloutcheck
+ROOT = PACKAGE.parents[1]
+ENVS = ROOT / "envs"  # version registry, conda->PyPI names, locks per cell
+USECASES = ROOT / "usecases"  # one MLflow Project per folder
+PROBES = ROOT / "probes"  # stored curl requests and their expectations, per use case
+PROBE_DEFAULTS = PROBES / "_defaults"  # expectations shared by every use case, per probe name
+VERSIONS_FILE = ENVS / "versions.yaml"
+CONDA_TO_PYPI = ENVS / "conda-to-pypi.yaml"
+INENV = PACKAGE / "drivers" / "inenv"  # scripts run by the Python of a cell's environment, not imported
+
+
+def cell_env_dir(usecase: str, label: str) -> Path:
+    """Folder holding the requirements and lock of one (use case, label) cell."""
+    return ENVS / usecase / label
+
+
+def slug(name: str) -> str:
+    """A label as a folder name part: `1.2.SBD.0` -> `1-2-sbd-0` (as nox names session folders)."""
+    return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")

@@ -1,0 +1,132 @@
+"""Settings, resolved once from environment variables into a frozen object that is passed down.
+
+Nothing reads the environment at import time and nothing writes it: the entry points (noxfile,
+CLI) call `Settings.from_environ()` once. Every variable the tool reads is listed here.
+
+| variable | default | what |
+|---|---|---|
+| ROLLOUT_RESULTS | `<repo>/results` | where runs, lock logs and merged requirements go |
+| ROLLOUT_RUN_DIR | `<results>/runs/<UTC time>-<pid>` | the run folder (shared by the labels of `make matrix`) |
+| ROLLOUT_VERSIONS_OVERRIDE | `envs/versions.local.yaml` | a team's registry override |
+| ROLLOUT_MLFLOW__<LABEL>, ROLLOUT_INDEX_URL__<LABEL> | | per-label overrides (registry.py) |
+| ENV_BACKEND | `auto` | `auto`, `uv` or `conda` (backends.py) |
+| ROLLOUT_TRAIN_TIMEOUT / _SERVE_ / _TRACKING_ | 900 / 180 / 300 s | stage timeouts |
+| ROLLOUT_MODEL_ENV_TIMEOUT | 1200 s | building and serving a model's own environment (upgrade cells) |
+| ROLLOUT_FROM | the registry's `production` | the label upgrades start from |
+| ROLLOUT_SPEED_P95_RATIO, _MIN_MS | 1.5, 5 | speed regression: p95 ratio above and slower by more |
+| ROLLOUT_STORE_SIZE | `default` | how much the store check writes (a size of envs/stores.yaml) |
+| ROLLOUT_POSTGRES_URL | | an existing PostgreSQL server for the store check, instead of a private cluster |
+| ROLLOUT_STORE_COPY | | a copy of production's store to check instead of a generated one |
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import MappingProxyType
+
+from rolloutcheck.core import paths
+
+TOOL_ENVIRONMENT = ("UV_PYTHON", "UV_PROJECT_ENVIRONMENT", "VIRTUAL_ENV", "CONDA_PREFIX")
+
+
+class SettingsError(ValueError):
+    """A setting has a value the tool cannot use; the message is one line naming the variable."""
+
+
+@dataclass(frozen=True)
+class Timeouts:
+    train: float = 900.0
+    serve: float = 180.0
+    tracking: float = 300.0
+    model_env: float = 1200.0
+
+
+@dataclass(frozen=True)
+class SpeedLimits:
+    """When the *to* server is slower enough to fail an upgrade: both conditions must hold."""
+
+    p95_ratio: float = 1.5
+    p95_min_ms: float = 5.0
+
+
+@dataclass(frozen=True)
+class Settings:
+    results: Path
+    run_dir: Path
+    versions_file: Path
+    versions_override: Path
+    env_backend: str
+    timeouts: Timeouts
+    speed: SpeedLimits = field(default_factory=SpeedLimits)
+    from_label: str | None = None  # ROLLOUT_FROM: where upgrades start (default: the registry's production)
+    store_size: str = "default"  # ROLLOUT_STORE_SIZE: a size of envs/stores.yaml
+    postgres_url: str | None = None  # ROLLOUT_POSTGRES_URL: an existing server's admin database
+    store_copy: str | None = None  # ROLLOUT_STORE_COPY: a copy of production's tracking store
+    # the environment processes inherit (read-only copy): proxies, PATH, JAVA_HOME, ...
+    environ: Mapping[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def from_environ(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        environ = dict(os.environ if environ is None else environ)
+        results = Path(environ.get("ROLLOUT_RESULTS") or paths.ROOT / "results")
+        stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+        run_dir = Path(environ.get("ROLLOUT_RUN_DIR") or results / "runs" / f"{stamp}-{os.getpid()}")
+        return cls(
+            results=results,
+            run_dir=run_dir,
+            versions_file=paths.VERSIONS_FILE,
+            versions_override=Path(environ.get("ROLLOUT_VERSIONS_OVERRIDE") or paths.ENVS / "versions.local.yaml"),
+            env_backend=(environ.get("ENV_BACKEND") or "auto").strip().lower() or "auto",
+            timeouts=Timeouts(
+                train=_positive(environ, "ROLLOUT_TRAIN_TIMEOUT", Timeouts.train),
+                serve=_positive(environ, "ROLLOUT_SERVE_TIMEOUT", Timeouts.serve),
+                tracking=_positive(environ, "ROLLOUT_TRACKING_TIMEOUT", Timeouts.tracking),
+                model_env=_positive(environ, "ROLLOUT_MODEL_ENV_TIMEOUT", Timeouts.model_env),
+            ),
+            speed=SpeedLimits(
+                p95_ratio=_positive(environ, "ROLLOUT_SPEED_P95_RATIO", SpeedLimits.p95_ratio),
+                p95_min_ms=_positive(environ, "ROLLOUT_SPEED_P95_MIN_MS", SpeedLimits.p95_min_ms),
+            ),
+            from_label=environ.get("ROLLOUT_FROM") or None,
+            store_size=environ.get("ROLLOUT_STORE_SIZE") or "default",
+            postgres_url=_postgres_url(environ),
+            store_copy=environ.get("ROLLOUT_STORE_COPY") or None,
+            environ=MappingProxyType(environ),
+        )
+
+    @property
+    def cache(self) -> Path:
+        """Environments mlflow itself builds for logged models (reused while their requirements match)."""
+        return paths.ROOT / ".cache"
+
+    def process_environ(self) -> dict[str, str]:
+        """What processes of a run start from; the run folder is named so leftovers can be traced.
+        The tool's own environment is left out: nox sets UV_PYTHON and UV_PROJECT_ENVIRONMENT to it,
+        and any `uv` a cell runs (mlflow's uv env manager) would install into the tool instead."""
+        inherited = {k: v for k, v in self.environ.items() if k not in TOOL_ENVIRONMENT}
+        return {**inherited, "ROLLOUT_RUN_DIR": str(self.run_dir)}
+
+
+def _postgres_url(environ: Mapping[str, str]) -> str | None:
+    raw = environ.get("ROLLOUT_POSTGRES_URL") or None
+    if raw and not raw.startswith(("postgresql://", "postgres://")):
+        raise SettingsError(f"ROLLOUT_POSTGRES_URL must be a postgresql:// URL, not {raw.split(':')[0]!r}")
+    return raw
+
+
+def _positive(environ: Mapping[str, str], name: str, default: float) -> float:
+    """A positive number (seconds, a ratio, milliseconds) from `name`, else `default`."""
+    raw = environ.get(name)
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise SettingsError(f"{name}={raw!r} is not a number") from None
+    if value <= 0:
+        raise SettingsError(f"{name}={raw!r} must be positive")
+    return value

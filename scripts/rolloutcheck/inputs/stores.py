@@ -1,0 +1,100 @@
+"""envs/stores.yaml: what the tracking-store upgrade check writes, and what its environments add.
+
+Read and validated once (unknown keys refused). The store environment of a label is the store use
+case's environment plus the database drivers; it is locked like a cell, under envs/_stores/<label>/.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from pathlib import Path
+
+from rolloutcheck.core import paths
+from rolloutcheck.core.errors import ConfigError
+from rolloutcheck.inputs import preflight, usecases
+from rolloutcheck.inputs.usecases import UseCase
+
+STORES_FILE = paths.ENVS / "stores.yaml"
+LOCK_NAME = "_stores"  # envs/_stores/<label>/: the store environments' locks
+KEYS = ("usecase", "requirements", "requirements_by_mlflow", "stores", "size", "known_breaks")
+# stages a written-down known break may turn into XFAIL (not the trunk: a broken env is never expected)
+BREAKABLE = ("to-read", "migrate", "to-snapshot", "migrated-snapshot", "check-upgrade", "db-upgrade", "rollback",
+             "from-train", "to-tracking", "to-serve", "to-probe", "new-client")  # fmt: skip
+STORE_KINDS = ("sqlite", "postgresql", "filestore", "client")
+SIZE_KEYS = ("experiments", "runs", "steps", "models")
+
+
+@dataclass(frozen=True)
+class Size:
+    """How much the generator writes: experiments x runs (each with `steps` metric points), and
+    `models` logged models (registered where the version has a registry)."""
+
+    experiments: int
+    runs: int
+    steps: int
+    models: int
+
+
+@dataclass(frozen=True)
+class StoreConfig:
+    project: UseCase  # the use case trained into the stores (its probes are replayed against them)
+    environment: UseCase  # the same, plus drivers; named LOCK_NAME, so its locks live apart
+    stores: tuple[str, ...]
+    sizes: dict[str, Size]
+    breaks: tuple[preflight.UpgradeBreak, ...] = ()
+
+    def size(self, name: str) -> Size:
+        if name not in self.sizes:
+            raise ConfigError(STORES_FILE, f"no size {name!r}; known: {', '.join(self.sizes)}", "size")
+        return self.sizes[name]
+
+
+def _size(value: object, name: str) -> Size:
+    if not isinstance(value, dict) or set(map(str, value)) != set(SIZE_KEYS):
+        raise ConfigError(STORES_FILE, f"{name!r} must give exactly {', '.join(SIZE_KEYS)}", "size")
+    if not all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in value.values()):
+        raise ConfigError(STORES_FILE, f"{name!r}: counts must be positive integers", "size")
+    return Size(**value)
+
+
+def load(path: Path = STORES_FILE) -> StoreConfig:
+    spec = usecases.read_yaml(path)
+    if not isinstance(spec, dict):
+        raise ConfigError(path, "must be a YAML mapping")
+    unknown = sorted(set(map(str, spec)) - set(KEYS))
+    if unknown:
+        raise ConfigError(path, f"unknown key; known: {', '.join(KEYS)}", unknown[0])
+    name = spec.get("usecase")
+    if not isinstance(name, str) or not (paths.USECASES / name).is_dir():
+        raise ConfigError(path, f"{name!r} is not a folder of usecases/", "usecase")
+    base = usecases.load(paths.USECASES / name)
+    requirements = spec.get("requirements") or []
+    if not isinstance(requirements, list) or not all(isinstance(r, str) for r in requirements):
+        raise ConfigError(path, "must be a list of requirements", "requirements")
+    by_version = usecases.requirements_by_mlflow(spec, path)
+    stores = spec.get("stores") or []
+    if not isinstance(stores, list) or not stores or set(stores) - set(STORE_KINDS):
+        raise ConfigError(path, f"must be a list of some of {', '.join(STORE_KINDS)}", "stores")
+    sizes = spec.get("size") or {}
+    if not isinstance(sizes, dict) or "default" not in sizes:
+        raise ConfigError(path, "must name at least a `default` size", "size")
+    merged = dict(base.requirements_by_mlflow)
+    merged[""] = [*merged.get("", []), *requirements]  # the empty specifier matches every version
+    for specifier, extra in by_version.items():
+        merged[str(specifier)] = [*merged.get(str(specifier), []), *extra]
+    return StoreConfig(
+        project=base,
+        environment=dataclasses.replace(base, name=LOCK_NAME, requirements_by_mlflow=merged),
+        stores=tuple(dict.fromkeys(stores)),
+        sizes={str(k): _size(v, str(k)) for k, v in sizes.items()},
+        breaks=tuple(preflight.parse_breaks(spec.get("known_breaks") or [], path, BREAKABLE, "known_breaks")),
+    )
+
+
+def store_kinds() -> tuple[str, ...]:
+    """The store checks envs/stores.yaml lists (all of them when it is broken: each then fails its config)."""
+    try:
+        return load().stores
+    except ConfigError:
+        return STORE_KINDS

@@ -1,0 +1,164 @@
+"""Use cases: one MLflow Project per folder under usecases/, described by its usecase.yaml.
+
+`names()` lists every folder, so a broken one is still a cell (that fails its config stage)
+rather than silently not a use case; `load()` validates one folder into a UseCase or raises
+ConfigError naming the file and the key.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+from packaging.specifiers import InvalidSpecifier, SpecifierSet
+
+from rolloutcheck.core import paths
+from rolloutcheck.core.errors import ConfigError
+from rolloutcheck.probes.loadtest import Load
+
+USECASE_KEYS = (
+    "flavor", "description", "model_path", "params", "metrics", "features", "fallback_flavors",
+    "needs_java", "requirements_by_mlflow", "load",
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class UseCase:
+    name: str
+    folder: Path
+    flavor: str  # the flavor MLmodel must list next to python_function
+    params: dict[str, float | int | str]
+    metrics: tuple[str, ...]
+    features: tuple[str, ...] = ()
+    model_path: str = "model"
+    description: str = ""
+    # flavors also accepted on versions that lack `flavor` (e.g. pyfunc where mlflow has no xgboost)
+    fallback_flavors: tuple[str, ...] = ()
+    needs_java: bool = False
+    # extra requirements keyed by a PEP 440 specifier on the label's mlflow version
+    requirements_by_mlflow: dict[str, list[str]] = field(default_factory=dict)
+    load: Load = field(default_factory=Load)  # the bounded load of the speed checks
+
+    @property
+    def conda_file(self) -> Path:
+        return self.folder / "conda.yaml"
+
+    @property
+    def probes_dir(self) -> Path:
+        return paths.PROBES / self.name
+
+
+def names(root: Path | None = None) -> list[str]:
+    """Every use case folder, broken ones included (they fail their cells' config stage)."""
+    root = root or paths.USECASES
+    return sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith((".", "_")))
+
+
+def read_yaml(path: Path, what: str = "a mapping") -> Any:
+    """A YAML file's content; ConfigError naming the file (and line) when missing or malformed."""
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        raise ConfigError(path, "missing") from None
+    except OSError as error:
+        raise ConfigError(path, f"cannot be read: {error.strerror or error}") from None
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        line = f" at line {mark.line + 1}" if mark else ""
+        raise ConfigError(path, f"not valid YAML{line}: {getattr(error, 'problem', None) or error}") from None
+
+
+def _mapping(path: Path) -> dict:
+    data = read_yaml(path)
+    if not isinstance(data, dict):
+        raise ConfigError(path, "must be a YAML mapping")
+    return data
+
+
+def _strings(spec: dict, key: str, path: Path) -> tuple[str, ...]:
+    value = spec.get(key) or []
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ConfigError(path, "must be a list of strings", key)
+    return tuple(value)
+
+
+def _check_conda_file(path: Path) -> None:
+    data = _mapping(path)
+    deps = data.get("dependencies")
+    if not isinstance(deps, list) or not deps:
+        raise ConfigError(path, "must be a non-empty list", "dependencies")
+    for dep in deps:
+        if isinstance(dep, dict):
+            if set(dep) != {"pip"} or not isinstance(dep["pip"], list):
+                raise ConfigError(path, f"entry {dep!r}: only a `pip:` list may be nested", "dependencies")
+        elif not isinstance(dep, str) or not dep.strip():
+            raise ConfigError(path, f"entry {dep!r} is not a package spec", "dependencies")
+
+
+def requirements_by_mlflow(spec: dict, path: Path) -> dict[str, list[str]]:
+    """The `requirements_by_mlflow` of a YAML file: PEP 440 specifier -> list of requirements."""
+    by_version = spec.get("requirements_by_mlflow") or {}
+    if not isinstance(by_version, dict):
+        raise ConfigError(path, "must map a PEP 440 specifier to a list of requirements", "requirements_by_mlflow")
+    for specifier, extra in by_version.items():
+        try:
+            SpecifierSet(str(specifier))
+        except InvalidSpecifier:
+            raise ConfigError(path, f"{specifier!r} is not a specifier", "requirements_by_mlflow") from None
+        if not isinstance(extra, list) or not all(isinstance(e, str) for e in extra):
+            raise ConfigError(path, f"{specifier!r}: must be a list of requirements", "requirements_by_mlflow")
+    return {str(k): list(v) for k, v in by_version.items()}
+
+
+def load(folder: Path) -> UseCase:
+    """Validate one use case folder (usecase.yaml, MLproject, conda.yaml) into a UseCase."""
+    spec_file = folder / "usecase.yaml"
+    if not (folder / "MLproject").is_file():
+        raise ConfigError(folder / "MLproject", "missing: a use case folder must hold an MLflow Project")
+    if not isinstance(read_yaml(folder / "MLproject"), dict):
+        raise ConfigError(folder / "MLproject", "must be a YAML mapping")
+    _check_conda_file(folder / "conda.yaml")
+    spec = _mapping(spec_file)
+    unknown = sorted(set(map(str, spec)) - set(USECASE_KEYS))
+    if unknown:
+        raise ConfigError(spec_file, f"unknown key; known: {', '.join(USECASE_KEYS)}", unknown[0])
+    if not isinstance(spec.get("flavor"), str) or not spec["flavor"]:
+        raise ConfigError(spec_file, "missing: the flavor MLmodel must list next to python_function", "flavor")
+    params = spec.get("params") or {}
+    if not isinstance(params, dict) or not all(isinstance(v, (int, float, str)) for v in params.values()):
+        raise ConfigError(spec_file, "must map parameter names to numbers or strings", "params")
+    by_version = requirements_by_mlflow(spec, spec_file)
+    if not isinstance(spec.get("needs_java", False), bool):
+        raise ConfigError(spec_file, "must be true or false", "needs_java")
+    load = spec.get("load") or {}
+    if not isinstance(load, dict) or set(map(str, load)) - set(Load.KEYS):
+        raise ConfigError(spec_file, f"must map some of {', '.join(Load.KEYS)} to numbers", "load")
+    if not all(isinstance(v, int | float) and not isinstance(v, bool) and v > 0 for v in load.values()):
+        raise ConfigError(spec_file, "values must be positive numbers", "load")
+    for key in ("model_path", "description"):
+        if not isinstance(spec.get(key, ""), str):
+            raise ConfigError(spec_file, "must be a string", key)
+    return UseCase(
+        name=folder.name,
+        folder=folder,
+        flavor=spec["flavor"],
+        params=dict(params),
+        metrics=_strings(spec, "metrics", spec_file),
+        features=_strings(spec, "features", spec_file),
+        model_path=spec.get("model_path") or "model",
+        description=spec.get("description") or "",
+        fallback_flavors=_strings(spec, "fallback_flavors", spec_file),
+        needs_java=spec.get("needs_java", False),
+        requirements_by_mlflow=by_version,
+        load=Load(**{k: (float(v) if k == "seconds" else int(v)) for k, v in load.items()}),
+    )
+
+
+def discover(root: Path | None = None) -> dict[str, UseCase]:
+    """Every use case, loaded, by name (for tools that need them all, e.g. merged requirements)."""
+    root = root or paths.USECASES
+    return {name: load(root / name) for name in names(root)}

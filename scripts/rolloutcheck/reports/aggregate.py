@@ -1,0 +1,52 @@
+"""A run's reports from its cells: the cells it was asked for, JUnit, Markdown and HTML, and its table."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from rolloutcheck.core import atomic
+from rolloutcheck.inputs import usecases
+from rolloutcheck.inputs.stores import store_kinds
+from rolloutcheck.models import results
+from rolloutcheck.models.layout import SELECTION_FILE
+from rolloutcheck.models.results import CellResult
+from rolloutcheck.reports import html as htmlreport
+from rolloutcheck.reports import summary as report
+
+
+def selection_cells(selection: list[str]) -> list[tuple[str, str, str]]:
+    """(kind, label, use case) for each selected session name: `validate-L`, `upgrade-L`, or a bare
+    label (meaning `validate-L`) stand for every use case folder; `validate-L(U)` for one cell."""
+    cells = []
+    for name in selection:
+        name, _, one = name.partition("(")
+        kind, label = results.kind_and_label(name.removeprefix("validate-"))
+        names = store_kinds() if kind == "store-upgrade" else usecases.names()
+        cells += [(kind, label, usecase) for usecase in ([one.rstrip(")")] if one else names)]
+    return list(dict.fromkeys(cells))
+
+
+def expected_cells(run: Path, selection: list[str] | None) -> list[tuple[str, str, str]]:
+    """The cells a run was asked for: the selection given (then recorded in the run), else the recorded one."""
+    recorded = run / SELECTION_FILE
+    if selection:
+        atomic.write_atomic(recorded, json.dumps({"sessions": selection, "usecases": usecases.names()}, indent=2))
+    elif recorded.is_file():
+        selection = json.loads(recorded.read_text())["sessions"]
+    return selection_cells(selection or [])
+
+
+def summarize(
+    run: Path, label: str | None = None, selection: list[str] | None = None, kind: str = "validate"
+) -> tuple[str, list[CellResult]]:
+    """Write the run's JUnit XML and Markdown; the table (for `label` and `kind`, or all) and its cells.
+    Cells the selection (session names, or those recorded in the run) asked for but that never
+    reported are FAIL cells named in the table."""
+    cells = results.load_cells(run)
+    if label is None:
+        cells += results.missing_cells(run, cells, expected_cells(run, selection))
+    xml, md = report.write(run, cells)
+    html = htmlreport.write(run, cells)
+    shown_cells = [c for c in cells if label is None or (c.label == label and c.kind == kind)]
+    return f"{report.markdown(shown_cells)}\nJUnit: {xml}\nTable: {md}\nHTML report: {html}\n", shown_cells
