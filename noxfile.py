@@ -260,7 +260,7 @@ def matrix(session: nox.Session) -> None:
     given = SETTINGS.environ.get("ROLLOUT_RUN_DIR")  # make matrix ROLLOUT_RUN_DIR= passes it empty
     run = SETTINGS.run_dir if given else layout.new_run(SETTINGS, "matrix", args.shard)
     session.log(
-        f"{len(chosen)} cells into {run}, {args.jobs} at a time; each nox output in {run / runner.SESSIONS_DIR}"
+        f"{len(chosen)} cells into {run}, {args.jobs} at a time; each nox output in {run / layout.SESSIONS_DIR}"
     )
     nox_command = shlex.split(args.nox) if args.nox else NOX_HERE
     code, html = runner.run_matrix(chosen, run, nox_command, args.jobs, printer=session.log)

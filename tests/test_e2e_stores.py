@@ -18,7 +18,6 @@ import pytest
 
 from cells import NOX, ROOT, alive, nox_env, ours, validate
 from rolloutcheck.cells import storecheck as storeupgrade
-from rolloutcheck.cells.context import StageFailed
 from rolloutcheck.core import procs
 from rolloutcheck.core.procs import Launch
 from rolloutcheck.models.results import PASS, XFAIL, CellResult
@@ -106,7 +105,7 @@ def test_the_comparison_catches_a_metric_point_lost_in_the_upgraded_store(sqlite
     launch = Launch(dict(os.environ), cell_dir, tmp_path / "snapshot.log", procs.new_marker(), "test")
     after = storeops.take_snapshot(target, f"sqlite:///{store}", tmp_path / "after.json", launch, 300)
     details: dict = {}
-    with pytest.raises(StageFailed) as failed:
+    with pytest.raises(storeops.StoreScriptError) as failed:
         storeops.compare_with(cell_dir / "snapshot-from.json", after, tmp_path / "diff.txt", "tampered", details)
     text = (tmp_path / "diff.txt").read_text()
     assert f"run {run_uuid} metric 'm0': point step {step} at {timestamp}" in text and "lost" in text

@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from types import ModuleType
 
-from rolloutcheck.cells.context import StageFailed
+from rolloutcheck.core.errors import Failure
 from rolloutcheck.core.steplog import StepLog
 from rolloutcheck.models.results import FAIL, PASS, SKIP, XFAIL, XPASS, CellResult, StageResult
 
@@ -54,7 +54,7 @@ class StageRunner:
         probes_before = len(self.result.probes)
         try:
             work(record)
-        except StageFailed as failure:
+        except Failure as failure:  # the tool's expected failures: StageFailed, LockError, ServeError, ...
             known = self.known(name)
             if known:
                 record.status, record.reason = XFAIL, f"known break: {known} (seen: {failure.reason})"

@@ -19,10 +19,8 @@ from rolloutcheck.ci.progress import Estimate, Progress, history
 from rolloutcheck.ci.selection import Cell
 from rolloutcheck.core import procs
 from rolloutcheck.core.steplog import Printer, stderr
-from rolloutcheck.models import results
+from rolloutcheck.models import layout, results
 from rolloutcheck.reports import aggregate
-
-SESSIONS_DIR = "sessions"  # nox's own output per cell (a folder of files: never taken for a group of cells)
 
 
 def run_matrix(
@@ -31,7 +29,7 @@ def run_matrix(
     """Run `cells` `jobs` at a time; (exit code, where the HTML report is)."""
     run.mkdir(parents=True, exist_ok=True)
     aggregate.expected_cells(run, [c.session for c in cells])  # recorded first: a killed matrix still names them
-    logs = run / SESSIONS_DIR
+    logs = run / layout.SESSIONS_DIR
     logs.mkdir(exist_ok=True)
     progress = Progress([c.key for c in cells], Estimate(history(run.parent, exclude=run)), jobs, printer)
     # NOX_SCRIPT_MODE=none is what nox's script mode gave *this* process: a cell's nox (make's) must

@@ -18,13 +18,14 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from rolloutcheck.core.errors import Failure
 from rolloutcheck.models.results import natural_key
 
 KINDS = ("validate", "upgrade", "store-upgrade")
 _SHARD = re.compile(r"^(\d+)/(\d+)$")
 
 
-class SelectionError(ValueError):
+class SelectionError(Failure, ValueError):
     """A selection or shard the user gave that cannot be honoured (one line)."""
 
 

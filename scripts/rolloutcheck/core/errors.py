@@ -1,4 +1,9 @@
-"""The one error type of preflight: a file in the repository that a cell cannot use."""
+"""The one root of the tool's expected failures, and the config error that names a file and a key.
+
+Every error a stage may meet derives from `Failure`; the stage runner turns one raised inside a
+stage into that stage's FAIL (or its known break) with the reason and log it carries, so stages
+raise their own errors without re-wrapping them. Anything else is a bug: the stage fails with its
+traceback in the log."""
 
 from __future__ import annotations
 
@@ -16,18 +21,18 @@ def shown(path: Path | str) -> str:
         return str(path)
 
 
-class ConfigError(ValueError):
+class Failure(RuntimeError):
+    """An expected failure: `reason` is one line, the full story is in `log` (when there is one)."""
+
+    def __init__(self, reason: str = "", log: Path | str | None = None):
+        super().__init__(reason)
+        self.reason = reason
+        self.log = log
+
+
+class ConfigError(Failure, ValueError):
     """One line: the file, the key (when there is one) and what is wrong."""
 
     def __init__(self, file: Path | str, message: str, key: str | None = None):
         self.file, self.key = shown(file), key
         super().__init__(f"{self.file}: " + (f"key {key!r}: " if key else "") + message)
-
-
-class Failure(RuntimeError):
-    """An expected failure: `reason` is one line, the full story is in `log`."""
-
-    def __init__(self, reason: str, log: Path | str | None = None):
-        super().__init__(reason)
-        self.reason = reason
-        self.log = log

@@ -29,11 +29,12 @@ from pathlib import Path
 from types import MappingProxyType
 
 from rolloutcheck.core import paths
+from rolloutcheck.core.errors import Failure
 
 TOOL_ENVIRONMENT = ("UV_PYTHON", "UV_PROJECT_ENVIRONMENT", "VIRTUAL_ENV", "CONDA_PREFIX")
 
 
-class SettingsError(ValueError):
+class SettingsError(Failure, ValueError):
     """A setting has a value the tool cannot use; the message is one line naming the variable."""
 
 

@@ -7,6 +7,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
+from rolloutcheck.core.errors import Failure
 from rolloutcheck.core.procs import Launch
 from rolloutcheck.core.steplog import last_error_line
 from rolloutcheck.drivers.traits import Traits
@@ -14,7 +15,7 @@ from rolloutcheck.drivers.traits import Traits
 RUN_ID = re.compile(r"Run \(ID '([0-9a-f]{32})'\) succeeded")
 
 
-class TrainError(RuntimeError):
+class TrainError(Failure, RuntimeError):
     pass
 
 

@@ -12,13 +12,14 @@ import psutil
 import requests
 
 from rolloutcheck.core import procs
+from rolloutcheck.core.errors import Failure
 from rolloutcheck.core.net import HOST, free_port
 from rolloutcheck.core.procs import Launch
 from rolloutcheck.core.steplog import last_error_line
 from rolloutcheck.probes import localhttp
 
 
-class ServeError(RuntimeError):
+class ServeError(Failure, RuntimeError):
     pass
 
 

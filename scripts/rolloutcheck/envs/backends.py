@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Protocol
 
 from rolloutcheck.core import paths, procs, tools
+from rolloutcheck.core.errors import Failure
 from rolloutcheck.envs import conda as conda_backend
 from rolloutcheck.envs import install as environment
 from rolloutcheck.envs import locks
@@ -26,7 +27,7 @@ from rolloutcheck.inputs.usecases import UseCase
 CONDA_EXECUTABLES = ("micromamba", "mamba", "conda")
 
 
-class BackendError(RuntimeError):
+class BackendError(Failure, RuntimeError):
     pass
 
 

@@ -14,10 +14,11 @@ from functools import cache
 from pathlib import Path
 
 from rolloutcheck.core import procs, tools
+from rolloutcheck.core.errors import Failure
 from rolloutcheck.envs import marker as envmark
 
 
-class EnvError(RuntimeError):
+class EnvError(Failure, RuntimeError):
     pass
 
 

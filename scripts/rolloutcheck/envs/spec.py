@@ -16,30 +16,26 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import unquote, urlsplit
+from urllib.parse import urlsplit
 from urllib.request import url2pathname
 
 import yaml
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.specifiers import InvalidSpecifier
 from packaging.utils import (
-    InvalidSdistFilename,
-    InvalidWheelFilename,
     canonicalize_name,
-    parse_sdist_filename,
-    parse_wheel_filename,
 )
-from packaging.version import InvalidVersion, Version
 
 from rolloutcheck.core import paths, versionmatch
+from rolloutcheck.core.errors import Failure
 from rolloutcheck.inputs.registry import Label
+from rolloutcheck.inputs.requirements import ARCHIVE_SUFFIXES, is_url, location_of, mlflow_version_of
 from rolloutcheck.inputs.usecases import UseCase
 
 CONDA_SPEC = re.compile(r"^\s*([A-Za-z0-9_.\-]+)\s*(.*)$")
-ARCHIVE_SUFFIXES = (".whl", ".tar.gz", ".zip")  # what pip installs from a path
 
 
-class EnvSpecError(ValueError):
+class EnvSpecError(Failure, ValueError):
     """conda.yaml cannot be turned into pip requirements."""
 
 
@@ -82,65 +78,14 @@ def conda_to_pip(spec: str, names: dict[str, str | None]) -> str | None:
     return pypi + version
 
 
-def _is_url(text: str) -> bool:
-    return len(urlsplit(text).scheme) > 1  # `https://…`, `file:///…`; not a path (nor `C:\\…`)
-
-
-def _location(requirement: str) -> str | None:
-    """Where a requirement installs from when that is a URL or a path (`name @ URL`, a bare URL,
-    a bare archive path); None for a plain `name[extras] specifier` requirement."""
-    text = requirement.strip()
-    try:
-        parsed = Requirement(text)
-    except InvalidRequirement:
-        parsed = None
-    if parsed is not None and parsed.url:
-        return parsed.url
-    if text.lower().endswith(ARCHIVE_SUFFIXES):  # a path (`mlflow-1.2.0-py3-none-any.whl` parses as a name too)
-        return text
-    return text if parsed is None and _is_url(text) else None
-
-
-def _archive_name(location: str) -> str:
-    """The file name at the end of a path or URL; a URL's is unquoted (`%2B` is `+`)."""
-    if _is_url(location):
-        return unquote(urlsplit(location).path.rsplit("/", 1)[-1])
-    return Path(location).name
-
-
-def mlflow_version_of(requirement: str) -> Version | None:
-    """The version a label's mlflow requirement pins, when it can be read off it: the `==` pin of
-    a plain requirement, or the version in the wheel or sdist file name of a path or URL."""
-    location = _location(requirement)
-    if location is not None:
-        name = _archive_name(location)
-        try:
-            if name.endswith(".whl"):
-                return parse_wheel_filename(name)[1]
-            if name.endswith((".tar.gz", ".zip")):
-                return parse_sdist_filename(name)[1]
-        except (InvalidWheelFilename, InvalidSdistFilename, InvalidVersion):
-            return None
-        return None
-    try:
-        spec = Requirement(requirement).specifier
-    except InvalidRequirement:
-        return None
-    pins = [s.version for s in spec if s.operator in ("==", "===")]
-    try:
-        return Version(pins[0]) if pins else None
-    except InvalidVersion:
-        return None
-
-
 def local_file(requirement: str) -> Path | None:
     """The local file a requirement installs from: an archive path (absolute, or relative to the
     working directory, as uv reads it) or a `file://` URL; None for anything else. A `file://` URL
     to a directory (a source tree) is not a file and gives None."""
-    location = _location(requirement)
+    location = location_of(requirement)
     if location is None:
         return None
-    if _is_url(location):
+    if is_url(location):
         if urlsplit(location).scheme.lower() != "file":
             return None
         path = Path(url2pathname(urlsplit(location).path))

@@ -11,8 +11,7 @@ from pathlib import Path
 
 from rolloutcheck.core import paths, versionmatch
 from rolloutcheck.core.errors import ConfigError, shown
-from rolloutcheck.envs import spec as envspec
-from rolloutcheck.inputs import usecases
+from rolloutcheck.inputs import requirements, usecases
 from rolloutcheck.inputs.registry import Label
 from rolloutcheck.inputs.usecases import UseCase
 from rolloutcheck.probes import curl, expectations
@@ -68,7 +67,7 @@ def check(label: Label, usecase_name: str) -> CellConfig:
     """The validated inputs of one cell; ConfigError on the first problem."""
     usecase = usecases.load(paths.USECASES / usecase_name)
     probes = load_probes(usecase)
-    version = envspec.mlflow_version_of(label.mlflow)
+    version = requirements.mlflow_version_of(label.mlflow)
     if version is not None:  # known before installing: a gap in an expectation file fails now, not after training
         for probe in probes:
             if expectations.select(list(probe.expectations), version) is None:

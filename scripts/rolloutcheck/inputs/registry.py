@@ -20,12 +20,13 @@ from pathlib import Path
 import yaml
 
 from rolloutcheck.core import paths
+from rolloutcheck.core.errors import Failure
 
 TOP_KEYS = ("labels", "production")
 LABEL_KEYS = ("mlflow", "description", "index_url", "requirements", "constraints")
 
 
-class RegistryError(ValueError):
+class RegistryError(Failure, ValueError):
     """The registry (or its override) is malformed; the message is one line."""
 
 

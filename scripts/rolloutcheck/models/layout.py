@@ -7,6 +7,7 @@ from pathlib import Path
 
 from rolloutcheck.core.settings import Settings
 
+SESSIONS_DIR = "sessions"  # nox's own output per cell (a folder of files: never taken for a group of cells)
 SELECTION_FILE = "selection.json"  # the labels a run was asked for: report names every missing cell
 
 

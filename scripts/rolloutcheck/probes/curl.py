@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
+from rolloutcheck.core.errors import Failure
+
 LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1", "[::1]"}
 _METHOD = {"-X", "--request"}
 _HEADER = {"-H", "--header"}
@@ -34,7 +36,7 @@ _REFUSED = {
 }  # fmt: skip
 
 
-class CurlError(ValueError):
+class CurlError(Failure, ValueError):
     def __init__(self, source: str, message: str):
         super().__init__(f"{source}: {message}")
         self.source = source

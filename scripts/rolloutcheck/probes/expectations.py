@@ -18,13 +18,14 @@ from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.version import InvalidVersion, Version
 
 from rolloutcheck.core import versionmatch
+from rolloutcheck.core.errors import Failure
 
 ENTRY_KEYS = ("mlflow", "status", "predictions", "golden", "tolerance", "xfail")
 XFAIL_KEYS = ("reason", "status")
 DEFAULT_TOLERANCE = 1e-6
 
 
-class ExpectationError(ValueError):
+class ExpectationError(Failure, ValueError):
     pass
 
 

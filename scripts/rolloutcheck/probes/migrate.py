@@ -14,12 +14,13 @@ import json
 import shlex
 from pathlib import Path
 
+from rolloutcheck.core.errors import Failure
 from rolloutcheck.probes import curl
 
 V2_KEYS = ("dataframe_split", "dataframe_records", "instances", "inputs")
 
 
-class MigrationError(ValueError):
+class MigrationError(Failure, ValueError):
     pass
 
 

@@ -16,13 +16,13 @@ import os
 import shutil
 from pathlib import Path
 
-from rolloutcheck.ci.matrix import SESSIONS_DIR
 from rolloutcheck.core import atomic
+from rolloutcheck.core.errors import Failure
 from rolloutcheck.models import layout, results
 from rolloutcheck.models.results import CellResult
 
 
-class MergeError(RuntimeError):
+class MergeError(Failure, RuntimeError):
     pass
 
 
@@ -92,8 +92,8 @@ def merge(inputs: list[Path], target: Path) -> list[str]:
         recorded = run / layout.SELECTION_FILE
         if recorded.is_file():
             selection += json.loads(recorded.read_text()).get("sessions", [])
-        sessions = run / SESSIONS_DIR
+        sessions = run / layout.SESSIONS_DIR
         if sessions.is_dir():
-            shutil.copytree(sessions, target / SESSIONS_DIR, dirs_exist_ok=True, copy_function=_link_or_copy)
+            shutil.copytree(sessions, target / layout.SESSIONS_DIR, dirs_exist_ok=True, copy_function=_link_or_copy)
     target.mkdir(parents=True, exist_ok=True)
     return list(dict.fromkeys(selection))

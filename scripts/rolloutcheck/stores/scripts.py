@@ -8,47 +8,37 @@ from __future__ import annotations
 
 import subprocess
 import time
-from collections.abc import Mapping
 from pathlib import Path
 
-from rolloutcheck.cells.context import CellContext, StageFailed, StoreState
 from rolloutcheck.core import paths
+from rolloutcheck.core.errors import Failure
 from rolloutcheck.core.procs import Launch, run_logged
 from rolloutcheck.core.steplog import last_error_line
-from rolloutcheck.models.results import StageResult
 from rolloutcheck.stores import diff as storediff
 
 
+class StoreScriptError(Failure):
+    """A store script failed, or a store read back differs from the one written."""
+
+
 def run_script(prefix: Path, script: str, args: list[str], launch: Launch, timeout: float) -> float:
-    """Run inenv/<script> with the env's Python; seconds taken, or StageFailed with its last error line."""
+    """Run inenv/<script> with the env's Python; seconds taken, or StoreScriptError with its last error line."""
     started = time.monotonic()
     proc = launch.start([str(prefix / "bin" / "python"), str(paths.INENV / script), *args])
     try:
         code = proc.wait(timeout)
     except subprocess.TimeoutExpired:
         launch.stop(proc)
-        raise StageFailed(f"{script} did not finish within {timeout:.0f}s") from None
+        raise StoreScriptError(f"{script} did not finish within {timeout:.0f}s") from None
     if code != 0:
         text = launch.log.read_text(errors="replace") if launch.log.exists() else ""
-        raise StageFailed(f"{script} failed (exit {code}): {last_error_line(text)}")
+        raise StoreScriptError(f"{script} failed (exit {code}): {last_error_line(text)}")
     return time.monotonic() - started
 
 
 def take_snapshot(prefix: Path, uri: str, out: Path, launch: Launch, timeout: float) -> dict:
     run_script(prefix, "snapshot.py", [uri, str(out)], launch, timeout)
     return storediff.load(out)
-
-
-def read_and_compare(
-    ctx: CellContext, state: StoreState, stage: str, environ: Mapping[str, str], title: str, record: StageResult
-) -> storediff.StoreDiff:
-    """The store read by `ctx`'s mlflow (snapshot-<stage>.json) and compared with the *from* snapshot
-    (logs/<stage>.diff.txt); StageFailed on any difference."""
-    if state.snapshot is None:
-        raise StageFailed("no from-snapshot to compare with")
-    out = ctx.cell_dir / f"snapshot-{stage}.json"
-    after = take_snapshot(ctx.prefix, state.uri, out, ctx.launch(stage, environ), ctx.timeouts.tracking)
-    return compare_with(state.snapshot, after, ctx.cell_dir / "logs" / f"{stage}.diff.txt", title, record.details)
 
 
 def has_command(prefix: Path, group: list[str], command: str, log: Path) -> bool:
@@ -58,11 +48,11 @@ def has_command(prefix: Path, group: list[str], command: str, log: Path) -> bool
 
 
 def compare_with(before: Path, after: dict, diff_file: Path, title: str, record_details: dict) -> storediff.StoreDiff:
-    """Compare a snapshot with the *from* one; the diff goes to `diff_file`; StageFailed on any difference."""
+    """Compare a snapshot with the *from* one; the diff goes to `diff_file`; StoreScriptError on any difference."""
     diff = storediff.compare(storediff.load(before), after)
     diff.write(diff_file, title)
     record_details.update({"counts_before": diff.before, "counts_after": diff.after, "diff": str(diff_file),
                            "differences": len(diff.differences)})  # fmt: skip
     if not diff.ok:
-        raise StageFailed(diff.summary(), diff_file)
+        raise StoreScriptError(diff.summary(), diff_file)
     return diff

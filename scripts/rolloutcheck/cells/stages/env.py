@@ -7,8 +7,6 @@ from packaging.version import InvalidVersion, Version
 from rolloutcheck.cells.context import CellContext, CellState, StageFailed
 from rolloutcheck.drivers.traits import Traits
 from rolloutcheck.envs import install as environment
-from rolloutcheck.envs.install import EnvError
-from rolloutcheck.envs.locks import LockError
 from rolloutcheck.models.results import StageResult
 
 NAME = "env"
@@ -42,12 +40,10 @@ def run(ctx: CellContext, state: CellState, record: StageResult) -> None:
         if java is None:
             raise StageFailed("Java not found: this use case needs a JDK (`java -version` failed or is missing)")
         record.details["java"] = java
-    try:
-        if ctx.python:
-            ctx.backend.create(ctx.venv, ctx.python, ctx.log(NAME))
-        installed = ctx.backend.install(ctx.label, state.lock_file, ctx.prefix, ctx.log(NAME))
-    except (EnvError, LockError) as error:
-        raise StageFailed(str(error)) from None
+    # an EnvError or LockError (Python or install failed) fails the stage with its reason
+    if ctx.python:
+        ctx.backend.create(ctx.venv, ctx.python, ctx.log(NAME))
+    installed = ctx.backend.install(ctx.label, state.lock_file, ctx.prefix, ctx.log(NAME))
     record.reason = "installed from lock" if installed else "reused: lock unchanged, nothing installed"
     record.details["reused"] = not installed
     version = environment.installed_version(ctx.prefix)

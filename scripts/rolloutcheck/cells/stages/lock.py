@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from rolloutcheck.cells.context import CellContext, CellState, StageFailed
 from rolloutcheck.core.errors import shown
-from rolloutcheck.envs.locks import LockError, LockState
+from rolloutcheck.envs.locks import LockState
 from rolloutcheck.models.results import StageResult
 
 NAME = "lock"
@@ -17,18 +17,16 @@ def describe(ctx: CellContext) -> str:
 def run(ctx: CellContext, state: CellState, record: StageResult) -> None:
     if ctx.backend is None:
         raise StageFailed(ctx.backend_problem or "no environment backend")
-    try:
-        lock_file = ctx.backend.lock_file(ctx.usecase, ctx.label)
-        record.details["lock"] = shown(lock_file)
-        lock_state = ctx.backend.lock_state(ctx.usecase, ctx.label)
-        if lock_state is LockState.STALE:
-            refresh = ctx.backend.refresh_command(ctx.label)
-            raise StageFailed(f"stale lock {shown(lock_file)}: its inputs changed; refresh with `{refresh}`")
-        if lock_state is LockState.MISSING:
-            ctx.backend.lock(ctx.usecase, ctx.label, ctx.log(NAME))
-            record.reason = f"created {shown(lock_file)} (new label or use case): commit it"
-        else:
-            record.reason = "lock up to date"
-    except LockError as error:
-        raise StageFailed(error.reason, error.log) from None
+    # a LockError (unresolvable, conda missing) fails the stage with uv's reason and its log
+    lock_file = ctx.backend.lock_file(ctx.usecase, ctx.label)
+    record.details["lock"] = shown(lock_file)
+    lock_state = ctx.backend.lock_state(ctx.usecase, ctx.label)
+    if lock_state is LockState.STALE:
+        refresh = ctx.backend.refresh_command(ctx.label)
+        raise StageFailed(f"stale lock {shown(lock_file)}: its inputs changed; refresh with `{refresh}`")
+    if lock_state is LockState.MISSING:
+        ctx.backend.lock(ctx.usecase, ctx.label, ctx.log(NAME))
+        record.reason = f"created {shown(lock_file)} (new label or use case): commit it"
+    else:
+        record.reason = "lock up to date"
     state.lock_file = lock_file

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from rolloutcheck.cells.context import CellContext, CellState, StageFailed
+from rolloutcheck.cells.context import CellContext, CellState
 from rolloutcheck.drivers import project
 from rolloutcheck.models.results import StageResult
 
@@ -17,9 +17,7 @@ def run(ctx: CellContext, state: CellState, record: StageResult) -> None:
     state.need("traits", "environ")
     workdir = project.copy_project(ctx.usecase.folder, ctx.cell_dir / "project")
     command = project.run_command(ctx.prefix, workdir, ctx.usecase.params, state.traits)
-    try:
-        state.run_id = project.run(command, ctx.launch(NAME, state.environ), ctx.timeouts.train)
-    except project.TrainError as error:
-        raise StageFailed(str(error)) from None
+    # a TrainError (mlflow run failed or timed out) fails the stage with its reason
+    state.run_id = project.run(command, ctx.launch(NAME, state.environ), ctx.timeouts.train)
     state.result.run_id = state.run_id
     record.reason = f"run {state.run_id}"

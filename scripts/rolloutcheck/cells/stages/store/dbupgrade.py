@@ -13,11 +13,11 @@ import time
 from pathlib import Path
 
 from rolloutcheck.cells.context import CellContext, StageFailed, StoreState
+from rolloutcheck.cells.stages.store import snapshot
 from rolloutcheck.core import paths
 from rolloutcheck.core.procs import run_logged
 from rolloutcheck.core.steplog import last_error_line
 from rolloutcheck.models.results import StageResult
-from rolloutcheck.stores import postgres as pgcluster
 from rolloutcheck.stores import scripts as storeops
 
 
@@ -46,10 +46,7 @@ class Backup:
         target = ctx.cell_dir / "backup"
         target.mkdir(exist_ok=True)
         if state.database is not None:
-            try:
-                state.backup = state.database.dump(target / "mlflow.dump")
-            except pgcluster.PostgresError as error:
-                raise StageFailed(error.reason, error.log) from None
+            state.backup = state.database.dump(target / "mlflow.dump")  # a PostgresError fails the stage
         else:
             state.backup = shutil.copy2(_sqlite_file(state), target / "mlflow.db")
         record.reason = f"{state.backup.name}, {state.backup.stat().st_size} bytes"
@@ -115,12 +112,9 @@ class Rollback:
         if state.backup is None:
             raise StageFailed("no backup to roll back to")
         if state.database is not None:
-            try:
-                state.database.restore(state.backup)
-            except pgcluster.PostgresError as error:
-                raise StageFailed(error.reason, error.log) from None
+            state.database.restore(state.backup)  # a PostgresError fails the stage
         else:
             shutil.copy2(state.backup, _sqlite_file(state))
         title = f"{state.source.result.mlflow_version} reads the restored backup"
-        diff = storeops.read_and_compare(ctx, state, "rollback", state.source.environ, title, record)
+        diff = snapshot.read_and_compare(ctx, state, "rollback", state.source.environ, title, record)
         record.reason = f"restored; from client reads it: {diff.summary()}"

@@ -9,10 +9,12 @@ The diff (counts before and after, every difference) is logs/<stage>.diff.txt.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from rolloutcheck.cells.context import CellContext, StageFailed, StoreState
 from rolloutcheck.models.results import StageResult
 from rolloutcheck.stores import scripts as storeops
-from rolloutcheck.stores.diff import counts
+from rolloutcheck.stores.diff import StoreDiff, counts
 
 MAINTENANCE = "maintenance mode"  # 3.x's refusal to open a file store without MLFLOW_ALLOW_FILE_STORE
 ALLOW_FILE_STORE = {"MLFLOW_ALLOW_FILE_STORE": "true"}
@@ -50,7 +52,7 @@ class After:
         state.target.need("environ")
         environ = {**state.target.environ, **(ALLOW_FILE_STORE if state.uri.startswith("file:") else {})}
         title = f"{state.source.result.mlflow_version} wrote, {state.target.result.mlflow_version} read: {state.uri}"
-        diff = storeops.read_and_compare(ctx, state, cls.NAME, environ, title, record)
+        diff = read_and_compare(ctx, state, cls.NAME, environ, title, record)
         state.result.upgrade["compared"] = diff.before
         record.reason = diff.summary()
 
@@ -78,7 +80,7 @@ class DirectRead:
         title = f"{state.target.result.mlflow_version} reads {state.source.result.mlflow_version}'s file store"
         note = ""
         try:
-            diff = storeops.read_and_compare(ctx, state, "to-read", state.target.environ, title, record)
+            diff = read_and_compare(ctx, state, "to-read", state.target.environ, title, record)
         except StageFailed as refused:
             if MAINTENANCE not in refused.reason:
                 raise
@@ -86,6 +88,20 @@ class DirectRead:
             note = " (only with MLFLOW_ALLOW_FILE_STORE=true: refused without it, file store in maintenance mode)"
             record.details["needs"] = "MLFLOW_ALLOW_FILE_STORE=true"
             environ = {**state.target.environ, **ALLOW_FILE_STORE}
-            diff = storeops.read_and_compare(ctx, state, "to-read", environ, title, record)
+            diff = read_and_compare(ctx, state, "to-read", environ, title, record)
         state.result.upgrade["file_store_read"] = "yes" + note
         record.reason = diff.summary() + note
+
+
+def read_and_compare(
+    ctx: CellContext, state: StoreState, stage: str, environ: Mapping[str, str], title: str, record: StageResult
+) -> StoreDiff:
+    """The store read by `ctx`'s mlflow (snapshot-<stage>.json) and compared with the *from* snapshot
+    (logs/<stage>.diff.txt); StageFailed on any difference."""
+    if state.snapshot is None:
+        raise StageFailed("no from-snapshot to compare with")
+    out = ctx.cell_dir / f"snapshot-{stage}.json"
+    after = storeops.take_snapshot(ctx.prefix, state.uri, out, ctx.launch(stage, environ), ctx.timeouts.tracking)
+    return storeops.compare_with(
+        state.snapshot, after, ctx.cell_dir / "logs" / f"{stage}.diff.txt", title, record.details
+    )
