@@ -1,14 +1,14 @@
 # Entry points for people and CI. Each target calls nox sessions; the first one installs the
 # pinned nox (and uv) into .tools/, and nox builds the tool's own environment from noxfile.py.
 #   make validate LABEL=1.2.SBD.0   every use case on one version label
-#   make matrix                     every cell of every label, progress per cell (make -j2 matrix: two at once)
+#   make matrix                     nox -s matrix: every validate cell of every label, progress per cell (-j2: two at once)
 #   make matrix SHARD=2/4           the 2nd of 4 deterministic parts of the cells (one per machine)
 #   make merge RUNS="a b" [INTO=d]  merge run folders of several machines into one run (JUnit, Markdown, HTML)
 #   make cells [FORMAT=json|github|lines] [OUT=f] [LABEL=l]   the cells as data, for CI
 #   make cell SESSION="validate-L(U)"   exactly one cell (what each CI job runs)
 #   make ci-lint                    lint the GitHub workflow (actionlint) and the Jenkinsfile (npm-groovy-lint)
-#   make upgrades                   every label's upgrade from production (ROLLOUT_FROM=<label> for another)
-#   make stores                     every label's tracking-store checks from production (db upgrade, file store, clients)
+#   make upgrades                   nox -s matrix -- --kind upgrade: every label's upgrade from production (ROLLOUT_FROM=<label>)
+#   make stores                     nox -s matrix -- --kind store-upgrade: production's tracking stores to every label
 #   make test                       CI files' lint, unit and end-to-end tests
 #   make unit                       unit tests only
 #   make lock [LABEL=...]           refresh committed locks after changing their inputs
@@ -19,7 +19,7 @@ TOOLS := $(CURDIR)/.tools
 NOX := $(TOOLS)/bin/nox
 export PATH := $(TOOLS)/bin:$(PATH)
 
-.PHONY: bootstrap validate matrix cells cell merge ci-lint upgrades upgrade-labels stores store-labels test unit lint lock cleanup clean-envs
+.PHONY: bootstrap validate matrix cells cell merge ci-lint upgrades stores test unit lint lock cleanup clean-envs
 .DEFAULT_GOAL := help
 
 help:
@@ -53,29 +53,12 @@ cell: bootstrap
 merge: bootstrap
 	$(NOX) -s merge -- $(if $(INTO),--into $(INTO)) $(if $(EXPECT),--expect $(EXPECT)) $(or $(RUNS),$(wildcard shards/*/))
 
-# The same for upgrades: one make target per label (the production label itself has none).
+# Upgrades and store checks are the same runner with another kind of cells (nox -s matrix -- --kind ...).
 upgrades: bootstrap
-	@run=$${ROLLOUT_RUN_DIR:-$(CURDIR)/results/runs/upgrades-$$(date -u +%Y%m%dT%H%M%SZ)}; \
-	$(NOX) -s labels -- $$run/labels.txt --upgrades || exit 2; labels="$$(cat $$run/labels.txt)"; \
-	ROLLOUT_RUN_DIR=$$run $(MAKE) --no-print-directory -k upgrade-labels LABELS="$$labels"; made=$$?; \
-	ROLLOUT_RUN_DIR=$$run $(NOX) -s report -- $$run $$(for l in $$labels; do printf 'upgrade-%s ' $$l; done); \
-	reported=$$?; test $$made -eq 0 && test $$reported -eq 0
+	$(NOX) -s matrix -- --kind upgrade --nox '$(NOX)' --jobs $(MAKE_JOBS) $(if $(SHARD),--shard $(SHARD)) $(if $(LABEL),--label $(LABEL))
 
-upgrade-labels: $(addprefix upgrade/,$(LABELS))
-upgrade/%:
-	$(NOX) -s upgrade-$*
-
-# The tracking-store checks: one make target per label, as for upgrades.
 stores: bootstrap
-	@run=$${ROLLOUT_RUN_DIR:-$(CURDIR)/results/runs/stores-$$(date -u +%Y%m%dT%H%M%SZ)}; \
-	$(NOX) -s labels -- $$run/labels.txt --upgrades || exit 2; labels="$$(cat $$run/labels.txt)"; \
-	ROLLOUT_RUN_DIR=$$run $(MAKE) --no-print-directory -k store-labels LABELS="$$labels"; made=$$?; \
-	ROLLOUT_RUN_DIR=$$run $(NOX) -s report -- $$run $$(for l in $$labels; do printf 'store-upgrade-%s ' $$l; done); \
-	reported=$$?; test $$made -eq 0 && test $$reported -eq 0
-
-store-labels: $(addprefix store/,$(LABELS))
-store/%:
-	$(NOX) -s store-upgrade-$*
+	$(NOX) -s matrix -- --kind store-upgrade --nox '$(NOX)' --jobs $(MAKE_JOBS) $(if $(SHARD),--shard $(SHARD)) $(if $(LABEL),--label $(LABEL))
 
 test: bootstrap ci-lint
 	$(NOX) -s tests

@@ -5,9 +5,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from rolloutcheck.models import results
+from rolloutcheck.models import layout
+from rolloutcheck.models.kinds import VALIDATE
 from rolloutcheck.models.results import FAIL, PASS, SKIP, CellResult, ProbeResult, StageResult
 
+VALIDATE_STAGES = VALIDATE.stages()
 ROOT = Path(__file__).resolve().parents[1]
 SEED = ROOT / "probes" / "sklearn_elasticnet_wine" / "seed_pandas_split.curl"
 
@@ -16,12 +18,12 @@ def write_cell(run: Path, label: str, usecase: str, failing: str | None = None, 
                probes: tuple[ProbeResult, ...] = (), started: str = "2026-01-01T00:00:00Z",
                seconds: float = 2.0) -> CellResult:  # fmt: skip
     """A finished validate cell: every stage PASS, or FAIL at `failing` (its log written) and the rest skipped."""
-    folder = results.new_cell_dir(run, label, usecase)
+    folder = layout.new_cell_dir(run, label, usecase)
     (folder / "logs").mkdir()
     stages = []
-    for stage in results.STAGES:
+    for stage in VALIDATE_STAGES:
         log = folder / "logs" / f"{stage}.log"
-        if failing and results.STAGES.index(stage) > results.STAGES.index(failing):
+        if failing and VALIDATE_STAGES.index(stage) > VALIDATE_STAGES.index(failing):
             stages.append(StageResult(stage, SKIP, f"skipped: stage {failing} failed"))
             continue
         log.write_text(f"$ something for {stage}\n" + (f"Error: {reason}\n" if stage == failing else "ok\n"))

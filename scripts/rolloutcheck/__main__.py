@@ -1,6 +1,7 @@
 """Command line: `python -m rolloutcheck {labels,usecases,report,cleanup,migrate-probe}`.
 
-The nox sessions are the front door (`nox -l`); this calls the same functions."""
+The nox sessions are the front door (`nox -l`); both call the functions of rolloutcheck.entry.
+"""
 
 from __future__ import annotations
 
@@ -8,11 +9,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from rolloutcheck.core import procs, settings
-from rolloutcheck.inputs import registry, usecases
-from rolloutcheck.models import layout
-from rolloutcheck.probes import curl, migrate
-from rolloutcheck.reports import aggregate
+from rolloutcheck import entry
+from rolloutcheck.inputs import usecases
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -29,42 +27,15 @@ def main(argv: list[str] | None = None) -> int:
     mig.add_argument("--to", type=int, default=2, choices=[2], help="target major version")
     args = parser.parse_args(argv)
     if args.command == "migrate-probe":  # needs no registry
-        return migrate_probes(args.files, args.to)
-    try:
-        config = settings.Settings.from_environ()
-        labels = registry.load(config).labels
-    except (settings.SettingsError, registry.RegistryError) as error:
-        print(f"rolloutcheck: {error}", file=sys.stderr)
-        return 2
-    if args.command == "labels":
-        print("\n".join(labels))
-    elif args.command == "usecases":
+        return entry.migrate_probes(args.files, args.to)
+    if args.command == "usecases":
         print("\n".join(usecases.names()))
-    elif args.command == "report":
-        run = args.run or layout.latest_run(config)
-        if run is None or not run.is_dir():
-            print("no results yet: run `nox -s validate-<label>` first", file=sys.stderr)
-            return 2
-        text, cells = aggregate.summarize(run, selection=args.labels or None)
-        print(text)
-        return 1 if not cells or any(c.status != "pass" for c in cells) else 0
-    elif args.command == "cleanup":
-        for line in procs.stop_leftovers():
-            print(f"stopped {line}")
-    return 0
-
-
-def migrate_probes(files: list[Path], to: int) -> int:
-    failed = 0
-    for path in files:
-        try:
-            target = migrate.migrate_file(path, to)
-        except (migrate.MigrationError, curl.CurlError) as error:
-            print(f"rolloutcheck: {error}", file=sys.stderr)
-            failed += 1
-            continue
-        print(f"{path}: already the {to}.x protocol, unchanged" if target is None else f"{path} -> {target}")
-    return 1 if failed else 0
+        return entry.OK
+    if args.command == "cleanup":
+        return entry.cleanup()
+    if args.command == "labels":
+        return entry.loaded(lambda tool: entry.labels(tool, []))
+    return entry.loaded(lambda tool: entry.report(tool, [*([str(args.run)] if args.run else []), *args.labels]))
 
 
 if __name__ == "__main__":

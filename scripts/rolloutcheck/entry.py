@@ -1,31 +1,280 @@
-"""What the nox sessions and the CLI do, as plain functions (the noxfile stays thin)."""
+"""Every nox session and CLI verb, as plain functions returning exit codes (noxfile.py and
+__main__.py only call these). Exit codes are mapped here and nowhere else:
+
+    0  every cell asked for passed        1  a cell failed or never reported, or a step failed
+    2  bad input: settings, registry, arguments, nothing to act on
+"""
 
 from __future__ import annotations
 
-from rolloutcheck.core.errors import ConfigError
+import argparse
+import shlex
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from rolloutcheck import cells as cell_kinds
+from rolloutcheck.cells.lifecycle import CellRequest, print_summary
+from rolloutcheck.ci import matrix as runner
+from rolloutcheck.ci import selection
+from rolloutcheck.core import paths, procs
+from rolloutcheck.core.errors import ConfigError, Failure
 from rolloutcheck.core.settings import Settings
 from rolloutcheck.core.steplog import Printer, stderr
 from rolloutcheck.envs import merged as merged_reqs
-from rolloutcheck.inputs import usecases
+from rolloutcheck.envs import relock
+from rolloutcheck.inputs import registry, usecases
+from rolloutcheck.inputs import stores as storeconfig
 from rolloutcheck.inputs.registry import Label
+from rolloutcheck.models import layout
+from rolloutcheck.models.kinds import KINDS
+from rolloutcheck.models.results import CellResult
+from rolloutcheck.probes import curl, migrate
+from rolloutcheck.reports import aggregate
+from rolloutcheck.reports import merge as merging
+
+OK, FAILED, BAD_INPUT = 0, 1, 2
 
 
-def merged_requirements(label: Label, settings: Settings, printer: Printer = stderr) -> list[str]:
-    """Write one requirements.txt (and its hashed lock) for all use cases of `label`; the conflicts."""
+@dataclass(frozen=True)
+class Tool:
+    """Settings and the registry, read and validated once."""
+
+    settings: Settings
+    labels: dict[str, Label]
+    production: str
+
+    @property
+    def source(self) -> str:
+        """Where upgrades start: ROLLOUT_FROM, else `production:` of envs/versions.yaml."""
+        return self.settings.from_label or self.production
+
+    @classmethod
+    def load(cls) -> Tool:
+        """Raises Failure (SettingsError, RegistryError) with one line."""
+        settings = Settings.from_environ()
+        found = registry.load(settings)
+        return cls(settings, found.labels, found.production)
+
+    def upgrade_labels(self) -> list[str]:
+        return [label for label in self.labels if label != self.source]
+
+
+def _fail(printer: Printer, message: str, code: int = FAILED) -> int:
+    printer(f"rolloutcheck: {message}")
+    return code
+
+
+def verdict(cells: Sequence[CellResult], where: Path, printer: Printer = stderr) -> int:
+    """The one place a run's cells become an exit code: every cell asked for must have passed."""
+    if not cells:
+        return _fail(printer, f"{where} holds no cell results")
+    failed = [c.title for c in cells if c.status != "pass"]
+    if failed:
+        return _fail(printer, f"{len(failed)} of {len(cells)} cells failed or never reported: {', '.join(failed)}")
+    return OK
+
+
+# --- one cell -------------------------------------------------------------------------------------
+
+
+def cell(
+    tool: Tool, kind: str, label: str, variant: str, *, venv: Path | None = None, python_missing: str | None = None,
+    printer: Printer = stderr,
+) -> int:  # fmt: skip
+    """One cell of any kind; its summary and its label's table so far; 1 when it did not pass."""
+    source = None
+    if kind != "validate":
+        if tool.source not in tool.labels:
+            return _fail(
+                printer, f"upgrades start from ROLLOUT_FROM or `production:` in envs/versions.yaml; "
+                f"{tool.source!r} is no label", BAD_INPUT,
+            )  # fmt: skip
+        source = tool.labels[tool.source]
+    request = CellRequest(
+        kind=KINDS[kind], label=tool.labels[label], variant=variant, settings=tool.settings, source=source,
+        venv=venv, python_missing=python_missing, printer=printer,
+    )  # fmt: skip
+    result = cell_kinds.run(request)
+    print_summary(result, printer)
+    table, _ = aggregate.summarize(tool.settings.run_dir, result.label, kind=result.kind)
+    print(table, flush=True)
+    if result.status != "pass":
+        failure = result.failure()
+        return _fail(printer, f"{result.title} failed at {failure.stage}: {failure.reason}")
+    return OK
+
+
+# --- inputs ---------------------------------------------------------------------------------------
+
+
+def lock(tool: Tool, labels: list[str], names: list[str], printer: Printer = stderr) -> int:
+    """Re-lock the use cases `names` (all when empty) and the store environment on `labels`."""
+    known = [*usecases.names(), storeconfig.LOCK_NAME]  # the store check's environment is locked like a use case
+    unknown = sorted(set(names) - set(known))
+    if unknown:
+        return _fail(printer, f"unknown use case(s) {unknown}; known: {known}", BAD_INPUT)
+    chosen = [n for n in known if not names or n in names]
+    failures = [line for label in labels for line in relock.lock_label(tool.labels[label], chosen, tool.settings,
+                                                                          printer)]  # fmt: skip
+    return _fail(printer, "could not lock: " + "; ".join(failures)) if failures else OK
+
+
+def requirements(tool: Tool, label: str, printer: Printer = stderr) -> int:
+    """One requirements.txt (and its hashed lock) for all use cases of `label`; 1 on conflicts."""
     try:
         cases = usecases.discover()
     except ConfigError as error:
-        return [str(error)]
-    merged = merged_reqs.merge(label, cases)
-    target_dir = settings.results / "requirements" / label.name
+        return _fail(printer, str(error))
+    merged = merged_reqs.merge(tool.labels[label], cases)
+    target_dir = tool.settings.results / "requirements" / label
     if not merged.conflicts:
-        reason = merged_reqs.resolve(merged, label, lock_to=target_dir / "requirements.lock")
+        reason = merged_reqs.resolve(merged, tool.labels[label], lock_to=target_dir / "requirements.lock")
         if reason:
             merged.conflicts.append(f"together unresolvable ({', '.join(cases)}): {reason}")
-    target = merged_reqs.write(merged, label, target_dir)
+    target = merged_reqs.write(merged, tool.labels[label], target_dir)
     printer(f"wrote {target} ({len(merged.requirements)} requirements from {len(cases)} use cases)")
     if (target_dir / "requirements.lock").is_file() and not merged.conflicts:
         printer(f"wrote {target_dir / 'requirements.lock'} (resolved, with hashes)")
     for conflict in merged.conflicts:
         printer(f"conflict: {conflict}")
-    return merged.conflicts
+    return (
+        _fail(printer, f"{len(merged.conflicts)} conflict(s) between use cases on {label}") if merged.conflicts else OK
+    )
+
+
+def labels(tool: Tool, argv: list[str]) -> int:
+    """The registered labels, one per line, to a file (`FILE [--upgrades]`) or stdout."""
+    upgrades = "--upgrades" in argv  # only the labels an upgrade can go to (not production)
+    rest = [a for a in argv if a != "--upgrades"]
+    text = "\n".join(tool.upgrade_labels() if upgrades else tool.labels) + "\n"
+    if rest:
+        Path(rest[0]).parent.mkdir(parents=True, exist_ok=True)
+        Path(rest[0]).write_text(text)
+    else:
+        print(text, end="")
+    return OK
+
+
+def migrate_probes(files: list[Path], to: int = 2, printer: Printer = stderr) -> int:
+    """Write the mlflow `to`.x form of each stored 1.x request beside it."""
+    failed = 0
+    for path in files:
+        try:
+            target = migrate.migrate_file(path, to)
+        except (migrate.MigrationError, curl.CurlError) as error:
+            printer(f"rolloutcheck: {error}")
+            failed += 1
+            continue
+        print(f"{path}: already the {to}.x protocol, unchanged" if target is None else f"{path} -> {target}")
+    return FAILED if failed else OK
+
+
+def migrate_usecases(names: list[str], printer: Printer = stderr) -> int:
+    chosen = names or usecases.names()
+    return migrate_probes([f for name in chosen for f in sorted((paths.PROBES / name).glob("*.curl"))], 2, printer)
+
+
+def cleanup(printer: Printer = stderr) -> int:
+    """Stop processes left by runs that were killed (SIGKILL) before they could clean up."""
+    stopped = procs.stop_leftovers()
+    for line in stopped:
+        printer(f"stopped {line}")
+    printer(f"{len(stopped)} leftover process(es) stopped")
+    return OK
+
+
+# --- runs -----------------------------------------------------------------------------------------
+
+
+def report(tool: Tool, argv: list[str], printer: Printer = stderr) -> int:
+    """Aggregate a run (`[RUN] [SESSION...]`, default the newest); cells of SESSIONs that never reported fail it."""
+    args = list(argv)
+    run = Path(args.pop(0)) if args else layout.latest_run(tool.settings)
+    if run is None or not run.is_dir():
+        return _fail(printer, "no results yet: run `nox -s validate-<label>` first", BAD_INPUT)
+    unknown = sorted(a for a in args if layout.kind_and_label(a.removeprefix("validate-"))[1] not in tool.labels)
+    if unknown:
+        return _fail(
+            printer, f"unknown label(s) {unknown}; known: {list(tool.labels)} "
+            "(or validate-<label>, upgrade-<label>, store-upgrade-<label>)", BAD_INPUT,
+        )  # fmt: skip
+    text, found = aggregate.summarize(run, selection=args or None)
+    print(text, flush=True)
+    return verdict(found, run, printer)
+
+
+def cells(noxfile: Path, argv: list[str], printer: Printer = stderr) -> int:
+    """The cells of a selection as data for CI (`[--label L] [--kind K] [--shard k/N] [--format F] [--output F]`)."""
+    parser = selection.selection_parser("nox -s cells --", "the cells of a selection, from `nox -l --json`")
+    parser.add_argument("--format", default="json", choices=["json", "github", "lines"])
+    parser.add_argument("--output", type=Path, help="write here instead of stdout")
+    args = parser.parse_args(argv)
+    try:
+        text = selection.render(selection.chosen(args, noxfile), args.format)
+    except selection.SelectionError as error:
+        return _fail(printer, str(error), BAD_INPUT)
+    if args.output:
+        args.output.parent.mkdir(parents=True, exist_ok=True)
+        args.output.write_text(text)
+    else:
+        print(text, end="", flush=True)
+    return OK
+
+
+RUN_PREFIX = {("upgrade",): "upgrades", ("store-upgrade",): "stores"}  # else `matrix`: the run folder's name
+
+
+def matrix(tool: Tool, noxfile: Path, argv: list[str], nox_here: list[str], printer: Printer = stderr) -> int:
+    """Run cells one nox session each into one run, with progress (`[--kind K] [--shard k/N] [--jobs J] ...`)."""
+    parser = selection.selection_parser("nox -s matrix --", "run the cells of a selection into one run folder")
+    parser.add_argument("--jobs", type=int, default=1, help="cells at once (make -jN matrix passes N)")
+    parser.add_argument("--nox", help="the nox each cell runs with (make passes its own; default: this one)")
+    args = parser.parse_args(argv)
+    try:
+        chosen = selection.chosen(args, noxfile)
+    except selection.SelectionError as error:
+        return _fail(printer, str(error), BAD_INPUT)
+    if not chosen:
+        return _fail(printer, "the selection holds no cell", BAD_INPUT)
+    given = tool.settings.environ.get("ROLLOUT_RUN_DIR")  # make matrix ROLLOUT_RUN_DIR= passes it empty
+    prefix = RUN_PREFIX.get(tuple(args.kind or ()), "matrix")
+    run = tool.settings.run_dir if given else layout.new_run(tool.settings, prefix, args.shard)
+    printer(f"{len(chosen)} cells into {run}, {args.jobs} at a time; each nox output in {run / layout.SESSIONS_DIR}")
+    code, html = runner.run_matrix(chosen, run, shlex.split(args.nox) if args.nox else nox_here, args.jobs, printer)
+    return _fail(printer, f"the matrix failed; report: {html}") if code else OK
+
+
+def merge(tool: Tool, argv: list[str], printer: Printer = stderr) -> int:
+    """Merge runs of several machines into a new run (`RUN... [--into DIR] [--expect FILE]`) with its reports."""
+    parser = argparse.ArgumentParser(prog="nox -s merge --", description="merge run folders into a new one")
+    parser.add_argument("runs", nargs="*", type=Path, help="run folders (of shards, CI jobs, machines)")
+    parser.add_argument("--into", type=Path, help="the new run folder (default results/runs/merged-<UTC time>)")
+    parser.add_argument(
+        "--expect", type=Path, help="the sessions asked for, one per line (`nox -s cells -- --format lines`)"
+    )
+    args = parser.parse_args(argv)
+    if not args.runs and not args.expect:
+        return _fail(
+            printer, "nothing to merge: give run folders (and --expect FILE to name cells that never reported)",
+            BAD_INPUT,
+        )  # fmt: skip
+    target = args.into or layout.new_run(tool.settings, "merged")
+    try:
+        chosen = merging.merge(args.runs, target)
+    except merging.MergeError as error:
+        return _fail(printer, str(error))
+    if args.expect:
+        chosen += [line.strip() for line in args.expect.read_text().splitlines() if line.strip()]
+    text, merged = aggregate.summarize(target, selection=list(dict.fromkeys(chosen)) or None)
+    print(text, flush=True)
+    return verdict(merged, target, printer)
+
+
+def loaded(work: Callable[[Tool], int], printer: Printer = stderr) -> int:
+    """Run `work` with the tool's settings and registry; a broken one is one line and exit code 2."""
+    try:
+        tool = Tool.load()
+    except Failure as error:
+        return _fail(printer, str(error), BAD_INPUT)
+    return work(tool)

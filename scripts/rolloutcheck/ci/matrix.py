@@ -19,7 +19,7 @@ from rolloutcheck.ci.progress import Estimate, Progress, history
 from rolloutcheck.ci.selection import Cell
 from rolloutcheck.core import procs
 from rolloutcheck.core.steplog import Printer, stderr
-from rolloutcheck.models import layout, results
+from rolloutcheck.models import layout
 from rolloutcheck.reports import aggregate
 
 
@@ -83,7 +83,7 @@ def run_matrix(
 
 def verdict(run: Path, cell: Cell, code: int) -> str:
     """The cell's status as its newest attempt in the run reports it, or why there is none."""
-    found = [c for c in results.load_cells(run) if (c.kind, c.label, c.usecase) == cell.key]
+    found = [c for c in layout.load_cells(run) if (c.kind, c.label, c.usecase) == cell.key]
     if not found:
         return f"no result (nox exited {code})"
     failure = found[-1].failure()

@@ -10,7 +10,8 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from rolloutcheck.core.steplog import Printer, stderr
-from rolloutcheck.models.results import STAGES_BY_KIND, CellResult
+from rolloutcheck.models.kinds import KINDS
+from rolloutcheck.models.results import CellResult
 
 DEFAULT_SECONDS = 90.0  # a warm cell, when no earlier run says better
 
@@ -29,7 +30,7 @@ def history(runs: Path, exclude: Path | None = None) -> dict[tuple[str, str, str
             result = CellResult.from_json(cell_json.read_text())
         except (OSError, ValueError, TypeError, KeyError):
             continue  # a broken result says nothing about time
-        if result.stages and result.kind in STAGES_BY_KIND:
+        if result.stages and result.kind in KINDS:
             seen.setdefault((result.kind, result.label, result.usecase), []).append(cell_seconds(result))
     return seen
 

@@ -19,7 +19,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from rolloutcheck.core.errors import Failure
-from rolloutcheck.models.results import natural_key
+from rolloutcheck.models.layout import natural_key
 
 KINDS = ("validate", "upgrade", "store-upgrade")
 _SHARD = re.compile(r"^(\d+)/(\d+)$")

@@ -14,6 +14,7 @@ from rolloutcheck.core.errors import ConfigError, shown
 from rolloutcheck.inputs import requirements, usecases
 from rolloutcheck.inputs.registry import Label
 from rolloutcheck.inputs.usecases import UseCase
+from rolloutcheck.models import kinds
 from rolloutcheck.probes import curl, expectations
 
 
@@ -78,7 +79,7 @@ def check(label: Label, usecase_name: str) -> CellConfig:
 
 
 BREAK_KEYS = ("from", "to", "stage", "reason")
-BREAKABLE = ("local-serve", "local-probe", "speed", "model-env-serve", "model-env-probe")
+BREAKABLE = kinds.UPGRADE.breakable()  # the stages a written-down upgrade break may cover
 
 
 @dataclass(frozen=True)

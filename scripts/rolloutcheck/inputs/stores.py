@@ -14,14 +14,13 @@ from rolloutcheck.core import paths
 from rolloutcheck.core.errors import ConfigError
 from rolloutcheck.inputs import preflight, usecases
 from rolloutcheck.inputs.usecases import UseCase
+from rolloutcheck.models import kinds
 
 STORES_FILE = paths.ENVS / "stores.yaml"
 LOCK_NAME = "_stores"  # envs/_stores/<label>/: the store environments' locks
 KEYS = ("usecase", "requirements", "requirements_by_mlflow", "stores", "size", "known_breaks")
-# stages a written-down known break may turn into XFAIL (not the trunk: a broken env is never expected)
-BREAKABLE = ("to-read", "migrate", "to-snapshot", "migrated-snapshot", "check-upgrade", "db-upgrade", "rollback",
-             "from-train", "to-tracking", "to-serve", "to-probe", "new-client")  # fmt: skip
-STORE_KINDS = ("sqlite", "postgresql", "filestore", "client")
+BREAKABLE = kinds.STORE_UPGRADE.breakable()  # stages a written-down known break may turn into XFAIL
+STORE_KINDS = kinds.STORE_KINDS
 SIZE_KEYS = ("experiments", "runs", "steps", "models")
 
 

@@ -10,34 +10,15 @@ so a reader never sees half a file.
 from __future__ import annotations
 
 import json
-import re
 import time
 from dataclasses import asdict, dataclass, field
 from enum import StrEnum
 from pathlib import Path
 
-from rolloutcheck.core import procs
 from rolloutcheck.core.atomic import write_atomic
+from rolloutcheck.models import kinds
 
-STAGES = ("config", "lock", "env", "train", "tracking", "serve", "probe", "speed")
-# An upgrade cell (upgrade.py): the use case trained and logged by the *from* label, served by the *to* one.
-UPGRADE_STAGES = (
-    "config", "from-lock", "from-env", "from-train", "from-tracking", "from-serve", "to-lock", "to-env",
-    "local-serve", "local-probe", "speed", "model-env-serve", "model-env-probe",
-)  # fmt: skip
-# A tracking-store check (storeupgrade.py): one cell per store kind, each with its own stages.
-_STORE_TRUNK = ("config", "from-lock", "from-env", "to-lock", "to-env")
-_WRITTEN = ("store", "populate", "from-train", "from-snapshot")
-_SERVED = ("to-tracking", "to-serve", "to-probe")
-_DATABASE = (*_STORE_TRUNK, *_WRITTEN, "backup", "check-upgrade", "db-upgrade", "to-snapshot", "rollback")
-STORE_STAGES = {
-    "sqlite": _DATABASE,
-    "postgresql": _DATABASE,
-    "filestore": (*_STORE_TRUNK, *_WRITTEN, "to-read", "migrate", "migrated-snapshot", *_SERVED),
-    "client": (*_STORE_TRUNK, "tracking-server", "from-train", *_SERVED, "old-server", "new-client"),
-}
-STAGES_BY_KIND = {"validate": STAGES, "upgrade": UPGRADE_STAGES, "store-upgrade": ("config",)}
-OWNER_FILE = "owner.json"  # who runs the cell, and the marker its processes carry (procs.py)
+CELL_FILE = "cell.json"  # what a cell reports, in its folder (models/layout.py names the rest)
 
 
 class Status(StrEnum):
@@ -99,9 +80,8 @@ class CellResult:
 
     @property
     def expected_stages(self) -> tuple[str, ...]:
-        if self.kind == "store-upgrade":  # the store kind is the cell's `usecase`; an unknown one has config only
-            return STORE_STAGES.get(self.usecase, STAGES_BY_KIND[self.kind])
-        return STAGES_BY_KIND[self.kind]
+        """The stages its kind declares (models/kinds.py); a store check's variant is its store kind."""
+        return kinds.stages_of(self.kind, self.usecase)
 
     @property
     def status(self) -> Status:
@@ -140,96 +120,4 @@ class CellResult:
         return cls(**raw)
 
     def write(self) -> Path:
-        return write_atomic(Path(self.cell_dir) / "cell.json", self.to_json())
-
-
-def group_dir(kind: str, label: str) -> str:
-    """The folder of a run that holds one label's cells of one kind: `<label>` or `upgrade-<label>`."""
-    return label if kind == "validate" else f"{kind}-{label}"
-
-
-def kind_and_label(group: str) -> tuple[str, str]:
-    for kind in STAGES_BY_KIND:
-        if kind != "validate" and group.startswith(f"{kind}-"):
-            return kind, group[len(kind) + 1 :]
-    return "validate", group
-
-
-def new_cell_dir(run: Path, label: str, usecase: str, kind: str = "validate") -> Path:
-    """A fresh folder for one attempt of a cell; an existing one is kept and the new one suffixed."""
-    base = run / group_dir(kind, label) / usecase
-    base.parent.mkdir(parents=True, exist_ok=True)
-    for n in range(1, 10_000):
-        candidate = base if n == 1 else base.with_name(f"{usecase}.{n}")
-        try:
-            candidate.mkdir()  # atomic: two processes never get the same folder
-            return candidate
-        except FileExistsError:
-            continue
-    raise RuntimeError(f"too many attempts of {label} x {usecase} in {run}")
-
-
-_ATTEMPT = re.compile(r"^(?P<usecase>.+?)(?:\.(?P<n>\d+))?$")
-
-
-def attempt_of(folder: Path) -> tuple[str, int]:
-    """(use case, attempt number) of a cell folder: `uc` is 1, `uc.2` is 2, `uc.10` is 10."""
-    found = _ATTEMPT.match(folder.name)
-    return found["usecase"], int(found["n"] or 1)
-
-
-def natural_key(text: str) -> list:
-    return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", text)]
-
-
-def owner_alive(cell_dir: Path) -> bool:
-    """Whether the process that runs this cell is still running (its result may still come)."""
-    try:
-        owner = json.loads((cell_dir / OWNER_FILE).read_text())
-        return procs.running(int(owner["pid"]), float(owner["create_time"]))
-    except (OSError, ValueError, KeyError, TypeError):
-        return False
-
-
-def _load_attempt(folder: Path, group: str, usecase: str) -> CellResult | None:
-    kind, label = kind_and_label(group)
-    cell_json = folder / "cell.json"
-    if not cell_json.exists():
-        if owner_alive(folder):
-            return None  # still running (another label's session under make -j2)
-        problem = "no cell.json: the cell never finished (killed?)"
-        return CellResult(label, usecase, str(folder), problem=problem, kind=kind)
-    try:
-        return CellResult.from_json(cell_json.read_text())
-    except (OSError, ValueError, TypeError, KeyError) as error:
-        problem = f"unreadable cell.json: {type(error).__name__}: {error}"
-        return CellResult(label, usecase, str(folder), problem=problem, kind=kind)
-
-
-def load_cells(run: Path) -> list[CellResult]:
-    """The newest attempt of every cell in a run, in natural order; broken results are FAIL cells."""
-    newest: dict[tuple[str, str], Path] = {}
-    for folder in run.glob("*/*/"):
-        if not folder.is_dir() or folder.parent.name.startswith("."):
-            continue
-        usecase, n = attempt_of(folder)
-        key = (folder.parent.name, usecase)
-        if key not in newest or n > attempt_of(newest[key])[1]:
-            newest[key] = folder
-    cells = []
-    for (group, usecase), folder in sorted(newest.items(), key=lambda kv: (natural_key(kv[0][0]), kv[0][1])):
-        loaded = _load_attempt(folder, group, usecase)
-        if loaded is not None:
-            cells.append(loaded)
-    return cells
-
-
-def missing_cells(run: Path, cells: list[CellResult], expected: list[tuple[str, str, str]]) -> list[CellResult]:
-    """A FAIL cell for each (kind, label, use case) the selection asked for that reported nothing."""
-    present = {(c.kind, c.label, c.usecase) for c in cells}
-    problem = "missing: the selection asked for it, no result"
-    return [
-        CellResult(label, usecase, str(run / group_dir(kind, label) / usecase), problem=problem, kind=kind)
-        for kind, label, usecase in expected
-        if (kind, label, usecase) not in present
-    ]
+        return write_atomic(Path(self.cell_dir) / CELL_FILE, self.to_json())

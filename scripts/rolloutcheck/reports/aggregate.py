@@ -8,7 +8,7 @@ from pathlib import Path
 from rolloutcheck.core import atomic
 from rolloutcheck.inputs import usecases
 from rolloutcheck.inputs.stores import store_kinds
-from rolloutcheck.models import results
+from rolloutcheck.models import layout
 from rolloutcheck.models.layout import SELECTION_FILE
 from rolloutcheck.models.results import CellResult
 from rolloutcheck.reports import html as htmlreport
@@ -21,7 +21,7 @@ def selection_cells(selection: list[str]) -> list[tuple[str, str, str]]:
     cells = []
     for name in selection:
         name, _, one = name.partition("(")
-        kind, label = results.kind_and_label(name.removeprefix("validate-"))
+        kind, label = layout.kind_and_label(name.removeprefix("validate-"))
         names = store_kinds() if kind == "store-upgrade" else usecases.names()
         cells += [(kind, label, usecase) for usecase in ([one.rstrip(")")] if one else names)]
     return list(dict.fromkeys(cells))
@@ -43,9 +43,9 @@ def summarize(
     """Write the run's JUnit XML and Markdown; the table (for `label` and `kind`, or all) and its cells.
     Cells the selection (session names, or those recorded in the run) asked for but that never
     reported are FAIL cells named in the table."""
-    cells = results.load_cells(run)
+    cells = layout.load_cells(run)
     if label is None:
-        cells += results.missing_cells(run, cells, expected_cells(run, selection))
+        cells += layout.missing_cells(run, cells, expected_cells(run, selection))
     xml, md = report.write(run, cells)
     html = htmlreport.write(run, cells)
     shown_cells = [c for c in cells if label is None or (c.label == label and c.kind == kind)]

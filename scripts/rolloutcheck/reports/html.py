@@ -17,7 +17,9 @@ from pathlib import Path
 import jinja2
 
 from rolloutcheck.core.atomic import write_atomic
-from rolloutcheck.models.results import FAIL, PASS, STAGES_BY_KIND, XFAIL, XPASS, CellResult, load_cells, natural_key
+from rolloutcheck.models.kinds import KINDS
+from rolloutcheck.models.layout import load_cells, natural_key
+from rolloutcheck.models.results import FAIL, PASS, XFAIL, XPASS, CellResult
 from rolloutcheck.reports import summary as report
 
 TEMPLATES = Path(__file__).with_name("templates")
@@ -58,7 +60,7 @@ def earlier_runs(run: Path) -> list[RunCells]:
         if folder.resolve() == run.resolve() or not any(folder.glob("*/*/cell.json")):
             continue
         try:  # another run is history only: one this version cannot read never breaks this report
-            cells = [c for c in load_cells(folder) if c.kind in STAGES_BY_KIND]
+            cells = [c for c in load_cells(folder) if c.kind in KINDS]
         except (OSError, ValueError, TypeError, KeyError):
             continue
         found.append(RunCells(folder, cells))

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from rolloutcheck.core import atomic
 from rolloutcheck.core.errors import Failure
-from rolloutcheck.models import layout, results
+from rolloutcheck.models import layout
 from rolloutcheck.models.results import CellResult
 
 
@@ -36,15 +36,15 @@ def _link_or_copy(source: str, target: str) -> None:
 def attempts(run: Path) -> list[tuple[str, str, Path, str]]:
     """(group, use case, folder, started) of every attempt of every cell under a run folder, at any
     depth (a CI artifact may keep or drop the group folders): what cell.json says, else the path."""
-    folders = {p.parent for name in ("cell.json", results.OWNER_FILE) for p in run.rglob(name)}
+    folders = {p.parent for name in ("cell.json", layout.OWNER_FILE) for p in run.rglob(name)}
     found = []
     for folder in sorted(folders):
         if any(part.startswith(".") for part in folder.relative_to(run).parts):
             continue
-        group, (usecase, _) = folder.parent.name, results.attempt_of(folder)
+        group, (usecase, _) = folder.parent.name, layout.attempt_of(folder)
         try:
             raw = json.loads((folder / "cell.json").read_text())
-            group, usecase = results.group_dir(raw.get("kind", "validate"), raw["label"]), raw["usecase"]
+            group, usecase = layout.group_dir(raw.get("kind", "validate"), raw["label"]), raw["usecase"]
             started = raw.get("started", "")
         except (OSError, ValueError, KeyError, TypeError):
             started = ""  # unreadable or unfinished: kept, reported as the FAIL it is, oldest

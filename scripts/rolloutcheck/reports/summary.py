@@ -11,7 +11,8 @@ from pathlib import Path
 from junitparser import Failure, JUnitXml, Skipped, TestCase, TestSuite
 
 from rolloutcheck.core.atomic import write_atomic
-from rolloutcheck.models.results import FAIL, PASS, SKIP, XFAIL, XPASS, CellResult, group_dir, natural_key
+from rolloutcheck.models.layout import group_dir, natural_key
+from rolloutcheck.models.results import FAIL, PASS, SKIP, XFAIL, XPASS, CellResult
 
 
 def junit(cells: list[CellResult]) -> JUnitXml:

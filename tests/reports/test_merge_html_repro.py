@@ -15,6 +15,7 @@ import pytest
 from rolloutcheck.cells import repro
 from rolloutcheck.core import procs
 from rolloutcheck.models import layout, results
+from rolloutcheck.models.kinds import UPGRADE
 from rolloutcheck.models.results import FAIL, PASS, XFAIL, XPASS
 from rolloutcheck.probes import curl
 from rolloutcheck.reports import aggregate, merge
@@ -33,7 +34,7 @@ def test_merge_copies_every_cell_and_the_newest_attempt_counts(tmp_path):
     target = tmp_path / "runs" / "merged"
     selection = merge.merge([a, b], target)
     assert selection == ["validate-1.2.0(uc)", "validate-3.17.2(uc)"]
-    merged = {(c.label, c.usecase): c for c in results.load_cells(target)}
+    merged = {(c.label, c.usecase): c for c in layout.load_cells(target)}
     assert merged[("1.2.0", "uc")].status == PASS  # the newer attempt (b's) counts
     assert merged[("1.2.0", "uc")].cell_dir == str(target / "1.2.0" / "uc.2")
     assert merged[("3.17.2", "uc")].status == FAIL
@@ -43,7 +44,7 @@ def test_merge_copies_every_cell_and_the_newest_attempt_counts(tmp_path):
     with pytest.raises(merge.MergeError, match="never overwrites"):
         merge.merge([a], target)
     # the report's history lists each attempt once, though the shards and the merge both hold it
-    page = htmlreport.write(target, results.load_cells(target)).read_text()
+    page = htmlreport.write(target, layout.load_cells(target)).read_text()
     history = page[page.index("History of this cell") :]
     assert history.count("2026-01-02T00:00:00Z") == 1 and "merged (this run)" in history
 
@@ -61,7 +62,7 @@ def test_a_merge_where_a_cell_never_reported_is_not_green(tmp_path):
 
 
 def test_merge_session_names_cells_that_never_reported(tmp_path):
-    from cells import NOX, ROOT
+    from sessions import NOX, ROOT
 
     a = tmp_path / "a"
     write_cell(a, "1.2.SBD.0", "sklearn_elasticnet_wine", probes=(probe(),))
@@ -92,7 +93,7 @@ def test_html_report_grid_details_changes_and_history(tmp_path):
     write_cell(new, "1.2.0", "b", probes=(probe(),), started="2026-01-02T00:00:00Z")
     write_cell(new, "3.17.2", "a", probes=(probe(status=XPASS, reason="known break no longer seen"),),
                started="2026-01-02T00:00:00Z")  # fmt: skip
-    page = htmlreport.write(new, results.load_cells(new)).read_text()
+    page = htmlreport.write(new, layout.load_cells(new)).read_text()
     assert "<link" not in page and "src=" not in page  # self-contained: no external assets
     grid = page[page.index('<table id="grid">') : page.index("</table>", page.index('<table id="grid">'))]
     assert grid.count('class="cell ') == 3 and 'class="cell fail"' in grid and 'class="cell xpass"' in grid
@@ -159,7 +160,7 @@ def test_a_neighbouring_run_this_version_cannot_read_does_not_break_the_report(t
             }
         )
     )
-    page = htmlreport.write(runs / "r1", results.load_cells(runs / "r1")).read_text()
+    page = htmlreport.write(runs / "r1", layout.load_cells(runs / "r1")).read_text()
     assert "1.2.0 x a: PASS" in page
 
 
@@ -171,18 +172,18 @@ def test_merge_finds_cells_at_any_depth_of_a_ci_artifact(tmp_path):
     artifact.parent.mkdir()
     Path(cell.cell_dir).rename(artifact)
     merge.merge([artifact], tmp_path / "merged")
-    (loaded,) = results.load_cells(tmp_path / "merged")
+    (loaded,) = layout.load_cells(tmp_path / "merged")
     assert (loaded.label, loaded.usecase, loaded.status) == ("2.22.5", "uc", PASS)
     assert loaded.cell_dir == str(tmp_path / "merged" / "2.22.5" / "uc")
 
 
 def test_upgrade_cells_get_the_upgrade_table_with_the_markdown_columns(tmp_path):
     run = tmp_path / "runs" / "r1"
-    folder = results.new_cell_dir(run, "3.17.2", "uc", kind="upgrade")
-    stages = [results.StageResult(s, PASS, "fine", 1.0) for s in results.UPGRADE_STAGES]
+    folder = layout.new_cell_dir(run, "3.17.2", "uc", kind="upgrade")
+    stages = [results.StageResult(s, PASS, "fine", 1.0) for s in UPGRADE.stages()]
     cell = results.CellResult("3.17.2", "uc", str(folder), kind="upgrade", from_label="1.2.0", stages=stages)
     cell.write()
-    page = htmlreport.write(run, results.load_cells(run)).read_text()
+    page = htmlreport.write(run, layout.load_cells(run)).read_text()
     table = page[page.index('<table id="upgrades">') : page.index("</table>", page.index('<table id="upgrades">'))]
     header = re.findall(r"<th>(.*?)</th>", table)
     assert header == [h.replace(">", "&gt;") for h in htmlreport.upgrade_header([cell])] and len(header) >= 5

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from cells import NOX, ROOT, nox_env, ours
+from sessions import NOX, ROOT, nox_env, ours
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(1800)]
 

@@ -5,16 +5,17 @@ import psutil
 from junitparser import JUnitXml
 
 from rolloutcheck.core import atomic
-from rolloutcheck.models import layout, results
+from rolloutcheck.models import layout
+from rolloutcheck.models.kinds import VALIDATE
 from rolloutcheck.models.results import FAIL, PASS, SKIP, XFAIL, CellResult, ProbeResult, StageResult
 from rolloutcheck.reports import summary as report
 
 
 def cell(tmp_path, label, usecase, failing_stage=None, probes=()):
-    folder = results.new_cell_dir(tmp_path, label, usecase)
+    folder = layout.new_cell_dir(tmp_path, label, usecase)
     stages = []
-    for stage in results.STAGES:
-        if failing_stage and results.STAGES.index(stage) > results.STAGES.index(failing_stage):
+    for stage in VALIDATE.stages():
+        if failing_stage and VALIDATE.stages().index(stage) > VALIDATE.stages().index(failing_stage):
             stages.append(StageResult(stage, SKIP, f"skipped: stage {failing_stage} failed"))
         else:
             status = FAIL if stage == failing_stage else PASS
@@ -27,15 +28,15 @@ def cell(tmp_path, label, usecase, failing_stage=None, probes=()):
 
 def test_round_trip_and_status(tmp_path):
     written = cell(tmp_path, "1.2.0", "uc", probes=[ProbeResult("seed", XFAIL, "known")])
-    again = results.load_cells(tmp_path)[0]
+    again = layout.load_cells(tmp_path)[0]
     assert again == written
     assert again.status == PASS
     assert cell(tmp_path, "1.2.0", "uc2", failing_stage="serve").status == FAIL
 
 
 def test_existing_cell_folder_is_never_overwritten(tmp_path):
-    first = results.new_cell_dir(tmp_path, "l", "uc")
-    second = results.new_cell_dir(tmp_path, "l", "uc")
+    first = layout.new_cell_dir(tmp_path, "l", "uc")
+    second = layout.new_cell_dir(tmp_path, "l", "uc")
     assert first != second and first.is_dir() and second.name == "uc.2"
 
 
@@ -48,7 +49,7 @@ def test_junit_has_a_case_per_stage_and_probe(tmp_path):
     report.junit(cells).write(str(path))
     xml = JUnitXml.fromfile(str(path))
     cases = {(suite.name, case.classname, case.name): case for suite in xml for case in suite}
-    assert len(cases) == 2 * len(results.STAGES) + 2
+    assert len(cases) == 2 * len(VALIDATE.stages()) + 2
     assert cases[("mlflow 3.17.2", "3.17.2.uc", "probe seed")].is_skipped  # xfail shown apart from a pass
     assert cases[("mlflow 3.17.2", "3.17.2.uc", "probe v2")].is_passed
     assert not cases[("mlflow 2.22.5", "2.22.5.uc", "train")].is_passed
@@ -83,18 +84,18 @@ def test_newest_attempt_counts_in_natural_order(tmp_path):
     """uc.10 is newer than uc.2; a failure of a replaced attempt no longer counts."""
     for n in range(1, 11):
         cell(tmp_path, "1.2.0", "uc", failing_stage=None if n == 10 else "train")
-    loaded = results.load_cells(tmp_path)
+    loaded = layout.load_cells(tmp_path)
     assert [c.cell_dir for c in loaded] == [str(tmp_path / "1.2.0" / "uc.10")]
     assert loaded[0].status == PASS
-    assert results.attempt_of(tmp_path / "uc.10") == ("uc", 10)
-    assert sorted(["r.10", "r.2", "r.1"], key=results.natural_key) == ["r.1", "r.2", "r.10"]
+    assert layout.attempt_of(tmp_path / "uc.10") == ("uc", 10)
+    assert sorted(["r.10", "r.2", "r.1"], key=layout.natural_key) == ["r.1", "r.2", "r.10"]
 
 
 def test_unreadable_cell_json_is_a_failed_cell_not_a_crash(tmp_path):
     good = cell(tmp_path, "1.2.0", "a")
     broken = cell(tmp_path, "1.2.0", "b")
     Path(broken.cell_dir, "cell.json").write_text('{"label": "1.2.0", "use')  # half-written
-    loaded = {c.usecase: c for c in results.load_cells(tmp_path)}
+    loaded = {c.usecase: c for c in layout.load_cells(tmp_path)}
     assert loaded["a"] == good
     assert loaded["b"].status == FAIL and "unreadable cell.json" in loaded["b"].problem
     text = report.markdown(list(loaded.values()))
@@ -102,20 +103,20 @@ def test_unreadable_cell_json_is_a_failed_cell_not_a_crash(tmp_path):
 
 
 def test_a_cell_folder_without_result_and_without_live_owner_fails(tmp_path):
-    folder = results.new_cell_dir(tmp_path, "1.2.0", "uc")
-    (folder / results.OWNER_FILE).write_text('{"pid": 999999999, "create_time": 1.0, "marker": "x"}')
-    (loaded,) = results.load_cells(tmp_path)
+    folder = layout.new_cell_dir(tmp_path, "1.2.0", "uc")
+    (folder / layout.OWNER_FILE).write_text('{"pid": 999999999, "create_time": 1.0, "marker": "x"}')
+    (loaded,) = layout.load_cells(tmp_path)
     assert loaded.status == FAIL and "never finished" in loaded.problem
     # a live owner (a cell still running under make -j2) is not reported yet
     me = psutil.Process()
-    (folder / results.OWNER_FILE).write_text(json.dumps({"pid": me.pid, "create_time": me.create_time()}))
-    assert results.load_cells(tmp_path) == []
+    (folder / layout.OWNER_FILE).write_text(json.dumps({"pid": me.pid, "create_time": me.create_time()}))
+    assert layout.load_cells(tmp_path) == []
 
 
 def test_missing_cells_are_named(tmp_path):
     present = [cell(tmp_path, "1.2.0", "a")]
     expected = [("validate", "1.2.0", "a"), ("validate", "1.2.0", "b"), ("validate", "3.17.2", "a")]
-    missing = results.missing_cells(tmp_path, present, expected)
+    missing = layout.missing_cells(tmp_path, present, expected)
     assert [(c.label, c.usecase) for c in missing] == [("1.2.0", "b"), ("3.17.2", "a")]
     assert all(c.status == FAIL and c.problem.startswith("missing") for c in missing)
     xml = report.junit(present + missing)

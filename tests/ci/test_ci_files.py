@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from cells import ROOT
 from rolloutcheck.ci import selection as cells
+from sessions import ROOT
 
 WORKFLOW = ROOT / ".github" / "workflows" / "rolloutcheck.yml"
 JENKINSFILE = ROOT / "Jenkinsfile"

@@ -7,13 +7,13 @@ import subprocess
 
 import pytest
 
-from cells import NOX
 from rolloutcheck.ci import progress
 from rolloutcheck.ci import selection as cells
 from rolloutcheck.ci.selection import Cell
 from rolloutcheck.inputs import registry, usecases
 from rolloutcheck.inputs import stores as storeconfig
 from rolloutcheck.reports import aggregate
+from sessions import NOX
 from synthetic import ROOT, write_cell
 
 

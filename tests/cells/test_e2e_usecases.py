@@ -8,11 +8,13 @@ import signal
 
 import pytest
 
-from cells import alive, interrupt_while_serving, only_cell, ours, stage, validate
-from rolloutcheck.cells import validate as cell
+from rolloutcheck import cells
+from rolloutcheck.cells.lifecycle import CellRequest
 from rolloutcheck.core.settings import Settings
 from rolloutcheck.inputs import registry
+from rolloutcheck.models.kinds import VALIDATE
 from rolloutcheck.models.results import FAIL, PASS, SKIP, XFAIL
+from sessions import alive, interrupt_while_serving, only_cell, ours, stage, validate
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(2400)]
 
@@ -54,7 +56,16 @@ def test_missing_java_fails_the_env_stage_clearly(tmp_path, monkeypatch):
     monkeypatch.setenv("PATH", "/nonexistent")  # no java on PATH (lock is fresh: uv is not needed)
     label = registry.load_labels()["3.17.2"]
     settings = Settings.from_environ({**os.environ, "ROLLOUT_RUN_DIR": str(tmp_path)})
-    result = cell.run_cell(label, "h2o_wine", tmp_path / "venv", settings, printer=lambda message: None)
+    result = cells.run(
+        CellRequest(
+            kind=VALIDATE,
+            label=label,
+            variant="h2o_wine",
+            settings=settings,
+            venv=tmp_path / "venv",
+            printer=lambda message: None,
+        )
+    )
     env = stage(result, "env")
     assert env.status == FAIL
     assert env.reason.startswith("Java not found: this use case needs a JDK")

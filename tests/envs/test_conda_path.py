@@ -26,7 +26,7 @@ from rolloutcheck.envs import marker as envmark
 from rolloutcheck.inputs import registry, usecases
 from standins.local_channel import make_channel
 
-STANDIN = Path(__file__).parent / "standins" / "rattler_conda.py"
+STANDIN = Path(__file__).parents[1] / "standins" / "rattler_conda.py"
 
 
 @pytest.fixture
@@ -223,7 +223,7 @@ def test_unsatisfiable_conda_environment_is_a_lock_error_rattler_standin(tmp_pat
 
 def test_forced_conda_fails_the_lock_stage_of_a_real_session(tmp_path):
     """ENV_BACKEND=conda on this machine: the cell ends at its first backend stage (lock) with the reason."""
-    root = Path(__file__).resolve().parents[1]
+    root = Path(__file__).resolve().parents[2]
     run = tmp_path / "run"
     environ = {**os.environ, "ENV_BACKEND": "conda", "ROLLOUT_RUN_DIR": str(run)}
     environ["PATH"] = os.pathsep.join(p for p in environ["PATH"].split(os.pathsep) if "conda" not in p)

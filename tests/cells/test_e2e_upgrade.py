@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from cells import NOX, ROOT, alive, copy_repo, ours, validate
 from rolloutcheck.models.results import FAIL, PASS, XFAIL, CellResult
+from sessions import NOX, ROOT, alive, copy_repo, ours, validate
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(2400)]
 

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from cells import NOX, ROOT, copy_repo, interrupt_while_serving, ours
 from rolloutcheck.models.results import FAIL, PASS, CellResult
+from sessions import NOX, ROOT, copy_repo, interrupt_while_serving, ours
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(1800)]
 

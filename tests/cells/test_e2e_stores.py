@@ -16,13 +16,13 @@ from pathlib import Path
 import psutil
 import pytest
 
-from cells import NOX, ROOT, alive, nox_env, ours, validate
 from rolloutcheck.cells import storecheck as storeupgrade
 from rolloutcheck.core import procs
 from rolloutcheck.core.procs import Launch
 from rolloutcheck.models.results import PASS, XFAIL, CellResult
 from rolloutcheck.stores import postgres as pgcluster
 from rolloutcheck.stores import scripts as storeops
+from sessions import NOX, ROOT, alive, nox_env, ours, validate
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(1800)]
 

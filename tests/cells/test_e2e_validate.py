@@ -10,11 +10,13 @@ from pathlib import Path
 
 import pytest
 
-from cells import ROOT, alive, interrupt_while_serving, only_cell, ours, stage, validate
-from rolloutcheck.cells import validate as cell
+from rolloutcheck import cells
+from rolloutcheck.cells.lifecycle import CellRequest
 from rolloutcheck.core.settings import Settings
 from rolloutcheck.inputs import registry
+from rolloutcheck.models.kinds import VALIDATE
 from rolloutcheck.models.results import FAIL, PASS, SKIP, XFAIL
+from sessions import ROOT, alive, interrupt_while_serving, only_cell, ours, stage, validate
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(1800)]
 
@@ -95,7 +97,17 @@ def test_stale_lock_names_the_refresh_command(tmp_path):
 def test_missing_python_fails_the_env_stage(tmp_path):
     label = registry.load_labels()["1.2.SBD.0"]
     settings = Settings.from_environ({**os.environ, "ROLLOUT_RUN_DIR": str(tmp_path), "ENV_BACKEND": "uv"})
-    result = cell.run_cell(label, SKLEARN, tmp_path / "no-venv", settings, python_missing="3.7", printer=lambda m: None)
+    result = cells.run(
+        CellRequest(
+            kind=VALIDATE,
+            label=label,
+            variant=SKLEARN,
+            settings=settings,
+            venv=tmp_path / "no-venv",
+            python_missing="3.7",
+            printer=lambda m: None,
+        )
+    )
     env = stage(result, "env")
     assert env.status == FAIL
     assert env.reason == "Python 3.7 named in conda.yaml is not installed on this machine"

@@ -1,0 +1,158 @@
+"""Cell kinds and their pipelines, declared once as data: every stage of every kind, in order.
+
+Everything that names stages derives from here: a result's expected stages (models/results.py),
+the stages a written-down known break may cover (inputs/), the store kinds, the reports' columns,
+the CI kinds, and the order cells/pipelines.py runs them in. Adding a check is one stage module
+under cells/stages/ plus one `Step` line below (see the README's "Add a check").
+
+A step runs on a *side*:
+    CELL      a validate cell's only side
+    FROM, TO  the *from* / *to* label's environment: logs `from-<stage>.log`, that side's own state
+    FROM_ALL, TO_ALL  a stage that works on both sides' results (the old model served by the new
+              label, a store written by one label and read by the other): the whole cell's state
+A *branch* is a run of stages that depend on each other but not on the rest: a failure or known
+break inside skips the rest of that branch only. A step with `finishes_after` starts in the
+background at its place and is waited for after the step it names (the tracking check runs beside
+the server's start-up).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+
+class Side(StrEnum):
+    CELL = "cell"
+    FROM = "from"
+    TO = "to"
+    FROM_ALL = "from-all"
+    TO_ALL = "to-all"
+
+
+@dataclass(frozen=True)
+class Step:
+    name: str  # as recorded in cell.json and named in logs/<name>.log
+    runs: str  # the stage under rolloutcheck.cells.stages: `module` or `module:attribute`
+    side: Side = Side.CELL
+    branch: str | None = None
+    breakable: bool = False  # a written-down known break may turn its failure into XFAIL
+    finishes_after: str | None = None  # started in the background here, waited for once that step has run
+
+
+@dataclass(frozen=True)
+class Kind:
+    name: str  # what `nox -s <name>-<label>` runs and the cell's `kind`
+    pipelines: dict[str, tuple[Step, ...]]  # variant -> steps; "" when the kind has one pipeline
+    parameter: str = "usecase"  # what a cell is parametrized by (store-upgrade: the store kind)
+
+    def steps(self, variant: str = "") -> tuple[Step, ...]:
+        """The steps of a variant; an unknown variant has none (its cell fails its config stage)."""
+        return self.pipelines.get(variant if variant in self.pipelines else "", ())
+
+    def stages(self, variant: str = "") -> tuple[str, ...]:
+        """Every stage name a cell of this kind records, in order: config first."""
+        return (CONFIG, *(step.name for step in self.steps(variant)))
+
+    def breakable(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(s.name for steps in self.pipelines.values() for s in steps if s.breakable))
+
+    @property
+    def variants(self) -> tuple[str, ...]:
+        return tuple(v for v in self.pipelines if v)
+
+
+CONFIG = "config"  # every kind starts by checking its inputs, before any process runs
+S = Step
+F, T, FA, TA = Side.FROM, Side.TO, Side.FROM_ALL, Side.TO_ALL
+
+VALIDATE = Kind(
+    "validate",
+    {
+        "": (
+            S("lock", "lock"),
+            S("env", "env"),
+            S("train", "train"),
+            S("tracking", "tracking", finishes_after="serve"),
+            S("serve", "serve"),
+            S("probe", "probe"),
+            S("speed", "speed"),
+        )
+    },
+)
+
+# the use case trained and logged by the *from* label, that model served by the *to* one, two ways
+UPGRADE = Kind(
+    "upgrade",
+    {
+        "": (
+            S("from-lock", "lock", F),
+            S("from-env", "env", F),
+            S("from-train", "train", F),
+            S("from-tracking", "tracking", F, finishes_after="from-serve"),
+            S("from-serve", "serve", F),
+            S("to-lock", "lock", T),
+            S("to-env", "env", T),
+            S("local-serve", "upgrade.oldmodel:Local", TA, branch="local", breakable=True),
+            S("local-probe", "upgrade.replay:Local", TA, branch="local", breakable=True),
+            S("speed", "upgrade.speed", TA, branch="local", breakable=True),
+            S("model-env-serve", "upgrade.oldmodel:ModelEnv", TA, branch="model-env", breakable=True),
+            S("model-env-probe", "upgrade.replay:ModelEnv", TA, branch="model-env", breakable=True),
+        )
+    },
+)
+
+# a tracking store written by the *from* label, upgraded and read by the *to* label: one cell per store kind
+_TRUNK = (S("from-lock", "lock", F), S("from-env", "env", F), S("to-lock", "lock", T), S("to-env", "env", T))
+_WRITTEN = (
+    S("store", "store.create", FA),
+    S("populate", "store.populate", FA),
+    S("from-train", "train", F, breakable=True),  # the use case's own model, in the same store
+    S("from-snapshot", "store.snapshot:Before", FA),
+)
+_DATABASE = (
+    *_TRUNK,
+    *_WRITTEN,
+    S("backup", "store.dbupgrade:Backup", TA),
+    S("check-upgrade", "store.dbupgrade:CheckUpgrade", TA, breakable=True),
+    S("db-upgrade", "store.dbupgrade:Upgrade", TA, breakable=True),
+    S("to-snapshot", "store.snapshot:After", TA, breakable=True),
+    S("rollback", "store.dbupgrade:Rollback", FA, breakable=True),
+)
+_SERVED = (  # the *to* label checks the *from* label's run and serves its model from the store (runs:/)
+    S("to-tracking", "tracking", T, branch="served", breakable=True),
+    S("to-serve", "serve", T, branch="served", breakable=True),
+    S("to-probe", "probe", T, branch="served", breakable=True),
+)
+STORE_UPGRADE = Kind(
+    "store-upgrade",
+    {
+        "sqlite": _DATABASE,
+        "postgresql": _DATABASE,
+        "filestore": (
+            *_TRUNK,
+            *_WRITTEN,
+            S("to-read", "store.snapshot:DirectRead", TA, branch="direct-read", breakable=True),
+            S("migrate", "store.filestore", TA, breakable=True),
+            S("migrated-snapshot", "store.snapshot:Migrated", TA, branch="migrated", breakable=True),
+            *_SERVED,
+        ),
+        "client": (
+            *_TRUNK,
+            S("tracking-server", "store.trackserver:NewServer", TA),
+            S("from-train", "train", F, breakable=True),
+            *_SERVED,
+            S("old-server", "store.trackserver:OldServer", FA, branch="new-client"),
+            S("new-client", "store.trackserver:NewClient", TA, branch="new-client", breakable=True),
+        ),
+    },
+    parameter="store",
+)
+
+KINDS: dict[str, Kind] = {kind.name: kind for kind in (VALIDATE, UPGRADE, STORE_UPGRADE)}
+STORE_KINDS = STORE_UPGRADE.variants  # sqlite, postgresql, filestore, client
+
+
+def stages_of(kind: str, variant: str = "") -> tuple[str, ...]:
+    """The stages a cell of `kind` records; a kind nobody declared has config only (and fails)."""
+    return KINDS[kind].stages(variant) if kind in KINDS else (CONFIG,)
