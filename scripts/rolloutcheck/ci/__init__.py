@@ -1,0 +1,1 @@
+"""Cells as data for CI, shards, the matrix runner with progress, and the CI files' lint."""

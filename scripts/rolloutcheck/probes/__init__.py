@@ -1,0 +1,1 @@
+"""Stored requests: curl parsing, expectations, protocol migration, judging answers, bounded load, loopback-only HTTP."""

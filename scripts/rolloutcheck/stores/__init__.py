@@ -1,0 +1,1 @@
+"""Tracking stores: snapshot comparison, private PostgreSQL clusters, running the in-env store scripts."""
