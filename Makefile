@@ -1,6 +1,8 @@
 # Entry points for people and CI. Each target calls nox sessions; the first one installs the
 # pinned nox (and uv) into .tools/, and nox builds the tool's own environment from noxfile.py.
+#   make rollout LABEL=3.17.2       is it safe to roll out? every cell of the label, then the decision (exit 0 GO, 1 NO-GO, 3 GO WITH ACTIONS)
 #   make validate LABEL=1.2.SBD.0   every use case on one version label
+#   make decide [RUN=dir]           the decision of a run again (a merged CI run too)
 #   make matrix                     nox -s matrix: every validate cell of every label, progress per cell (-j2: two at once)
 #   make matrix SHARD=2/4           the 2nd of 4 deterministic parts of the cells (one per machine)
 #   make merge RUNS="a b" [INTO=d]  merge run folders of several machines into one run (JUnit, Markdown, HTML)
@@ -19,7 +21,7 @@ TOOLS := $(CURDIR)/.tools
 NOX := $(TOOLS)/bin/nox
 export PATH := $(TOOLS)/bin:$(PATH)
 
-.PHONY: bootstrap validate matrix cells cell merge ci-lint upgrades stores test unit lint lock cleanup clean-envs
+.PHONY: bootstrap rollout decide validate matrix cells cell merge ci-lint upgrades stores test unit lint lock cleanup clean-envs
 .DEFAULT_GOAL := help
 
 help:
@@ -56,6 +58,14 @@ merge: bootstrap
 # Upgrades and store checks are the same runner with another kind of cells (nox -s matrix -- --kind ...).
 upgrades: bootstrap
 	$(NOX) -s matrix -- --kind upgrade --nox '$(NOX)' --jobs $(MAKE_JOBS) $(if $(SHARD),--shard $(SHARD)) $(if $(LABEL),--label $(LABEL))
+
+# The answer for one label: its validate cells, production's upgrades and stores to it, then the decision.
+rollout: bootstrap
+	@test -n "$(LABEL)" || { echo "usage: make rollout LABEL=<label>"; $(NOX) -s labels; exit 2; }
+	$(NOX) -s rollout-$(LABEL) -- --nox '$(NOX)' --jobs $(MAKE_JOBS) $(if $(SHARD),--shard $(SHARD))
+
+decide: bootstrap
+	$(NOX) -s decide -- $(RUN)
 
 stores: bootstrap
 	$(NOX) -s matrix -- --kind store-upgrade --nox '$(NOX)' --jobs $(MAKE_JOBS) $(if $(SHARD),--shard $(SHARD)) $(if $(LABEL),--label $(LABEL))

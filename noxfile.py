@@ -103,6 +103,14 @@ for _label in TOOL.labels.values():
             _session
         )
 
+    _rollout = lambda session, label=_label.name: _done(  # noqa: E731
+        session, entry.rollout(TOOL, label, Path(__file__), session.posargs, NOX_HERE, session.log)
+    )
+    _rollout.__doc__ = (
+        f"Is {_label.name} safe to roll out? Every cell of it, then the decision (exit 0 GO, 1 NO-GO, 3 WITH ACTIONS)."
+    )
+    nox.session(name=f"rollout-{_label.name}", venv_backend="none", tags=["rollout"])(_rollout)
+
     _lock = lambda session, label=_label.name: _done(session, entry.lock(TOOL, [label], session.posargs, session.log))  # noqa: E731
     _lock.__doc__ = f"Refresh the locks of {_label.name} (uv; conda-lock if ENV_BACKEND=conda)."
     nox.session(name=f"lock-{_label.name}", venv_backend="none", tags=["lock"])(_lock)
@@ -116,6 +124,12 @@ for _label in TOOL.labels.values():
 def lock(session: nox.Session) -> None:
     """Refresh the locks of every label and use case (uv, or conda-lock if ENV_BACKEND=conda)."""
     _done(session, entry.lock(TOOL, list(TOOL.labels), session.posargs, session.log))
+
+
+@nox.session(venv_backend="none")
+def decide(session: nox.Session) -> None:
+    """The rollout decision of a run (`-- [RUN]`, default the newest; a merged CI run too): decision.md/json."""
+    _done(session, entry.decide(TOOL, session.posargs, session.log))
 
 
 @nox.session(venv_backend="none")

@@ -3,6 +3,7 @@ __main__.py only call these). Exit codes are mapped here and nowhere else:
 
     0  every cell asked for passed        1  a cell failed or never reported, or a step failed
     2  bad input: settings, registry, arguments, nothing to act on
+A rollout decision (decide, rollout) exits 0 GO, 1 NO-GO, 3 GO WITH ACTIONS (reports/decision.py).
 """
 
 from __future__ import annotations
@@ -23,14 +24,14 @@ from rolloutcheck.core.settings import Settings
 from rolloutcheck.core.steplog import Printer, stderr
 from rolloutcheck.envs import merged as merged_reqs
 from rolloutcheck.envs import relock
-from rolloutcheck.inputs import registry, usecases
+from rolloutcheck.inputs import acceptances, registry, usecases
 from rolloutcheck.inputs import stores as storeconfig
 from rolloutcheck.inputs.registry import Label
 from rolloutcheck.models import layout
 from rolloutcheck.models.kinds import KINDS
 from rolloutcheck.models.results import CellResult
 from rolloutcheck.probes import curl, migrate
-from rolloutcheck.reports import aggregate
+from rolloutcheck.reports import aggregate, decision, html
 from rolloutcheck.reports import merge as merging
 
 OK, FAILED, BAD_INPUT = 0, 1, 2
@@ -227,6 +228,12 @@ RUN_PREFIX = {("upgrade",): "upgrades", ("store-upgrade",): "stores"}  # else `m
 
 def matrix(tool: Tool, noxfile: Path, argv: list[str], nox_here: list[str], printer: Printer = stderr) -> int:
     """Run cells one nox session each into one run, with progress (`[--kind K] [--shard k/N] [--jobs J] ...`)."""
+    return _matrix(tool, noxfile, argv, nox_here, printer)[0]
+
+
+def _matrix(
+    tool: Tool, noxfile: Path, argv: list[str], nox_here: list[str], printer: Printer, prefix: str | None = None
+) -> tuple[int, Path | None]:
     parser = selection.selection_parser("nox -s matrix --", "run the cells of a selection into one run folder")
     parser.add_argument("--jobs", type=int, default=1, help="cells at once (make -jN matrix passes N)")
     parser.add_argument("--nox", help="the nox each cell runs with (make passes its own; default: this one)")
@@ -234,15 +241,47 @@ def matrix(tool: Tool, noxfile: Path, argv: list[str], nox_here: list[str], prin
     try:
         chosen = selection.chosen(args, noxfile)
     except selection.SelectionError as error:
-        return _fail(printer, str(error), BAD_INPUT)
+        return _fail(printer, str(error), BAD_INPUT), None
     if not chosen:
-        return _fail(printer, "the selection holds no cell", BAD_INPUT)
+        return _fail(printer, "the selection holds no cell", BAD_INPUT), None
     given = tool.settings.environ.get("ROLLOUT_RUN_DIR")  # make matrix ROLLOUT_RUN_DIR= passes it empty
-    prefix = RUN_PREFIX.get(tuple(args.kind or ()), "matrix")
+    prefix = prefix or RUN_PREFIX.get(tuple(args.kind or ()), "matrix")
     run = tool.settings.run_dir if given else layout.new_run(tool.settings, prefix, args.shard)
     printer(f"{len(chosen)} cells into {run}, {args.jobs} at a time; each nox output in {run / layout.SESSIONS_DIR}")
     code, html = runner.run_matrix(chosen, run, shlex.split(args.nox) if args.nox else nox_here, args.jobs, printer)
-    return _fail(printer, f"the matrix failed; report: {html}") if code else OK
+    return (_fail(printer, f"the matrix failed; report: {html}") if code else OK), run
+
+
+def rollout(
+    tool: Tool, label: str, noxfile: Path, argv: list[str], nox_here: list[str], printer: Printer = stderr
+) -> int:
+    """Every validate cell of `label`, every upgrade and store cell from production to it, into one
+    run through the matrix runner; then the decision. Exit code: the decision's (0, 1 or 3)."""
+    kinds = [a for kind in KINDS for a in ("--kind", kind)]
+    code, run = _matrix(tool, noxfile, [*kinds, "--label", label, *argv], nox_here, printer, prefix=f"rollout-{label}")
+    if run is None:
+        return code
+    return decide(tool, [str(run)], printer)
+
+
+def decide(tool: Tool, argv: list[str], printer: Printer = stderr) -> int:
+    """The rollout decision of a run (`[RUN]`, default the newest), a merged CI run included:
+    decision.json and decision.md in the run, printed last. 0 GO, 1 NO-GO, 3 GO WITH ACTIONS."""
+    run = Path(argv[0]) if argv else layout.latest_run(tool.settings)
+    if run is None or not run.is_dir():
+        return _fail(printer, "no results yet: run `nox -s rollout-<label>` first", BAD_INPUT)
+    try:
+        accepted = acceptances.load()
+    except ConfigError as error:
+        return _fail(printer, str(error), BAD_INPUT)
+    _, found = aggregate.summarize(run)  # the cells of the run and those its selection asked for but never reported
+    labels = sorted({c.label for c in found})
+    made = decision.decide(found, accepted, previous=decision.previous_decision(run, labels))
+    json_file, md_file = decision.write(run, made)
+    html.write(run, found)  # the banner at the top of report.html
+    print(decision.markdown(made), flush=True)
+    printer(f"decision: {made.verdict} (exit code {made.exit_code}); {md_file}, {json_file}")
+    return made.exit_code
 
 
 def merge(tool: Tool, argv: list[str], printer: Printer = stderr) -> int:

@@ -1,1 +1,3 @@
-"""What the repository declares: the version registry, use cases, preflight checks, known breaks, the store check's config."""
+"""What the repository declares: the version registry, use cases, preflight checks, known breaks, the
+store check's config.
+"""

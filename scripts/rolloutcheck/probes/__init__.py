@@ -1,1 +1,3 @@
-"""Stored requests: curl parsing, expectations, protocol migration, judging answers, bounded load, loopback-only HTTP."""
+"""Stored requests: curl parsing, expectations, protocol migration, judging answers, bounded load,
+loopback-only HTTP.
+"""

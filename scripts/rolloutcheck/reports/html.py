@@ -167,6 +167,20 @@ def upgrade_header(upgrades: list[CellResult]) -> list[str]:
     return [name.strip() for name in header.strip("| ").split(" | ")] if header else []
 
 
+def decision_view(run: Path) -> dict | None:
+    """The run's decision (decision.json, written by `nox -s decide`) for the banner, links relative to the run."""
+    try:
+        made = json.loads((run / "decision.json").read_text())
+    except (OSError, ValueError):
+        return None
+    css = {"GO": "pass", "GO WITH ACTIONS": "xfail", "NO-GO": "fail"}.get(made.get("verdict"), "fail")
+    for failure in made.get("failures", []):
+        failure["link"] = _link(str(failure.get("log") or run), run) or "."
+    for finding in made.get("findings", []):
+        finding["links"] = [link for e in finding.get("evidence", []) if (link := _link(str(e), run))]
+    return made | {"css": css}
+
+
 def render(run: Path, cells: list[CellResult], others: list[RunCells] | None = None) -> str:
     others = earlier_runs(run) if others is None else others
     current = RunCells(run, cells)
@@ -203,6 +217,7 @@ def render(run: Path, cells: list[CellResult], others: list[RunCells] | None = N
         store_kinds=store_kinds, store_rows=store_rows,
         counts={s: sum(1 for v in views if v["status"] == s) for s in (PASS.upper(), FAIL.upper())},
         junit=_link(str(run / "junit.xml"), run), summary=_link(str(run / "summary.md"), run),
+        decision=decision_view(run),
     )  # fmt: skip
 
 

@@ -1,0 +1,172 @@
+"""The rollout decision: findings, their proofs, acceptances, verdicts and exit codes."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+import pytest
+
+from rolloutcheck.core.errors import ConfigError
+from rolloutcheck.inputs import acceptances
+from rolloutcheck.inputs.acceptances import Acceptance
+from rolloutcheck.models import layout
+from rolloutcheck.models.kinds import STORE_UPGRADE, UPGRADE, VALIDATE
+from rolloutcheck.models.results import FAIL, PASS, XFAIL, CellResult, ProbeResult, StageResult
+from rolloutcheck.reports import decision, merge
+from rolloutcheck.reports.decision import Verdict
+from synthetic import probe, write_cell
+
+SEED = "known break: mlflow 2.0 changed the scoring protocol (seen: HTTP 415)"
+
+
+def validate(label="3.17.2", usecase="uc", xfail=False, failing=None, folder="/r/a") -> CellResult:
+    stages = [StageResult(s, PASS, "fine") for s in VALIDATE.stages()]
+    if failing:
+        stages = [StageResult(s.stage, FAIL if s.stage == failing else s.status, "boom") for s in stages]
+    probes = [ProbeResult("dataframe_split", PASS, "HTTP 200")]
+    if xfail:
+        probes.append(ProbeResult("seed_pandas_split", XFAIL, SEED, 415, 0.1, "probes/uc/seed_pandas_split.curl"))
+    return CellResult(label, usecase, folder, mlflow_version=label, stages=stages, probes=probes)
+
+
+def upgrade(label="3.17.2", usecase="uc", broken=(), migrated=True) -> CellResult:
+    stages = [StageResult(s, XFAIL if s in broken else PASS, "known break: old pickle (seen: HTTP 400)"
+                          if s in broken else "fine", log=f"/r/up/logs/{s}.log") for s in UPGRADE.stages()]  # fmt: skip
+    cell = CellResult(label, usecase, "/r/up", kind="upgrade", from_label="1.2.SBD.0", stages=stages)
+    if migrated:
+        proof = "HTTP 200 from mlflow 3.17.2, predictions equal the as-logged answers"
+        curl = "curl -d '{\"dataframe_split\": ...}'"
+        cell.upgrade["migrations"] = [{"probe": "seed_pandas_split", "curl": curl, "proof": proof}]
+    return cell
+
+
+def store(kind="client", broken=("new-client",)) -> CellResult:
+    stages = [StageResult(s, XFAIL if s in broken else PASS, "known break: 3.x client on a 1.x server (seen: 404)"
+                          if s in broken else "fine") for s in STORE_UPGRADE.stages(kind)]  # fmt: skip
+    return CellResult("3.17.2", kind, "/r/st", kind="store-upgrade", from_label="1.2.SBD.0", stages=stages)
+
+
+def test_no_finding_is_go_and_exits_0():
+    made = decision.decide([validate()])
+    assert made.verdict is Verdict.GO and made.exit_code == 0 and not made.findings
+
+
+def test_a_known_break_without_a_proven_remedy_is_no_go():
+    """The seed's request refused with 415 is an XFAIL, and the *test* passes; without the upgrade
+    cell that proves the migrated request, nothing shows the clients a way: NO-GO."""
+    made = decision.decide([validate(xfail=True)])
+    assert made.verdict is Verdict.NO_GO and made.exit_code == 1
+    (finding,) = made.findings
+    assert finding.kind == decision.CLIENT_REQUEST and finding.blocking and "seed_pandas_split" in finding.hits[0]
+
+
+def test_a_proven_migration_is_an_action_with_the_new_curl():
+    made = decision.decide([validate(xfail=True), upgrade()])
+    assert made.verdict is Verdict.GO_WITH_ACTIONS and made.exit_code == 3
+    (finding,) = made.findings
+    assert "dataframe_split" in finding.remedy and finding.proof.startswith("HTTP 200")
+    assert "/r/up" in finding.evidence
+    assert "GO WITH ACTIONS" in decision.markdown(made) and finding.id in decision.markdown(made)
+
+
+def test_an_old_model_that_fails_needs_a_retrain_proven_by_the_validate_cell():
+    broken = ("local-serve", "model-env-serve")
+    alone = decision.decide([upgrade(broken=broken)])
+    assert alone.verdict is Verdict.NO_GO and {f.kind for f in alone.findings} == {decision.RETRAIN}
+    both = decision.decide([upgrade(broken=broken), validate()])
+    assert both.verdict is Verdict.GO_WITH_ACTIONS
+    assert all("validate cell 3.17.2 x uc passed" in f.proof for f in both.findings)
+
+
+def test_new_clients_on_an_old_server_is_an_order_of_the_rollout():
+    (finding,) = decision.decide([store()]).findings
+    assert finding.kind == decision.ORDER and "before the clients" in finding.remedy and finding.proof
+
+
+def test_a_file_store_repair_without_proof_blocks():
+    made = decision.decide([store("filestore", broken=("to-read",))])
+    assert made.verdict is Verdict.NO_GO and made.findings[0].kind == decision.DATA_REPAIR
+
+
+def test_a_failed_or_missing_cell_is_no_go_whatever_else():
+    assert decision.decide([validate(failing="serve")]).verdict is Verdict.NO_GO
+    missing = CellResult("3.17.2", "uc", "/r/x", problem="missing: the selection asked for it, no result")
+    made = decision.decide([validate(), missing])
+    assert made.verdict is Verdict.NO_GO and made.failures[0]["stage"] == "cell"
+    assert decision.decide([]).verdict is Verdict.NO_GO  # nothing reported is never a GO
+
+
+def test_ids_are_stable_across_runs():
+    first = decision.decide([validate(xfail=True, folder="/r/one")]).findings[0]
+    again = validate(xfail=True, folder="/r/two")
+    again.probes[1].reason = "known break: worded differently (seen: HTTP 415 Unsupported)"
+    assert decision.decide([again]).findings[0].id == first.id
+    other = decision.decide([validate(xfail=True, usecase="other")]).findings[0]
+    assert other.id != first.id
+
+
+def test_acceptances_match_lapse_and_go_stale():
+    fid = decision.decide([validate(xfail=True)]).findings[0].id
+    today = dt.date(2026, 12, 1)
+    accepted = [Acceptance(fid, "ops@example.com", "clients move in the same release", dt.date(2027, 1, 1))]
+    made = decision.decide([validate(xfail=True)], accepted, today)
+    assert made.verdict is Verdict.GO_WITH_ACTIONS and made.findings[0].accepted["by"] == "ops@example.com"
+    lapsed = decision.decide([validate(xfail=True)], accepted, dt.date(2027, 2, 1))
+    assert lapsed.verdict is Verdict.NO_GO and "lapsed" in lapsed.findings[0].note
+    stale = decision.decide([validate()], accepted, today)
+    assert stale.verdict is Verdict.GO and stale.stale[0]["id"] == fid
+
+
+@pytest.mark.parametrize(
+    "text, key",
+    [
+        ("accept:\n  - {id: F-1, by: me}\n", "accept[0].why"),
+        ("accept:\n  - {id: F-1, by: me, why: ok, whom: x}\n", "accept[0].whom"),
+        ("accept:\n  - {id: F-1, by: me, why: ok, until: soon}\n", "accept[0].until"),
+        ("accepted: []\n", "accepted"),
+    ],
+)
+def test_a_malformed_rollout_file_is_one_line_naming_the_key(tmp_path, text, key):
+    path = tmp_path / "rollout.yaml"
+    path.write_text(text)
+    with pytest.raises(ConfigError) as error:
+        acceptances.load(path)
+    assert key in str(error.value) and "rollout.yaml" in str(error.value) and "\n" not in str(error.value)
+
+
+def test_decision_of_a_merged_run_equals_that_of_one_run(tmp_path):
+    xfail = ProbeResult("seed_pandas_split", XFAIL, SEED, 415, 0.1, "probes/uc/seed_pandas_split.curl")
+    one, a, b = tmp_path / "runs" / "one", tmp_path / "a", tmp_path / "b"
+    for run, labels in ((one, ("1.2.0", "3.17.2")), (a, ("1.2.0",)), (b, ("3.17.2",))):
+        for label in labels:
+            write_cell(run, label, "uc", probes=(probe(), xfail) if label == "3.17.2" else (probe(),))
+    merge.merge([a, b], tmp_path / "runs" / "merged")
+    made = [decision.decide(layout.load_cells(r)) for r in (one, tmp_path / "runs" / "merged")]
+    assert made[0].verdict == made[1].verdict == Verdict.NO_GO
+    assert [f.id for f in made[0].findings] == [f.id for f in made[1].findings]
+    decision.write(one, made[0])
+    again = decision.decide(layout.load_cells(one), previous=decision.previous_decision(tmp_path / "runs" / "merged",
+                                                                                          made[0].labels))  # fmt: skip
+    assert again.changed["new"] == [] and again.changed["verdict_before"] == "NO-GO"
+    assert json.loads((one / decision.DECISION_JSON).read_text())["exit_code"] == 1
+
+
+def test_decide_session_writes_the_banner_and_exits_with_the_verdict(tmp_path):
+    """`nox -s decide -- RUN` on a real run folder: decision files, the report's banner, exit code 1."""
+    import os
+    import subprocess
+
+    from sessions import NOX, ROOT
+
+    run = tmp_path / "runs" / "r"
+    xfail = ProbeResult("seed_pandas_split", XFAIL, SEED, 415, 0.1, "probes/uc/seed_pandas_split.curl")
+    write_cell(run, "3.17.2", "sklearn_elasticnet_wine", probes=(probe(), xfail))
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("NOX", "ROLLOUT_"))}
+    done = subprocess.run([NOX, "-s", "decide", "--", str(run)], cwd=ROOT, capture_output=True, text=True,
+                          env={**env, "ROLLOUT_RESULTS": str(tmp_path)}, timeout=300)  # fmt: skip
+    assert done.returncode == 1, done.stderr[-2000:]
+    assert "Rollout decision: **NO-GO**" in done.stdout and "decision: NO-GO (exit code 1)" in done.stderr
+    page = (run / "report.html").read_text()
+    assert 'id="decision"' in page and "NO-GO" in page and "client request change" in page
+    assert json.loads((run / "decision.json").read_text())["verdict"] == "NO-GO"
