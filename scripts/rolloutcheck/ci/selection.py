@@ -19,9 +19,10 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from rolloutcheck.core.errors import Failure
+from rolloutcheck.models import kinds
 from rolloutcheck.models.layout import natural_key
 
-KINDS = ("validate", "upgrade", "store-upgrade")
+KINDS = tuple(kinds.KINDS)  # the cell kinds CI fans out over, as models/kinds.py declares them
 _SHARD = re.compile(r"^(\d+)/(\d+)$")
 
 

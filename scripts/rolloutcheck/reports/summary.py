@@ -11,6 +11,7 @@ from pathlib import Path
 from junitparser import Failure, JUnitXml, Skipped, TestCase, TestSuite
 
 from rolloutcheck.core.atomic import write_atomic
+from rolloutcheck.models import kinds
 from rolloutcheck.models.layout import group_dir, natural_key
 from rolloutcheck.models.results import FAIL, PASS, SKIP, XFAIL, XPASS, CellResult
 
@@ -142,7 +143,7 @@ def upgrade_row(cell: CellResult) -> list[str]:
             ", ".join(m["probe"] for m in migrations) or "none", "; ".join(speeds) or "-"]  # fmt: skip
 
 
-STORE_COLUMNS = ("sqlite", "postgresql", "filestore", "client")
+STORE_COLUMNS = kinds.STORE_KINDS  # the store table's columns, in declared order
 
 
 def store_text(cell: CellResult) -> str:
