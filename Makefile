@@ -6,7 +6,7 @@
 #   make matrix                     nox -s matrix: every validate cell of every label, progress per cell (-j2: two at once)
 #   make matrix SHARD=2/4           the 2nd of 4 deterministic parts of the cells (one per machine)
 #   make merge RUNS="a b" [INTO=d]  merge run folders of several machines into one run (JUnit, Markdown, HTML)
-#   make cells [FORMAT=json|github|lines] [OUT=f] [LABEL=l]   the cells as data, for CI
+#   make cells [FORMAT=json|github|lines] [OUT=f] [LABEL=l] [KIND="validate upgrade store-upgrade"]   the cells as data, for CI
 #   make cell SESSION="validate-L(U)"   exactly one cell (what each CI job runs)
 #   make ci-lint                    lint the GitHub workflow (actionlint) and the Jenkinsfile (npm-groovy-lint)
 #   make upgrades                   nox -s matrix -- --kind upgrade: every label's upgrade from production (ROLLOUT_FROM=<label>)
@@ -45,7 +45,7 @@ matrix: bootstrap
 	$(NOX) -s matrix -- --nox '$(NOX)' --jobs $(MAKE_JOBS) $(if $(SHARD),--shard $(SHARD)) $(if $(LABEL),--label $(LABEL))
 
 cells: bootstrap
-	@$(NOX) -s cells -- --format $(or $(FORMAT),json) $(if $(OUT),--output $(OUT)) $(if $(LABEL),--label $(LABEL))
+	@$(NOX) -s cells -- --format $(or $(FORMAT),json) $(if $(OUT),--output $(OUT)) $(if $(LABEL),--label $(LABEL)) $(foreach k,$(KIND),--kind $(k))
 
 cell: bootstrap
 	@test -n '$(SESSION)' || { echo 'usage: make cell SESSION="validate-<label>(<usecase>)"'; exit 2; }

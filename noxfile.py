@@ -75,6 +75,14 @@ def _done(session: nox.Session, code: int) -> None:
         session.error(f"exit code {code} (the reason is above)")
 
 
+def _decided(session: nox.Session, code: int) -> None:
+    """A decision's exit code as the process's: 0 GO, 1 NO-GO, 3 GO WITH ACTIONS (nox itself knows only 0/1)."""
+    if code == 3:
+        session.log("GO WITH ACTIONS: exit code 3")
+        raise SystemExit(3)
+    _done(session, code)
+
+
 def _cell_session(kind: str, label: str):
     """The session of one kind and label, parametrized by use case (or, for store checks, store kind)."""
     if KINDS[kind].parameter == "store":
@@ -103,7 +111,7 @@ for _label in TOOL.labels.values():
             _session
         )
 
-    _rollout = lambda session, label=_label.name: _done(  # noqa: E731
+    _rollout = lambda session, label=_label.name: _decided(  # noqa: E731
         session, entry.rollout(TOOL, label, Path(__file__), session.posargs, NOX_HERE, session.log)
     )
     _rollout.__doc__ = (
@@ -129,7 +137,7 @@ def lock(session: nox.Session) -> None:
 @nox.session(venv_backend="none")
 def decide(session: nox.Session) -> None:
     """The rollout decision of a run (`-- [RUN]`, default the newest; a merged CI run too): decision.md/json."""
-    _done(session, entry.decide(TOOL, session.posargs, session.log))
+    _decided(session, entry.decide(TOOL, session.posargs, session.log))
 
 
 @nox.session(venv_backend="none")

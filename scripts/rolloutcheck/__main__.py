@@ -1,4 +1,4 @@
-"""Command line: `python -m rolloutcheck {labels,usecases,report,cleanup,migrate-probe}`.
+"""Command line: `python -m rolloutcheck {labels,usecases,report,decide,cleanup,migrate-probe}`.
 
 The nox sessions are the front door (`nox -l`); both call the functions of rolloutcheck.entry.
 """
@@ -21,6 +21,8 @@ def main(argv: list[str] | None = None) -> int:
     rep = sub.add_parser("report", help="aggregate a run folder into junit.xml and summary.md")
     rep.add_argument("run", nargs="?", type=Path, help="run folder (default: the newest)")
     rep.add_argument("labels", nargs="*", help="sessions the run was asked for (validate-L, upgrade-L or L)")
+    dec = sub.add_parser("decide", help="the rollout decision of a run: exit 0 GO, 1 NO-GO, 3 GO WITH ACTIONS")
+    dec.add_argument("run", nargs="?", type=Path, help="run folder (default: the newest)")
     sub.add_parser("cleanup", help="stop processes left by runs that were killed")
     mig = sub.add_parser("migrate-probe", help="write the mlflow 2 form of stored 1.x requests beside them")
     mig.add_argument("files", nargs="+", type=Path, help="stored curl files")
@@ -33,6 +35,8 @@ def main(argv: list[str] | None = None) -> int:
         return entry.OK
     if args.command == "cleanup":
         return entry.cleanup()
+    if args.command == "decide":
+        return entry.loaded(lambda tool: entry.decide(tool, [str(args.run)] if args.run else []))
     if args.command == "labels":
         return entry.loaded(lambda tool: entry.labels(tool, []))
     return entry.loaded(lambda tool: entry.report(tool, [*([str(args.run)] if args.run else []), *args.labels]))

@@ -39,7 +39,7 @@ def test_stage_lists_are_what_the_reports_always_showed():
     assert VALIDATE.stages() == ("config", "lock", "env", "train", "tracking", "serve", "probe", "speed")
     assert UPGRADE.stages() == (
         "config", "from-lock", "from-env", "from-train", "from-tracking", "from-serve", "to-lock", "to-env",
-        "local-serve", "local-probe", "speed", "model-env-serve", "model-env-probe",
+        "local-serve", "local-probe", "speed", "model-env-serve", "model-env-probe", "pin-remedy",
     )  # fmt: skip
     assert STORE_KINDS == ("sqlite", "postgresql", "filestore", "client")
     assert STORE_UPGRADE.stages("nosuch") == ("config",)  # an unknown store kind fails its config stage

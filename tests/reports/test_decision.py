@@ -170,3 +170,19 @@ def test_decide_session_writes_the_banner_and_exits_with_the_verdict(tmp_path):
     page = (run / "report.html").read_text()
     assert 'id="decision"' in page and "NO-GO" in page and "client request change" in page
     assert json.loads((run / "decision.json").read_text())["verdict"] == "NO-GO"
+
+
+def test_a_proven_library_pin_is_a_remedy_and_failed_ones_are_named():
+    cell = upgrade(broken=("local-probe", "model-env-probe"))
+    cell.upgrade["pin_remedies"] = [
+        {"name": "model-libraries", "outcome": "proven", "pins": ["scikit-learn==1.1.3"], "folder": "/r/up/remedies/1",
+         "reason": "2 production request(s) answered as logged"},
+        {"name": "mlflow-in-place", "outcome": "not resolvable", "folder": "/r/up/remedies/2",
+         "reason": "Because mlflow==3.17.2 depends on numpy>=1.26 ..."},
+    ]  # fmt: skip
+    made = decision.decide([cell])
+    assert made.verdict is Verdict.GO_WITH_ACTIONS
+    assert all("pin scikit-learn==1.1.3" in f.remedy and "mlflow-in-place: not resolvable" in f.remedy
+               for f in made.findings)  # fmt: skip
+    cell.upgrade["pin_remedies"][0]["outcome"] = "still fails"
+    assert decision.decide([cell]).verdict is Verdict.NO_GO  # a remedy that could not be proven keeps it blocking

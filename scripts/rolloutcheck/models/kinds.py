@@ -98,6 +98,7 @@ UPGRADE = Kind(
             S("speed", "upgrade.speed", TA, branch="local", breakable=True),
             S("model-env-serve", "upgrade.oldmodel:ModelEnv", TA, branch="model-env", breakable=True),
             S("model-env-probe", "upgrade.replay:ModelEnv", TA, branch="model-env", breakable=True),
+            S("pin-remedy", "upgrade.pin", TA, branch="pin"),  # when the old model broke: library pins that work
         )
     },
 )

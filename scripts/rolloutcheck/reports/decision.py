@@ -154,9 +154,25 @@ def _stage_finding(cell: CellResult, stage: StageResult, cells: dict) -> Finding
         usecase = cell.usecase if cell.kind == "upgrade" else None
         remedy = f"retrain and re-log the {cell.from_label} models of {usecase or 'the store use case'} on {cell.label}"
         retrained = _retrained(cells, cell.label, usecase) if usecase else None
+        proofs = []
         if retrained:
-            proof = f"the validate cell {retrained.title} passed (trained, logged, served, probed on {cell.label})"
+            proofs.append(
+                f"the validate cell {retrained.title} passed (trained, logged, served, probed on {cell.label})"
+            )
             evidence.append(retrained.cell_dir)
+        pinned = [r for r in cell.upgrade.get("pin_remedies", []) if r.get("outcome") == "proven"]
+        if pinned:
+            best = pinned[0]
+            remedy += f"; or, where the old model is served, pin {', '.join(best['pins'][:8])} ({best['name']})"
+            proofs.append(f"the old model served by mlflow {cell.label} with those pins: {best['reason']}")
+            evidence.append(best.get("log") or best["folder"])
+        remedies = cell.upgrade.get("pin_remedies", [])
+        tried = [
+            f"{r['name']}: {r['outcome']} ({r.get('reason', '')[:160]})" for r in remedies if r["outcome"] != "proven"
+        ]
+        if tried:
+            remedy += "; library pins that did not work: " + "; ".join(tried)
+        proof = "; ".join(proofs) or None
     elif kind == ORDER:
         remedy = f"upgrade the tracking server to {cell.label} before the clients ({cell.label} clients cannot write " \
                  f"to a {cell.from_label} server)"  # fmt: skip

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 from rolloutcheck.cells.context import CellContext, StageFailed, UpgradeState
 from rolloutcheck.core import net, versionmatch
@@ -39,14 +40,28 @@ def in_protocol_of(spec: ProbeSpec, to_version: str):
     return spec.request, False
 
 
-def replay(ctx: CellContext, state: UpgradeState, record: StageResult, server, branch: str) -> None:
+@dataclass(frozen=True)
+class Answer:
+    """One production request sent to a server of the *to* label, judged against the as-logged answer."""
+
+    spec: ProbeSpec
+    request: object  # curl.Request, in the *to* version's protocol
+    must_change: bool  # the clients must send this new form
+    verdict: str
+    reason: str
+    status: int | None
+    seconds: float
+
+
+def answers(ctx: CellContext, state: UpgradeState, server, log_file: Path) -> list[Answer]:
+    """Production's requests (in the *to* protocol) sent to `server`; each judged, written to `log_file`."""
     from_version, to_version = state.source.result.mlflow_version, state.target.result.mlflow_version
     state.source.need("report")
     chosen = production_requests(ctx, from_version)
     if not chosen:
         raise StageFailed(f"no probe is answered with 200 by mlflow {from_version}: nothing production sends")
-    failures = []
-    with ctx.log(record.stage).open("a") as log:
+    found = []
+    with log_file.open("a") as log:
         for spec in chosen:
             request, must_change = in_protocol_of(spec, to_version)
             as_logged = state.source.report.oracle.get(spec.name)
@@ -61,19 +76,31 @@ def replay(ctx: CellContext, state: UpgradeState, record: StageResult, server, b
                 f"--- {spec.name}: {sent.method} {sent.url}\n{sent.headers}\n{sent.body}\n<-- {status}\n{text[:4000]}\n"
             )
             verdict, reason = _judge(status, text, as_logged, wanted.tolerance)
-            seconds = round(time.monotonic() - started, 3)
-            outcome = ProbeResult(f"{branch}:{spec.name}", verdict, reason, status, seconds, str(spec.request_file))
-            state.result.probes.append(outcome)
-            if verdict == FAIL:  # a written-down known break turns stage and probe into XFAIL (runner.py)
-                failures.append(f"{spec.name}: {reason}")
-            elif must_change and branch == "local" and verdict == PASS:
-                state.result.upgrade.setdefault("migrations", []).append({
-                    "probe": spec.name, "file": str(spec.request_file), "curl": migrate.as_curl(request),
-                    "proof": f"HTTP 200 from mlflow {to_version}, predictions equal the as-logged answers",
-                })  # fmt: skip
+            found.append(
+                Answer(spec, request, must_change, verdict, reason, status, round(time.monotonic() - started, 3))
+            )
+    return found
+
+
+def replay(ctx: CellContext, state: UpgradeState, record: StageResult, server, branch: str) -> None:
+    from_version, to_version = state.source.result.mlflow_version, state.target.result.mlflow_version
+    found = answers(ctx, state, server, ctx.log(record.stage))
+    failures = []
+    for answer in found:
+        spec = answer.spec
+        outcome = ProbeResult(f"{branch}:{spec.name}", answer.verdict, answer.reason, answer.status, answer.seconds,
+                              str(spec.request_file))  # fmt: skip
+        state.result.probes.append(outcome)
+        if answer.verdict == FAIL:  # a written-down known break turns stage and probe into XFAIL (runner.py)
+            failures.append(f"{spec.name}: {answer.reason}")
+        elif answer.must_change and branch == "local" and answer.verdict == PASS:
+            state.result.upgrade.setdefault("migrations", []).append({
+                "probe": spec.name, "file": str(spec.request_file), "curl": migrate.as_curl(answer.request),
+                "proof": f"HTTP 200 from mlflow {to_version}, predictions equal the as-logged answers",
+            })  # fmt: skip
     if failures:
         raise StageFailed("; ".join(failures))
-    record.reason = f"{len(chosen)} production request(s) answered as logged by mlflow {from_version}"
+    record.reason = f"{len(found)} production request(s) answered as logged by mlflow {from_version}"
 
 
 def error_line(text: str) -> str:

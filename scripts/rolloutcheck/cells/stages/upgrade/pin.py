@@ -1,0 +1,123 @@
+"""pin-remedy: when the old model fails on the *to* label, serve it in remedy environments and ask
+production's requests again, so the decision can offer a library pin that is shown to work.
+
+Tried in order, each resolved with uv for the *to* env's Python:
+  1. model-libraries: the *to* label's mlflow plus the library versions the model itself recorded
+     (its logged requirements.txt, else the pinned dependencies of its conda.yaml);
+  2. mlflow-in-place: the production environment's lock with only mlflow replaced by the *to*
+     label's (what "upgrade mlflow in place" means).
+Each ends `proven` (every request answered as logged), `not resolvable` (uv's reason) or
+`still fails` (the error); the outcome is recorded in the cell's `upgrade.pin_remedies`. Trying is
+not checking: the stage passes whatever the outcome, and fails only when it cannot try at all.
+The environments live beside nox's (`<session env>-remedy-<n>`, never in the results folder).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from pathlib import Path
+
+import yaml
+
+from rolloutcheck.cells.context import CellContext, UpgradeState
+from rolloutcheck.cells.stages import serve
+from rolloutcheck.cells.stages.env import process_environ
+from rolloutcheck.cells.stages.upgrade.oldmodel import _model_dir
+from rolloutcheck.cells.stages.upgrade.replay import answers
+from rolloutcheck.core import paths
+from rolloutcheck.core.errors import Failure
+from rolloutcheck.drivers import serving
+from rolloutcheck.envs import backends, install, locks
+from rolloutcheck.envs import spec as envspec
+from rolloutcheck.models.results import PASS, StageResult
+
+NAME = "pin-remedy"
+BROKEN = ("local-serve", "local-probe", "model-env-serve", "model-env-probe")  # the old model on the new label
+PIN = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._\-]*(?:\[[^\]]*\])?)\s*==\s*([^\s;\\]+)")
+PROVEN, NOT_RESOLVABLE, STILL_FAILS = "proven", "not resolvable", "still fails"
+
+
+def describe(ctx: CellContext) -> str:
+    return f"if the old model fails on {ctx.label.name}: serve it with library pins that might work"
+
+
+def model_libraries(model_dir: Path) -> list[str]:
+    """The pinned libraries the model recorded (mlflow itself left out): requirements.txt, else conda.yaml."""
+    found = []
+    requirements = model_dir / "requirements.txt"
+    if requirements.is_file():
+        found = [line.strip() for line in requirements.read_text().splitlines() if PIN.match(line.strip())]
+    elif (model_dir / "conda.yaml").is_file():
+        env = envspec.read_conda_env(model_dir / "conda.yaml")
+        names = yaml.safe_load(paths.CONDA_TO_PYPI.read_text()) or {}
+        converted = [envspec.conda_to_pip(spec, names) for spec in env.conda]
+        found = [r for r in [*converted, *env.pip] if r and PIN.match(r)]
+    return [r for r in found if not envspec.is_mlflow(r)]
+
+
+def lock_pins(lock_file: Path) -> list[str]:
+    """`name==version` of every package in a hashed lock, mlflow (and its split-off parts) left out."""
+    pins = [f"{m[1]}=={m[2]}" for line in lock_file.read_text().splitlines() if (m := PIN.match(line))]
+    return [p for p in pins if not re.match(r"^mlflow(-skinny|-tracing)?==", p, re.I)]
+
+
+def remedies(ctx: CellContext, state: UpgradeState, model_dir: Path) -> list[tuple[str, list[str]]]:
+    tried = [("model-libraries", [ctx.label.mlflow, *model_libraries(model_dir)])]
+    if state.source.lock_file is not None and state.source.lock_file.is_file():
+        tried.append(("mlflow-in-place", [ctx.label.mlflow, *lock_pins(state.source.lock_file)]))
+    return tried
+
+
+def python_of(prefix: Path) -> str:
+    """The `X.Y` of an environment's Python, from its pyvenv.cfg (3.11 when it says none)."""
+    cfg = prefix / "pyvenv.cfg"
+    found = re.search(r"^version(?:_info)?\s*=\s*(\d+\.\d+)", cfg.read_text() if cfg.is_file() else "", re.M)
+    return found[1] if found else "3.11"
+
+
+def attempt(ctx: CellContext, state: UpgradeState, n: int, name: str, requirements: list[str]) -> dict:
+    folder = ctx.cell_dir / "remedies" / f"{n}-{name}"
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "requirements.in").write_text("\n".join(requirements) + "\n")
+    (folder / "constraints.txt").write_text("\n".join(ctx.label.constraints) + "\n")
+    outcome = {"name": name, "requirements": requirements, "folder": str(folder)}
+    log = ctx.log(f"{NAME}-{n}")
+    done = locks.compile_requirements(folder / "requirements.in", folder / "constraints.txt", python_of(ctx.prefix),
+                                      ctx.label.index_url, hashes=True, log=log)  # fmt: skip
+    if done.returncode != 0:
+        return outcome | {"outcome": NOT_RESOLVABLE, "reason": locks.resolver_reason(done.stderr), "log": str(log)}
+    (folder / "requirements.lock").write_text(done.stdout)
+    venv = ctx.venv.with_name(f"{ctx.venv.name}-remedy-{n}")
+    server = None
+    try:
+        backends.UvBackend().create(venv, python_of(ctx.prefix), log)  # uv: remedies are PyPI pins
+        install.sync(venv, folder / "requirements.lock", log, ctx.label.index_url)
+        remedy_ctx = dataclasses.replace(ctx, venv=venv)
+        environ = process_environ(remedy_ctx, state.target.traits)
+        command = serving.serve_command(venv, _model_dir(state), state.target.traits.local_env_flags)
+        server = serve.start(command, ctx.launch(f"{NAME}-{n}-serve", environ), ctx.timeouts.model_env)
+        found = answers(ctx, state, server, log)
+    except Failure as error:
+        return outcome | {"outcome": STILL_FAILS, "reason": error.reason, "log": str(log)}
+    finally:
+        if server is not None:
+            server.stop()
+    failed = [f"{a.spec.name}: {a.reason}" for a in found if a.verdict != PASS]
+    if failed:
+        return outcome | {"outcome": STILL_FAILS, "reason": "; ".join(failed)[:400], "log": str(log)}
+    return outcome | {"outcome": PROVEN, "pins": requirements[1:], "log": str(log),
+                      "reason": f"{len(found)} production request(s) answered as logged"}  # fmt: skip
+
+
+def run(ctx: CellContext, state: UpgradeState, record: StageResult) -> None:
+    state.target.need("traits", "environ")
+    broken = [s.stage for s in state.result.stages if s.stage in BROKEN and s.status != PASS]
+    if not broken:
+        record.reason = f"not needed: the old model answered as logged on {ctx.label.name}"
+        return
+    candidates = remedies(ctx, state, Path(_model_dir(state)))
+    tried = [attempt(ctx, state, n, name, reqs) for n, (name, reqs) in enumerate(candidates, 1)]
+    state.result.upgrade["pin_remedies"] = tried
+    record.details["remedies"] = tried
+    record.reason = "; ".join(f"{t['name']}: {t['outcome']}" for t in tried) + f" (after {', '.join(broken)} broke)"
