@@ -276,7 +276,8 @@ def decide(tool: Tool, argv: list[str], printer: Printer = stderr) -> int:
         return _fail(printer, str(error), BAD_INPUT)
     _, found = aggregate.summarize(run)  # the cells of the run and those its selection asked for but never reported
     labels = sorted({c.label for c in found})
-    made = decision.decide(found, accepted, previous=decision.previous_decision(run, labels))
+    previous = decision.previous_decision(run, labels)
+    made = decision.decide(found, accepted, previous=previous, labels=tool.labels)
     json_file, md_file = decision.write(run, made)
     html.write(run, found)  # the banner at the top of report.html
     print(decision.markdown(made), flush=True)

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import hashlib
 import re
-import zipfile
 from pathlib import Path
 
 import pytest
@@ -16,6 +15,7 @@ from rolloutcheck.envs import locks
 from rolloutcheck.envs import spec as envspec
 from rolloutcheck.inputs import registry, usecases
 from rolloutcheck.inputs.usecases import UseCase
+from wheels import make_wheel
 
 
 def write_case(root: Path, name: str, pip: list[str] = (), by_mlflow: dict | None = None) -> UseCase:
@@ -29,21 +29,6 @@ def write_case(root: Path, name: str, pip: list[str] = (), by_mlflow: dict | Non
         spec += "requirements_by_mlflow:\n" + "".join(f'  "{k}": {v}\n' for k, v in by_mlflow.items())
     (folder / "usecase.yaml").write_text(spec)
     return usecases.load(folder)
-
-
-def make_wheel(path: Path, build: str) -> Path:
-    """A real, installable pure-Python wheel named like `path` (no dependencies); `build` varies its bytes."""
-    name, version = path.name.split("-")[:2]
-    info = f"{name}-{version}.dist-info"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with zipfile.ZipFile(path, "w") as wheel:
-        wheel.writestr(f"{name}/__init__.py", f"BUILD = {build!r}\n")
-        wheel.writestr(f"{info}/METADATA", f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n")
-        wheel.writestr(
-            f"{info}/WHEEL", "Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: true\nTag: py3-none-any\n"
-        )
-        wheel.writestr(f"{info}/RECORD", "")
-    return path
 
 
 @pytest.mark.parametrize(

@@ -4,12 +4,12 @@ import shlex
 import textwrap
 
 import pytest
-from test_lock_inputs import make_wheel
 
 from rolloutcheck.core import paths
 from rolloutcheck.envs import locks
 from rolloutcheck.envs import spec as envspec
 from rolloutcheck.inputs import registry, usecases
+from wheels import make_wheel
 
 
 @pytest.fixture
@@ -135,3 +135,16 @@ def test_one_uv_compile_helper_logs_its_command_quoted(tmp_path):
     plain = locks.compile_requirements(requirements, constraints, "3.11", "https://pypi.org/simple", hashes=False)
     assert plain.returncode == 0 and "--hash" not in plain.stdout
     assert plain.args[-2:] == ["--extra-index-url", "https://pypi.org/simple"]
+
+
+def test_a_pin_can_carry_its_reason_and_a_bad_entry_is_one_line(tmp_path):
+    good = tmp_path / "versions.yaml"
+    good.write_text('labels:\n  "9.9":\n    mlflow: mlflow==9.9\n    constraints:\n'
+                    '      - {pin: "numpy<2", reason: "ABI of pandas 1.5"}\n      - pandas<2\n')  # fmt: skip
+    label = registry.load_labels(good)["9.9"]
+    assert label.constraints == ("numpy<2", "pandas<2") and label.reasons == {"numpy<2": "ABI of pandas 1.5"}
+    bad = tmp_path / "bad.yaml"
+    bad.write_text('labels:\n  "9.9":\n    mlflow: mlflow==9.9\n    constraints:\n      - {pin: "numpy<2", why: x}\n')
+    with pytest.raises(registry.RegistryError) as error:
+        registry.load_labels(bad)
+    assert "unknown key 'why'" in str(error.value) and "constraints" in str(error.value)

@@ -186,3 +186,16 @@ def test_a_proven_library_pin_is_a_remedy_and_failed_ones_are_named():
                for f in made.findings)  # fmt: skip
     cell.upgrade["pin_remedies"][0]["outcome"] = "still fails"
     assert decision.decide([cell]).verdict is Verdict.NO_GO  # a remedy that could not be proven keeps it blocking
+
+
+def test_every_pin_the_tool_adds_is_a_requirement_change_of_its_label():
+    from rolloutcheck.inputs import registry
+
+    labels = registry.load_labels()
+    made = decision.decide([validate(label="2.22.5")], labels=labels)
+    (finding,) = made.findings
+    assert finding.kind == decision.REQUIREMENT and "starlette<1" in finding.remedy and "crash" in finding.seen
+    assert finding.proof and made.verdict is Verdict.GO_WITH_ACTIONS  # the label's validate cells passed with it
+    assert decision.decide([validate(label="3.17.2")], labels=labels).verdict is Verdict.GO  # 3.17.2 needs no pin
+    failed = decision.decide([validate(label="2.22.5", failing="serve")], labels=labels)
+    assert failed.verdict is Verdict.NO_GO and failed.findings[0].blocking

@@ -38,6 +38,7 @@ class Label:
     index_url: str | None = None
     requirements: tuple[str, ...] = field(default_factory=tuple)
     constraints: tuple[str, ...] = field(default_factory=tuple)
+    reasons: dict[str, str] = field(default_factory=dict, compare=False, hash=False)  # pin -> why the tool adds it
 
     @property
     def env_key(self) -> str:
@@ -80,11 +81,27 @@ def _read(path: Path) -> tuple[dict[str, dict], str | None]:
     return {str(name): dict(raw or {}) for name, raw in labels.items()}, None if production is None else str(production)
 
 
-def _strings(raw: dict, key: str, where: str) -> tuple[str, ...]:
+def _strings(raw: dict, key: str, where: str) -> tuple[tuple[str, ...], dict[str, str]]:
+    """A list of requirement strings, each plain or `{pin: ..., reason: ...}`; (the strings, pin -> reason)."""
     value = raw.get(key) or ()
-    if isinstance(value, str) or not all(isinstance(v, str) and v.strip() for v in value):
+    if isinstance(value, str) or not isinstance(value, list | tuple):
         raise RegistryError(f"{where}: key {key!r}: must be a list of requirement strings")
-    return tuple(v.strip() for v in value)
+    pins, reasons = [], {}
+    for entry in value:
+        if isinstance(entry, dict):
+            unknown = sorted(set(map(str, entry)) - {"pin", "reason"})
+            pin, reason = entry.get("pin"), entry.get("reason")
+            if unknown or not isinstance(pin, str) or not pin.strip() or not isinstance(reason, str):
+                raise RegistryError(f"{where}: key {key!r}: an entry must be a requirement string or "
+                                    f"{{pin: <requirement>, reason: <why>}}" + (f"; unknown key {unknown[0]!r}"
+                                                                                if unknown else ""))  # fmt: skip
+            pins.append(pin.strip())
+            reasons[pin.strip()] = " ".join(reason.split())
+        elif isinstance(entry, str) and entry.strip():
+            pins.append(entry.strip())
+        else:
+            raise RegistryError(f"{where}: key {key!r}: must be a list of requirement strings")
+    return tuple(pins), reasons
 
 
 def _label(name: str, raw: dict, environ: Mapping[str, str], source: str) -> Label:
@@ -96,13 +113,16 @@ def _label(name: str, raw: dict, environ: Mapping[str, str], source: str) -> Lab
     index_url = environ.get(f"ROLLOUT_INDEX_URL__{key}") or raw.get("index_url")
     if index_url is not None and not isinstance(index_url, str):
         raise RegistryError(f"{where}: key 'index_url': must be a URL string")
+    requirements, required_why = _strings(raw, "requirements", where)
+    constraints, constrained_why = _strings(raw, "constraints", where)
     return Label(
         name=name,
         mlflow=mlflow.strip(),
         description=str(raw.get("description") or ""),
         index_url=index_url,
-        requirements=_strings(raw, "requirements", where),
-        constraints=_strings(raw, "constraints", where),
+        requirements=requirements,
+        constraints=constraints,
+        reasons={**required_why, **constrained_why},
     )
 
 

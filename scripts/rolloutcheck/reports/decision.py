@@ -15,13 +15,14 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from enum import StrEnum
 from pathlib import Path
 
 from rolloutcheck.core.atomic import write_atomic
 from rolloutcheck.inputs.acceptances import Acceptance
+from rolloutcheck.inputs.registry import Label
 from rolloutcheck.models.results import PASS, XFAIL, XPASS, CellResult, StageResult
 
 DECISION_JSON, DECISION_MD = "decision.json", "decision.md"
@@ -42,6 +43,7 @@ ORDER = "order of the rollout"
 DATA_REPAIR = "data repair"
 SPEED = "speed regression"
 OUT_OF_DATE = "expectation out of date"
+REQUIREMENT = "requirement change"
 KNOWN = "known break"
 
 # which kind of action an upgrade or store stage's known break asks for
@@ -186,6 +188,27 @@ def _stage_finding(cell: CellResult, stage: StageResult, cells: dict) -> Finding
     return Finding(fid, kind, cell.title, stage.stage, stage.reason, hits, remedy, proof, evidence)
 
 
+def requirement_findings(cells: Sequence[CellResult], labels: Mapping[str, Label]) -> Iterable[Finding]:
+    """Every pin the tool itself adds so that a label works (envs/versions.yaml `requirements:` and
+    `constraints:`) is one the team must add to its own environments: a finding of that label,
+    proven when every validate cell of the label passed with it."""
+    for name in sorted({c.label for c in cells if c.label in labels}):
+        label = labels[name]
+        validate = [c for c in cells if c.kind == "validate" and c.label == name]
+        passed = validate and all(c.status == PASS for c in validate)
+        for how, pins in (("install", label.requirements), ("constrain", label.constraints)):
+            for pin in pins:
+                why = label.reasons.get(pin, "no reason recorded in envs/versions.yaml")
+                yield Finding(
+                    finding_id(REQUIREMENT, name, pin), REQUIREMENT, f"label {name}", "env",
+                    f"the tool adds `{pin}` ({how}) so that mlflow {name} works: {why}",
+                    [c.usecase for c in validate] or [name],
+                    f"{how} `{pin}` in every environment that runs mlflow {name} (envs/versions.yaml)",
+                    f"the {len(validate)} validate cell(s) of {name} passed with it" if passed else None,
+                    [c.cell_dir for c in validate],
+                )  # fmt: skip
+
+
 def findings(cells: Sequence[CellResult]) -> list[Finding]:
     by_key = {_key(c): c for c in cells}
     found: dict[str, Finding] = {}
@@ -203,7 +226,7 @@ def findings(cells: Sequence[CellResult]) -> list[Finding]:
 
 def decide(
     cells: Sequence[CellResult], acceptances: Sequence[Acceptance] = (), today: dt.date | None = None,
-    previous: dict | None = None,
+    previous: dict | None = None, labels: Mapping[str, Label] | None = None,
 ) -> Decision:  # fmt: skip
     """The decision of a run's cells (the missing ones included as FAIL cells)."""
     today = today or dt.date.today()
@@ -213,7 +236,7 @@ def decide(
             failure = cell.failure()
             failures.append({"cell": cell.title, "stage": failure.stage, "reason": failure.reason,
                              "log": failure.log or cell.cell_dir})  # fmt: skip
-    found = findings(cells)
+    found = findings(cells) + list(requirement_findings(cells, labels or {}))
     by_id = {f.id: f for f in found}
     stale = []
     for acceptance in acceptances:
@@ -228,8 +251,15 @@ def decide(
         verdict = Verdict.NO_GO
     else:
         verdict = Verdict.GO_WITH_ACTIONS if found else Verdict.GO
-    labels = sorted({c.label for c in cells})
-    decision = Decision(verdict, labels, len(cells), sum(c.status == PASS for c in cells), failures, found, stale)
+    decision = Decision(
+        verdict,
+        sorted({c.label for c in cells}),
+        len(cells),
+        sum(c.status == PASS for c in cells),
+        failures,
+        found,
+        stale,
+    )
     if previous is not None:
         before = {f["id"] for f in previous.get("findings", [])}
         decision.changed = {
