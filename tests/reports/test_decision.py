@@ -199,3 +199,25 @@ def test_every_pin_the_tool_adds_is_a_requirement_change_of_its_label():
     assert decision.decide([validate(label="3.17.2")], labels=labels).verdict is Verdict.GO  # 3.17.2 needs no pin
     failed = decision.decide([validate(label="2.22.5", failing="serve")], labels=labels)
     assert failed.verdict is Verdict.NO_GO and failed.findings[0].blocking
+
+
+def test_a_proven_data_repair_is_an_action_with_its_commands():
+    cell = store("filestore", broken=("to-read", "migrated-snapshot"))
+    command = "MLFLOW_TRACKING_URI=<moved store> mlflow experiments delete --experiment-id 2"
+    cell.upgrade["repair"] = {"experiments": ["deleted-1"], "outcome": "proven", "proof": "as 1.2 wrote it",
+                              "commands": [command]}  # fmt: skip
+    made = decision.decide([cell])
+    assert made.verdict is Verdict.GO_WITH_ACTIONS and len(made.findings) == 2
+    assert all("experiments delete --experiment-id 2" in f.remedy and f.proof for f in made.findings)
+    cell.upgrade["repair"] = {"experiments": ["deleted-1"], "outcome": "still fails", "reason": "not found"}
+    assert decision.decide([cell]).verdict is Verdict.NO_GO
+
+
+def test_resurrected_experiments_are_those_deleted_before_and_active_after():
+    from rolloutcheck.cells.stages.store.repair import resurrected
+
+    def store_of(*stages):
+        return {"experiments": {str(n): {"name": f"e{n}", "lifecycle_stage": s} for n, s in enumerate(stages, 1)}}
+
+    before, after = store_of("deleted", "active", "deleted"), store_of("active", "active", "deleted")
+    assert resurrected(before, after) == {"1": "e1"}

@@ -136,6 +136,7 @@ STORE_UPGRADE = Kind(
             S("to-read", "store.snapshot:DirectRead", TA, branch="direct-read", breakable=True),
             S("migrate", "store.filestore", TA, breakable=True),
             S("migrated-snapshot", "store.snapshot:Migrated", TA, branch="migrated", breakable=True),
+            S("repair", "store.repair", TA, branch="repair"),  # what the move brought back, deleted again
             *_SERVED,
         ),
         "client": (

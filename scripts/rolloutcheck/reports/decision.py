@@ -182,7 +182,14 @@ def _stage_finding(cell: CellResult, stage: StageResult, cells: dict) -> Finding
         if all(ran.get(s) == PASS for s in ("tracking-server", "to-tracking", "to-serve", "to-probe")):
             proof = f"{cell.from_label} clients logged to a {cell.label} server and its model served and answered"
     elif kind == DATA_REPAIR:
-        remedy = f"repair the store after migrating to {cell.label}: {stage.reason}"
+        repair = cell.upgrade.get("repair") or {}
+        remedy = f"repair the store after moving to {cell.label}: {stage.reason}"
+        if repair.get("outcome") == "proven":
+            remedy = (f"after moving the store to {cell.label}, delete again the experiments the move brought back "
+                      f"({', '.join(repair['experiments'])}): " + "; ".join(repair["commands"]))  # fmt: skip
+            proof = repair["proof"]
+        elif repair:
+            remedy += f"; deleting them again did not work: {repair.get('reason', '?')}"
     elif kind == SPEED:
         remedy = f"the {cell.label} server is slower for {cell.usecase}: size the serving fleet or accept it"
     return Finding(fid, kind, cell.title, stage.stage, stage.reason, hits, remedy, proof, evidence)
