@@ -50,3 +50,29 @@ def test_report_in_a_browser_click_a_failed_cell_shows_its_reason(tmp_path, chro
     finally:
         browser.close()
     assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and shot.stat().st_size > 10_000
+
+
+def test_the_decision_banner_leads_from_an_action_to_its_evidence(tmp_path, chromium):
+    """The banner is at the top of report.html; a real click on an action's evidence link opens it."""
+    from rolloutcheck.models import layout
+    from rolloutcheck.reports import decision, html
+
+    run = tmp_path / "results" / "runs" / "r2"
+    seed = probe("seed_pandas_split", status=XFAIL, reason="known break: mlflow 2.0 refuses pandas-split (415)")
+    cell = write_cell(run, "3.17.2", "sklearn_elasticnet_wine", probes=(probe("dataframe_split"), seed))
+    made = decision.decide(layout.load_cells(run))
+    decision.write(run, made)
+    report = html.write(run, layout.load_cells(run))
+    browser = Browser(report.as_uri())
+    try:
+        assert browser.evaluate("document.querySelector('#decision #verdict').innerText") == "NO-GO"
+        top = browser.evaluate("document.querySelector('#decision').getBoundingClientRect().top")
+        assert top < 200  # readable at a glance: above the grid, without scrolling
+        assert "client request change" in browser.evaluate("document.querySelector('#decision').innerText")
+        browser.screenshot(run / "banner.png")
+        browser.click("#decision a.evidence")
+        browser.wait_for(f"location.href.includes({Path(cell.cell_dir).name!r})", timeout=10)
+        assert browser.evaluate("location.href").rstrip("/").endswith("sklearn_elasticnet_wine")
+    finally:
+        browser.close()
+    assert (run / "banner.png").stat().st_size > 10_000

@@ -64,6 +64,7 @@ class StoreCell:
         size = config.size(settings.store_size)
         project = preflight.check(source, config.project.name)
         state.size = dataclasses.asdict(size)
+        started.result.upgrade["usecase"] = config.project.name  # whose model the store holds (the decision cites it)
         python, _ = interpreter.interpreter_for(config.project.name)
         for side, label, prefix, venv in (
             (Side.FROM, source, "from-", store_venv(target, source)),

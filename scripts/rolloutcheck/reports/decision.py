@@ -21,6 +21,7 @@ from enum import StrEnum
 from pathlib import Path
 
 from rolloutcheck.core.atomic import write_atomic
+from rolloutcheck.core.errors import shown
 from rolloutcheck.inputs.acceptances import Acceptance
 from rolloutcheck.inputs.registry import Label
 from rolloutcheck.models.results import PASS, XFAIL, XPASS, CellResult, StageResult
@@ -131,7 +132,9 @@ def _validate_findings(cell: CellResult, cells: dict) -> Iterable[Finding]:
             continue
         migrated = _migration(cells, cell.label, cell.usecase, probe.name)
         upgrade = cells.get(("upgrade", cell.label, cell.usecase))
-        remedy = f"every client that sends `{probe.name}` ({probe.request}) must send the {cell.label} form"
+        remedy = (
+            f"every client that sends `{probe.name}` ({shown(probe.request or '?')}) must send the {cell.label} form"
+        )
         if migrated:
             remedy += f": {migrated['curl']}"
         yield Finding(fid, CLIENT_REQUEST, cell.title, "probe", probe.reason, [f"{cell.usecase}: {probe.name}"],
@@ -153,7 +156,7 @@ def _stage_finding(cell: CellResult, stage: StageResult, cells: dict) -> Finding
     evidence = [cell.cell_dir, *_log(stage)]
     proof, remedy = None, f"no remedy is known: {stage.stage} breaks from {cell.from_label} to {cell.label}"
     if kind == RETRAIN:
-        usecase = cell.usecase if cell.kind == "upgrade" else None
+        usecase = cell.usecase if cell.kind == "upgrade" else cell.upgrade.get("usecase")  # a store check's use case
         remedy = f"retrain and re-log the {cell.from_label} models of {usecase or 'the store use case'} on {cell.label}"
         retrained = _retrained(cells, cell.label, usecase) if usecase else None
         proofs = []

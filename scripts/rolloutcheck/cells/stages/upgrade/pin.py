@@ -31,6 +31,7 @@ from rolloutcheck.drivers import serving
 from rolloutcheck.envs import backends, install, locks
 from rolloutcheck.envs import spec as envspec
 from rolloutcheck.models.results import PASS, StageResult
+from rolloutcheck.probes import migrate
 
 NAME = "pin-remedy"
 BROKEN = ("local-serve", "local-probe", "model-env-serve", "model-env-probe")  # the old model on the new label
@@ -104,6 +105,14 @@ def attempt(ctx: CellContext, state: UpgradeState, n: int, name: str, requiremen
         if server is not None:
             server.stop()
     failed = [f"{a.spec.name}: {a.reason}" for a in found if a.verdict != PASS]
+    for answer in found:  # a changed request the new server answered as logged: its new form is proven too
+        if answer.must_change and answer.verdict == PASS:
+            state.result.upgrade.setdefault("migrations", []).append({
+                "probe": answer.spec.name, "file": str(answer.spec.request_file),
+                "curl": migrate.as_curl(answer.request),
+                "proof": f"HTTP 200 from mlflow {ctx.label.name} (remedy environment {name}), predictions equal the "
+                         "as-logged answers",
+            })  # fmt: skip
     if failed:
         return outcome | {"outcome": STILL_FAILS, "reason": "; ".join(failed)[:400], "log": str(log)}
     return outcome | {"outcome": PROVEN, "pins": requirements[1:], "log": str(log),

@@ -1,0 +1,53 @@
+"""A small rollout for real: one use case and one store kind for 3.17.2 from production, through the
+matrix runner, ends with a decision whose every finding names its remedy and evidence; a cell that
+never finished turns the same run into NO-GO."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from sessions import NOX, ROOT, nox_env, ours
+
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(3600)]
+
+SKLEARN = "sklearn_elasticnet_wine"
+
+
+def test_a_small_rollout_ends_with_a_decision_and_its_evidence(tmp_path):
+    run = tmp_path / "run"
+    selection = ["--usecase", SKLEARN, "--usecase", "filestore"]
+    done = subprocess.run([NOX, "-s", "rollout-3.17.2", "--", *selection], cwd=ROOT, capture_output=True, text=True,
+                          env=nox_env(run), timeout=3300)  # fmt: skip
+    assert not ours(run), "a process of the rollout survived it"
+    made = json.loads((run / "decision.json").read_text())
+    assert made["cells"] == 3 and made["passed"] == 3, made["failures"]  # validate, upgrade, store filestore
+    assert made["verdict"] in ("GO WITH ACTIONS", "NO-GO") and done.returncode == made["exit_code"], done.stderr[-3000:]
+    kinds = {f["kind"] for f in made["findings"]}
+    # the seed's request refused with 415, the old sklearn model failing on 3.17.2, the file store's
+    # deleted experiment read as active again: each an action, never a silent pass
+    assert {"client request change", "model retrain", "data repair"} <= kinds, kinds
+    for finding in made["findings"]:
+        assert finding["remedy"] and finding["evidence"] and finding["id"].startswith("F-")
+        assert finding["blocking"] == (finding["proof"] is None and finding["accepted"] is None)
+        assert all(Path(e).exists() for e in finding["evidence"]), finding["evidence"]
+    if made["verdict"] == "NO-GO":
+        assert any(f["blocking"] for f in made["findings"])
+    retrain = next(f for f in made["findings"] if f["kind"] == "model retrain" and "upgrade" in f["cell"])
+    assert retrain["proof"] and "validate cell 3.17.2 x sklearn_elasticnet_wine passed" in retrain["proof"]
+    assert "Rollout decision: **" in done.stdout and 'id="decision"' in (run / "report.html").read_text()
+    assert (run / "decision.md").read_text().startswith("# Rollout decision")
+
+    # the same run with one cell that never finished: NO-GO, naming it
+    broken = tmp_path / "broken"
+    shutil.copytree(run, broken, symlinks=True)
+    next(broken.glob(f"upgrade-3.17.2/{SKLEARN}*/cell.json")).unlink()
+    again = subprocess.run([NOX, "-s", "decide", "--", str(broken)], cwd=ROOT, capture_output=True, text=True,
+                           env=nox_env(broken), timeout=600)  # fmt: skip
+    assert again.returncode == 1, again.stderr[-2000:]
+    redone = json.loads((broken / "decision.json").read_text())
+    assert redone["verdict"] == "NO-GO" and any("never finished" in f["reason"] for f in redone["failures"])
