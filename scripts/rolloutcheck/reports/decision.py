@@ -168,9 +168,14 @@ def _stage_finding(cell: CellResult, stage: StageResult, cells: dict) -> Finding
         pinned = [r for r in cell.upgrade.get("pin_remedies", []) if r.get("outcome") == "proven"]
         if pinned:
             best = pinned[0]
-            remedy += f"; or, where the old model is served, pin {', '.join(best['pins'][:8])} ({best['name']})"
-            proofs.append(f"the old model served by mlflow {cell.label} with those pins: {best['reason']}")
+            slower = {n: f["verdict"] for n, f in (best.get("speed") or {}).items() if f.get("regression")}
+            pins = f"pin {', '.join(best['pins'][:8])} ({best['name']})"
             evidence.append(best.get("log") or best["folder"])
+            if slower:  # measured on the remedy env's server, since the old model failed on the plain one
+                remedy += f"; {pins} answers as logged but slower: " + "; ".join(f"{n}: {v}" for n, v in slower.items())
+            else:
+                remedy += f"; or, where the old model is served, {pins}"
+                proofs.append(f"the old model served by mlflow {cell.label} with those pins: {best['reason']}")
         remedies = cell.upgrade.get("pin_remedies", [])
         tried = [
             f"{r['name']}: {r['outcome']} ({r.get('reason', '')[:160]})" for r in remedies if r["outcome"] != "proven"

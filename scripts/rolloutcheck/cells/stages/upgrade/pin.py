@@ -25,13 +25,13 @@ from rolloutcheck.cells.stages import serve
 from rolloutcheck.cells.stages.env import process_environ
 from rolloutcheck.cells.stages.upgrade.oldmodel import _model_dir
 from rolloutcheck.cells.stages.upgrade.replay import answers
-from rolloutcheck.core import paths
+from rolloutcheck.core import net, paths
 from rolloutcheck.core.errors import Failure
 from rolloutcheck.drivers import serving
 from rolloutcheck.envs import backends, install, locks
 from rolloutcheck.envs import spec as envspec
 from rolloutcheck.models.results import PASS, StageResult
-from rolloutcheck.probes import migrate
+from rolloutcheck.probes import loadtest, migrate
 
 NAME = "pin-remedy"
 BROKEN = ("local-serve", "local-probe", "model-env-serve", "model-env-probe")  # the old model on the new label
@@ -99,6 +99,7 @@ def attempt(ctx: CellContext, state: UpgradeState, n: int, name: str, requiremen
         command = serving.serve_command(venv, _model_dir(state), state.target.traits.local_env_flags)
         server = serve.start(command, ctx.launch(f"{NAME}-{n}-serve", environ), ctx.timeouts.model_env)
         found = answers(ctx, state, server, log)
+        speed = side_by_side(ctx, state, server, found) if all(a.verdict == PASS for a in found) else {}
     except Failure as error:
         return outcome | {"outcome": STILL_FAILS, "reason": error.reason, "log": str(log)}
     finally:
@@ -115,8 +116,23 @@ def attempt(ctx: CellContext, state: UpgradeState, n: int, name: str, requiremen
             })  # fmt: skip
     if failed:
         return outcome | {"outcome": STILL_FAILS, "reason": "; ".join(failed)[:400], "log": str(log)}
-    return outcome | {"outcome": PROVEN, "pins": requirements[1:], "log": str(log),
+    return outcome | {"outcome": PROVEN, "pins": requirements[1:], "log": str(log), "speed": speed,
                       "reason": f"{len(found)} production request(s) answered as logged"}  # fmt: skip
+
+
+def side_by_side(ctx: CellContext, state: UpgradeState, server, found: list) -> dict:
+    """A latency regression must not hide behind a load failure: the old model on the remedy env's
+    server against the *from* server, interleaved (bounded like the speed stage); figures and verdict."""
+    if state.source.server is None:
+        return {}
+    figures = {}
+    for answer in found:
+        requests = {"from": answer.spec.request.for_server(net.HOST, state.source.server.port),
+                    "to": answer.request.for_server(net.HOST, server.port)}  # fmt: skip
+        measured = {side: f.summary() for side, f in loadtest.interleaved(requests, ctx.usecase.load).items()}
+        ok, text = loadtest.judge(measured["from"], measured["to"], ctx.limits.p95_ratio, ctx.limits.p95_min_ms)
+        figures[answer.spec.name] = {**measured, "verdict": text, "regression": not ok}
+    return figures
 
 
 def run(ctx: CellContext, state: UpgradeState, record: StageResult) -> None:
