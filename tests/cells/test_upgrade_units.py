@@ -162,3 +162,22 @@ def test_error_line_takes_the_exception_of_the_stack_trace():
     assert error_line(body) == "KeyError: 'a'"
     assert error_line(json.dumps({"message": "protocol changed"})) == "protocol changed"
     assert error_line("<html>  bad   gateway</html>") == "<html> bad gateway</html>"
+
+
+def test_pin_remedy_reads_the_packages_uv_names_in_a_conflict():
+    from rolloutcheck.cells.stages.upgrade import pin
+
+    stderr = ("  × No solution found when resolving dependencies:\n  ╰─▶ Because mlflow==3.17.2 depends on "
+              "gunicorn{sys_platform != 'win32'}<27 and gunicorn{sys_platform != 'win32'}==27.0.1, we can conclude "
+              "that mlflow==3.17.2 cannot be used.\n      And because you require mlflow==3.17.2 and Scikit_Learn==1.1.3, "
+              "we can conclude that your requirements are unsatisfiable.")  # fmt: skip
+    assert {pin._name(m) for m in pin.CONFLICT.findall(stderr)} == {"mlflow", "gunicorn", "scikit-learn"}
+    assert pin.uv_reason(stderr).startswith("Because mlflow==3.17.2") and "unsatisfiable" in pin.uv_reason(stderr)
+    lock = "numpy==1.23.5 \\\n    --hash=sha256:00\nmlflow==1.2.0 \\\n    --hash=sha256:11\nmlflow-skinny==3.1 \\\n"
+    assert pin.PIN.match("scikit-learn==1.1.3")[2] == "1.1.3"
+    import tempfile
+    from pathlib import Path
+
+    with tempfile.TemporaryDirectory() as folder:
+        (Path(folder) / "requirements.lock").write_text(lock)
+        assert pin.lock_pins(Path(folder) / "requirements.lock") == ["numpy==1.23.5"]  # mlflow itself is replaced

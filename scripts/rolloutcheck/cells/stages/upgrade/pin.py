@@ -5,7 +5,11 @@ Tried in order, each resolved with uv for the *to* env's Python:
   1. model-libraries: the *to* label's mlflow plus the library versions the model itself recorded
      (its logged requirements.txt, else the pinned dependencies of its conda.yaml);
   2. mlflow-in-place: the production environment's lock with only mlflow replaced by the *to*
-     label's (what "upgrade mlflow in place" means).
+     label's (what "upgrade mlflow in place" means);
+  3. nearest-production: the model's libraries, with every other package held at production's
+     version except those the new mlflow cannot take (dropped one uv conflict at a time): a model
+     records scikit-learn but not the numpy it was built against.
+A proven remedy's pins are what its lock holds that the *to* label's own lock does not.
 Each ends `proven` (every request answered as logged), `not resolvable` (uv's reason) or
 `still fails` (the error); the outcome is recorded in the cell's `upgrade.pin_remedies`. Trying is
 not checking: the stage passes whatever the outcome, and fails only when it cannot try at all.
@@ -16,6 +20,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
+from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
@@ -37,6 +42,8 @@ NAME = "pin-remedy"
 BROKEN = ("local-serve", "local-probe", "model-env-serve", "model-env-probe")  # the old model on the new label
 PIN = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._\-]*(?:\[[^\]]*\])?)\s*==\s*([^\s;\\]+)")
 PROVEN, NOT_RESOLVABLE, STILL_FAILS = "proven", "not resolvable", "still fails"
+CONFLICT = re.compile(r"\b([A-Za-z0-9][A-Za-z0-9._\-]*)(?:\[[^\]]*\])?(?:\{[^}]*\})?==\d")  # `gunicorn{...}==27.0.1`
+RELAX_ROUNDS = 25  # bounded: each round drops the production pins uv names in its conflict
 
 
 def describe(ctx: CellContext) -> str:
@@ -63,11 +70,57 @@ def lock_pins(lock_file: Path) -> list[str]:
     return [p for p in pins if not re.match(r"^mlflow(-skinny|-tracing)?==", p, re.I)]
 
 
-def remedies(ctx: CellContext, state: UpgradeState, model_dir: Path) -> list[tuple[str, list[str]]]:
-    tried = [("model-libraries", [ctx.label.mlflow, *model_libraries(model_dir)])]
+@dataclass(frozen=True)
+class Remedy:
+    name: str
+    requirements: list[str]  # the *to* label's mlflow first
+    constraints: list[str]  # the *to* label's own constraints, and for `relax` production's pins
+    relax: bool = False  # drop the production pins that conflict with the new mlflow, one round at a time
+
+
+def remedies(ctx: CellContext, state: UpgradeState, model_dir: Path) -> list[Remedy]:
+    libraries = model_libraries(model_dir)
+    tried = [Remedy("model-libraries", [ctx.label.mlflow, *libraries], list(ctx.label.constraints))]
     if state.source.lock_file is not None and state.source.lock_file.is_file():
-        tried.append(("mlflow-in-place", [ctx.label.mlflow, *lock_pins(state.source.lock_file)]))
+        production = lock_pins(state.source.lock_file)
+        tried.append(Remedy("mlflow-in-place", [ctx.label.mlflow, *production], list(ctx.label.constraints)))
+        named = {_name(r) for r in libraries}
+        kept = [p for p in production if _name(p) not in named]  # the model's own pins come first
+        tried.append(Remedy("nearest-production", [ctx.label.mlflow, *libraries], [*ctx.label.constraints, *kept],
+                            relax=True))  # fmt: skip
     return tried
+
+
+def _name(requirement: str) -> str:
+    found = PIN.match(requirement) or re.match(r"^([A-Za-z0-9][A-Za-z0-9._\-]*)", requirement)
+    return re.sub(r"[-_.]+", "-", found[1].split("[")[0]).lower() if found else requirement
+
+
+def uv_reason(stderr: str) -> str:
+    """uv's resolver reason with its conclusion (`Because ... And because ... unsatisfiable`)."""
+    lines = [line.strip(" ╰─▶×│").strip().removeprefix("cause:").strip() for line in stderr.splitlines()]
+    because = [line for line in lines if line.startswith(("Because", "And because"))]
+    return " ".join(because)[:600] if because else locks.resolver_reason(stderr)
+
+
+def resolve(ctx: CellContext, remedy: Remedy, folder: Path, log: Path) -> tuple[str | None, list[str]]:
+    """Compile the remedy's lock into `folder`; (uv's reason when it cannot, the production pins dropped)."""
+    constraints, dropped = list(remedy.constraints), []
+    relaxable = {_name(c) for c in remedy.constraints} - {_name(c) for c in ctx.label.constraints}
+    for _ in range(RELAX_ROUNDS):
+        (folder / "constraints.txt").write_text("\n".join(constraints) + "\n")
+        done = locks.compile_requirements(folder / "requirements.in", folder / "constraints.txt",
+                                          python_of(ctx.prefix), ctx.label.index_url, hashes=True, log=log)  # fmt: skip
+        if done.returncode == 0:
+            (folder / "requirements.lock").write_text(done.stdout)
+            return None, dropped
+        named = {_name(m) for m in CONFLICT.findall(done.stderr)}
+        conflicting = (named & relaxable) - set(dropped) if remedy.relax else set()
+        if not conflicting:
+            return uv_reason(done.stderr), dropped
+        dropped += sorted(conflicting)
+        constraints = [c for c in constraints if _name(c) not in conflicting]
+    return f"still unresolvable after relaxing {RELAX_ROUNDS} rounds of production pins", dropped
 
 
 def python_of(prefix: Path) -> str:
@@ -77,18 +130,18 @@ def python_of(prefix: Path) -> str:
     return found[1] if found else "3.11"
 
 
-def attempt(ctx: CellContext, state: UpgradeState, n: int, name: str, requirements: list[str]) -> dict:
+def attempt(ctx: CellContext, state: UpgradeState, n: int, remedy: Remedy) -> dict:
+    name = remedy.name
     folder = ctx.cell_dir / "remedies" / f"{n}-{name}"
     folder.mkdir(parents=True, exist_ok=True)
-    (folder / "requirements.in").write_text("\n".join(requirements) + "\n")
-    (folder / "constraints.txt").write_text("\n".join(ctx.label.constraints) + "\n")
-    outcome = {"name": name, "requirements": requirements, "folder": str(folder)}
+    (folder / "requirements.in").write_text("\n".join(remedy.requirements) + "\n")
+    outcome = {"name": name, "requirements": remedy.requirements, "folder": str(folder)}
     log = ctx.log(f"{NAME}-{n}")
-    done = locks.compile_requirements(folder / "requirements.in", folder / "constraints.txt", python_of(ctx.prefix),
-                                      ctx.label.index_url, hashes=True, log=log)  # fmt: skip
-    if done.returncode != 0:
-        return outcome | {"outcome": NOT_RESOLVABLE, "reason": locks.resolver_reason(done.stderr), "log": str(log)}
-    (folder / "requirements.lock").write_text(done.stdout)
+    reason, dropped = resolve(ctx, remedy, folder, log)
+    if dropped:
+        outcome["relaxed"] = dropped  # production pins the new mlflow cannot take
+    if reason is not None:
+        return outcome | {"outcome": NOT_RESOLVABLE, "reason": reason, "log": str(log)}
     venv = ctx.venv.with_name(f"{ctx.venv.name}-remedy-{n}")
     server = None
     try:
@@ -116,7 +169,8 @@ def attempt(ctx: CellContext, state: UpgradeState, n: int, name: str, requiremen
             })  # fmt: skip
     if failed:
         return outcome | {"outcome": STILL_FAILS, "reason": "; ".join(failed)[:400], "log": str(log)}
-    return outcome | {"outcome": PROVEN, "pins": requirements[1:], "log": str(log), "speed": speed,
+    changed = sorted(set(lock_pins(folder / "requirements.lock")) - set(lock_pins(state.target.lock_file)))
+    return outcome | {"outcome": PROVEN, "pins": changed, "log": str(log), "speed": speed,
                       "reason": f"{len(found)} production request(s) answered as logged"}  # fmt: skip
 
 
@@ -142,7 +196,7 @@ def run(ctx: CellContext, state: UpgradeState, record: StageResult) -> None:
         record.reason = f"not needed: the old model answered as logged on {ctx.label.name}"
         return
     candidates = remedies(ctx, state, Path(_model_dir(state)))
-    tried = [attempt(ctx, state, n, name, reqs) for n, (name, reqs) in enumerate(candidates, 1)]
+    tried = [attempt(ctx, state, n, remedy) for n, remedy in enumerate(candidates, 1)]
     state.result.upgrade["pin_remedies"] = tried
     record.details["remedies"] = tried
     record.reason = "; ".join(f"{t['name']}: {t['outcome']}" for t in tried) + f" (after {', '.join(broken)} broke)"
