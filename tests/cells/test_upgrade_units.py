@@ -169,8 +169,8 @@ def test_pin_remedy_reads_the_packages_uv_names_in_a_conflict():
 
     stderr = ("  × No solution found when resolving dependencies:\n  ╰─▶ Because mlflow==3.17.2 depends on "
               "gunicorn{sys_platform != 'win32'}<27 and gunicorn{sys_platform != 'win32'}==27.0.1, we can conclude "
-              "that mlflow==3.17.2 cannot be used.\n      And because you require mlflow==3.17.2 and Scikit_Learn==1.1.3, "
-              "we can conclude that your requirements are unsatisfiable.")  # fmt: skip
+              "that mlflow==3.17.2 cannot be used.\n      And because you require mlflow==3.17.2 and "
+              "Scikit_Learn==1.1.3, we can conclude that your requirements are unsatisfiable.")  # fmt: skip
     assert {pin._name(m) for m in pin.CONFLICT.findall(stderr)} == {"mlflow", "gunicorn", "scikit-learn"}
     assert pin.uv_reason(stderr).startswith("Because mlflow==3.17.2") and "unsatisfiable" in pin.uv_reason(stderr)
     lock = "numpy==1.23.5 \\\n    --hash=sha256:00\nmlflow==1.2.0 \\\n    --hash=sha256:11\nmlflow-skinny==3.1 \\\n"
