@@ -152,7 +152,7 @@ def _stage_finding(cell: CellResult, stage: StageResult, cells: dict) -> Finding
         return None  # "not run: <stage> is a known break" belongs to the finding of that stage
     kind = STAGE_KINDS.get(stage.stage, KNOWN)
     fid = finding_id(kind, *_key(cell), cell.from_label, stage.stage)
-    hits = [cell.usecase] + [p.name.split(":", 1)[-1] for p in cell.probes if p.status == XFAIL]
+    hits = list(dict.fromkeys([cell.usecase] + [p.name.split(":", 1)[-1] for p in cell.probes if p.status == XFAIL]))
     evidence = [cell.cell_dir, *_log(stage)]
     proof, remedy = None, f"no remedy is known: {stage.stage} breaks from {cell.from_label} to {cell.label}"
     if kind == RETRAIN:
@@ -187,8 +187,9 @@ def _stage_finding(cell: CellResult, stage: StageResult, cells: dict) -> Finding
         remedy = f"upgrade the tracking server to {cell.label} before the clients ({cell.label} clients cannot write " \
                  f"to a {cell.from_label} server)"  # fmt: skip
         ran = {s.stage: s.status for s in cell.stages}
-        if all(ran.get(s) == PASS for s in ("tracking-server", "to-tracking", "to-serve", "to-probe")):
-            proof = f"{cell.from_label} clients logged to a {cell.label} server and its model served and answered"
+        if all(ran.get(s) == PASS for s in ("tracking-server", "from-train", "to-tracking")):
+            proof = (f"{cell.from_label} clients trained and logged a run to a {cell.label} tracking server, and "
+                     f"{cell.label} read it back as written")  # fmt: skip
     elif kind == DATA_REPAIR:
         repair = cell.upgrade.get("repair") or {}
         remedy = f"repair the store after moving to {cell.label}: {stage.reason}"

@@ -69,9 +69,10 @@ def run(ctx: CellContext, state: StoreState, record: StageResult) -> None:
         return
     state.result.upgrade["repair"] = {
         "experiments": names, "commands": commands, "outcome": "proven",
-        "proof": f"the repaired copy reads as the {state.source.result.mlflow_version} store did: {diff.summary()}",
+        "proof": f"the repaired copy reads as the {state.source.result.mlflow_version} store did (the runs of "
+                 "those experiments are deleted with them)",
     }  # fmt: skip
-    record.reason = f"deleted {len(gone)} experiment(s) again ({', '.join(names)}); {diff.summary()}"
+    record.reason = f"deleted {len(gone)} experiment(s) again ({', '.join(names)}); the copy reads as written"
 
 
 def _repair(
@@ -100,6 +101,15 @@ def _repair(
     out = ctx.cell_dir / f"snapshot-{NAME}.json"
     repaired = storeops.take_snapshot(ctx.prefix, uri, out, launch, ctx.timeouts.tracking)
     title = f"{state.source.result.mlflow_version} wrote, {state.target.result.mlflow_version} moved and repaired"
-    diff = storeops.compare_with(state.snapshot, repaired, ctx.cell_dir / "logs" / f"{NAME}.diff.txt", title,
-                                 record.details)  # fmt: skip  # StoreScriptError on any difference left
+    before = storediff.load(state.snapshot)
+    diff = storediff.compare(before, repaired)
+    diff.write(ctx.cell_dir / "logs" / f"{NAME}.diff.txt", title)
+    # deleting an experiment deletes its runs too (2.x+); 1.x left them active in a deleted experiment
+    cascaded = {f"run {rid} 'lifecycle_stage': 'active' -> 'deleted'" for rid, run in before["runs"].items()
+                if run.get("experiment_id") in gone}  # fmt: skip
+    left = [d for d in diff.differences if d not in cascaded]
+    record.details.update({"differences": len(left), "runs deleted with their experiment": len(diff.differences)
+                           - len(left)})  # fmt: skip
+    if left:
+        raise StageFailed(f"{len(left)} difference(s) left after the repair, first: {left[0]}")
     return commands, diff

@@ -6,9 +6,10 @@ Tried in order, each resolved with uv for the *to* env's Python:
      (its logged requirements.txt, else the pinned dependencies of its conda.yaml);
   2. mlflow-in-place: the production environment's lock with only mlflow replaced by the *to*
      label's (what "upgrade mlflow in place" means);
-  3. nearest-production: the model's libraries, with every other package held at production's
-     version except those the new mlflow cannot take (dropped one uv conflict at a time): a model
-     records scikit-learn but not the numpy it was built against.
+  3. nearest-production: the model's libraries and every package of the production lock at its
+     production version, except those the new mlflow cannot take (unpinned, one uv conflict at a
+     time): a model records scikit-learn but not the numpy it was built against, and a 1.x
+     pyfunc wrapper records neither tensorflow nor xgboost.
 A proven remedy's pins are what its lock holds that the *to* label's own lock does not.
 Each ends `proven` (every request answered as logged), `not resolvable` (uv's reason) or
 `still fails` (the error); the outcome is recorded in the cell's `upgrade.pin_remedies`. Trying is
@@ -74,8 +75,8 @@ def lock_pins(lock_file: Path) -> list[str]:
 class Remedy:
     name: str
     requirements: list[str]  # the *to* label's mlflow first
-    constraints: list[str]  # the *to* label's own constraints, and for `relax` production's pins
-    relax: bool = False  # drop the production pins that conflict with the new mlflow, one round at a time
+    constraints: list[str]  # the *to* label's own constraints
+    relaxable: frozenset[str] = frozenset()  # production pins uv may unpin when they conflict with the new mlflow
 
 
 def remedies(ctx: CellContext, state: UpgradeState, model_dir: Path) -> list[Remedy]:
@@ -86,8 +87,8 @@ def remedies(ctx: CellContext, state: UpgradeState, model_dir: Path) -> list[Rem
         tried.append(Remedy("mlflow-in-place", [ctx.label.mlflow, *production], list(ctx.label.constraints)))
         named = {_name(r) for r in libraries}
         kept = [p for p in production if _name(p) not in named]  # the model's own pins come first
-        tried.append(Remedy("nearest-production", [ctx.label.mlflow, *libraries], [*ctx.label.constraints, *kept],
-                            relax=True))  # fmt: skip
+        tried.append(Remedy("nearest-production", [ctx.label.mlflow, *libraries, *kept], list(ctx.label.constraints),
+                            frozenset(_name(p) for p in kept)))  # fmt: skip
     return tried
 
 
@@ -104,23 +105,24 @@ def uv_reason(stderr: str) -> str:
 
 
 def resolve(ctx: CellContext, remedy: Remedy, folder: Path, log: Path) -> tuple[str | None, list[str]]:
-    """Compile the remedy's lock into `folder`; (uv's reason when it cannot, the production pins dropped)."""
-    constraints, dropped = list(remedy.constraints), []
-    relaxable = {_name(c) for c in remedy.constraints} - {_name(c) for c in ctx.label.constraints}
+    """Compile the remedy's lock into `folder`; (uv's reason when it cannot, the production pins relaxed).
+    A relaxable production pin uv names in a conflict is kept as a bare name (the package stays, at a
+    version the new mlflow can take), one round of conflicts at a time; the model's own pins never are."""
+    requirements, relaxed = list(remedy.requirements), []
     for _ in range(RELAX_ROUNDS):
-        (folder / "constraints.txt").write_text("\n".join(constraints) + "\n")
+        (folder / "requirements.in").write_text("\n".join(requirements) + "\n")
+        (folder / "constraints.txt").write_text("\n".join(remedy.constraints) + "\n")
         done = locks.compile_requirements(folder / "requirements.in", folder / "constraints.txt",
                                           python_of(ctx.prefix), ctx.label.index_url, hashes=True, log=log)  # fmt: skip
         if done.returncode == 0:
             (folder / "requirements.lock").write_text(done.stdout)
-            return None, dropped
-        named = {_name(m) for m in CONFLICT.findall(done.stderr)}
-        conflicting = (named & relaxable) - set(dropped) if remedy.relax else set()
-        if not conflicting:
-            return uv_reason(done.stderr), dropped
-        dropped += sorted(conflicting)
-        constraints = [c for c in constraints if _name(c) not in conflicting]
-    return f"still unresolvable after relaxing {RELAX_ROUNDS} rounds of production pins", dropped
+            return None, relaxed
+        named = ({_name(m) for m in CONFLICT.findall(done.stderr)} & remedy.relaxable) - set(relaxed)
+        if not named:
+            return uv_reason(done.stderr), relaxed
+        relaxed += sorted(named)
+        requirements = [_name(r) if _name(r) in named else r for r in requirements]
+    return f"still unresolvable after relaxing {RELAX_ROUNDS} rounds of production pins", relaxed
 
 
 def python_of(prefix: Path) -> str:
@@ -139,7 +141,7 @@ def attempt(ctx: CellContext, state: UpgradeState, n: int, remedy: Remedy) -> di
     log = ctx.log(f"{NAME}-{n}")
     reason, dropped = resolve(ctx, remedy, folder, log)
     if dropped:
-        outcome["relaxed"] = dropped  # production pins the new mlflow cannot take
+        outcome["relaxed"] = dropped  # production pins the new mlflow cannot take, left to uv
     if reason is not None:
         return outcome | {"outcome": NOT_RESOLVABLE, "reason": reason, "log": str(log)}
     venv = ctx.venv.with_name(f"{ctx.venv.name}-remedy-{n}")
