@@ -129,6 +129,10 @@ def test_file_store_is_migrated_into_sqlite_and_still_serves_the_model(tmp_path)
     assert "MLFLOW_ALLOW_FILE_STORE" in reasons["to-read"] or stages["to-read"] == XFAIL
     diff = (Path(result.cell_dir) / "logs" / "migrated-snapshot.diff.txt").read_text()
     assert "1 difference(s)" in diff  # that one, nothing else lost or changed
+    # the data repair: that experiment deleted again with 3.17.2's CLI on a copy, read back as written
+    repair = result.upgrade["repair"]
+    assert stages["repair"] == PASS and repair["outcome"] == "proven", repair
+    assert repair["experiments"] and "mlflow experiments delete --experiment-id" in repair["commands"][0]
     assert result.status == PASS
 
 

@@ -169,7 +169,8 @@ def _stage_finding(cell: CellResult, stage: StageResult, cells: dict) -> Finding
         if pinned:
             best = pinned[0]
             slower = {n: f["verdict"] for n, f in (best.get("speed") or {}).items() if f.get("regression")}
-            pins = f"pin {', '.join(best['pins'][:8])} ({best['name']})"
+            more = f" and {len(best['pins']) - 8} more" if len(best["pins"]) > 8 else ""
+            pins = f"pin {', '.join(best['pins'][:8])}{more} ({best['name']} in {Path(best['folder']).name})"
             evidence.append(best.get("log") or best["folder"])
             if slower:  # measured on the remedy env's server, since the old model failed on the plain one
                 remedy += f"; {pins} answers as logged but slower: " + "; ".join(f"{n}: {v}" for n, v in slower.items())

@@ -171,9 +171,20 @@ def attempt(ctx: CellContext, state: UpgradeState, n: int, remedy: Remedy) -> di
             })  # fmt: skip
     if failed:
         return outcome | {"outcome": STILL_FAILS, "reason": "; ".join(failed)[:400], "log": str(log)}
-    changed = sorted(set(lock_pins(folder / "requirements.lock")) - set(lock_pins(state.target.lock_file)))
-    return outcome | {"outcome": PROVEN, "pins": changed, "log": str(log), "speed": speed,
+    pins, added = changes(folder / "requirements.lock", state.target.lock_file, remedy.requirements[1:])
+    return outcome | {"outcome": PROVEN, "pins": pins, "added": added, "log": str(log), "speed": speed,
                       "reason": f"{len(found)} production request(s) answered as logged"}  # fmt: skip
+
+
+def changes(remedy_lock: Path, target_lock: Path, first: list[str]) -> tuple[list[str], list[str]]:
+    """What a remedy env holds that the *to* label's own env does not: (versions changed, the model's
+    libraries first; packages added)."""
+    target = {_name(p): p for p in lock_pins(target_lock)}
+    held = {_name(p): p for p in lock_pins(remedy_lock)}
+    order = [_name(r) for r in first]
+    changed = sorted((p for n, p in held.items() if n in target and target[n] != p),
+                     key=lambda p: (order.index(_name(p)) if _name(p) in order else len(order), p))  # fmt: skip
+    return changed, sorted(p for n, p in held.items() if n not in target)
 
 
 def side_by_side(ctx: CellContext, state: UpgradeState, server, found: list) -> dict:
