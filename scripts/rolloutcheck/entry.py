@@ -277,7 +277,11 @@ def decide(tool: Tool, argv: list[str], printer: Printer = stderr) -> int:
     _, found = aggregate.summarize(run)  # the cells of the run and those its selection asked for but never reported
     labels = sorted({c.label for c in found})
     previous = decision.previous_decision(run, labels)
-    made = decision.decide(found, accepted, previous=previous, labels=tool.labels)
+    try:
+        store_pins = storeconfig.load().pins
+    except ConfigError:
+        store_pins = ()  # a broken stores.yaml already failed every store cell's config stage
+    made = decision.decide(found, accepted, previous=previous, labels=tool.labels, store_pins=store_pins)
     json_file, md_file = decision.write(run, made)
     html.write(run, found)  # the banner at the top of report.html
     print(decision.markdown(made), flush=True)

@@ -221,3 +221,17 @@ def test_resurrected_experiments_are_those_deleted_before_and_active_after():
 
     before, after = store_of("deleted", "active", "deleted"), store_of("active", "active", "deleted")
     assert resurrected(before, after) == {"1": "e1"}
+
+
+def test_drivers_the_store_check_adds_are_requirement_changes_of_the_label():
+    from rolloutcheck.inputs import stores as storeconfig
+
+    pins = storeconfig.load().pins
+    cell = store("postgresql", broken=())
+    cell.mlflow_version = "3.17.2"
+    made = decision.decide([cell], store_pins=pins)
+    named = sorted(f.remedy.split("`")[1] for f in made.findings)
+    assert named == ["psycopg2-binary", "psycopg[binary]"]  # sqlalchemy pins are for <3 only
+    assert all(f.kind == decision.REQUIREMENT and f.proof and "SQLAlchemy" in f.seen for f in made.findings)
+    cell.mlflow_version = "2.22.5"
+    assert "sqlalchemy<2.1" in {f.remedy.split("`")[1] for f in decision.decide([cell], store_pins=pins).findings}

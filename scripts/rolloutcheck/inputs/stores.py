@@ -42,6 +42,7 @@ class StoreConfig:
     stores: tuple[str, ...]
     sizes: dict[str, Size]
     breaks: tuple[preflight.UpgradeBreak, ...] = ()
+    pins: tuple[tuple[str, str, str], ...] = ()  # (mlflow specifier, "" for all; requirement; why) the check adds
 
     def size(self, name: str) -> Size:
         if name not in self.sizes:
@@ -57,6 +58,22 @@ def _size(value: object, name: str) -> Size:
     return Size(**value)
 
 
+def _with_reasons(entries: object, path: Path, key: str) -> tuple[object, dict[str, str]]:
+    """Requirement entries that may be `{pin: ..., reason: ...}`: (the plain strings, pin -> reason)."""
+    if not isinstance(entries, list):
+        return entries, {}
+    plain, reasons = [], {}
+    for entry in entries:
+        if isinstance(entry, dict):
+            if set(map(str, entry)) != {"pin", "reason"} or not all(isinstance(v, str) for v in entry.values()):
+                raise ConfigError(path, "an entry is a requirement string or {pin: <requirement>, reason: <why>}", key)
+            plain.append(entry["pin"].strip())
+            reasons[entry["pin"].strip()] = " ".join(entry["reason"].split())
+        else:
+            plain.append(entry)
+    return plain, reasons
+
+
 def load(path: Path = STORES_FILE) -> StoreConfig:
     spec = usecases.read_yaml(path)
     if not isinstance(spec, dict):
@@ -68,7 +85,18 @@ def load(path: Path = STORES_FILE) -> StoreConfig:
     if not isinstance(name, str) or not (paths.USECASES / name).is_dir():
         raise ConfigError(path, f"{name!r} is not a folder of usecases/", "usecase")
     base = usecases.load(paths.USECASES / name)
-    requirements = spec.get("requirements") or []
+    requirements, why = _with_reasons(spec.get("requirements") or [], path, "requirements")
+    pins = [("", r, why.get(r, "")) for r in requirements] if isinstance(requirements, list) else []
+    if isinstance(spec.get("requirements_by_mlflow"), dict):
+        plain = {}
+        for specifier, extra in spec["requirements_by_mlflow"].items():
+            plain[specifier], reasons = _with_reasons(extra, path, "requirements_by_mlflow")
+            pins += (
+                [(str(specifier), r, reasons.get(r, "")) for r in plain[specifier]]
+                if isinstance(plain[specifier], list)
+                else []
+            )
+        spec = {**spec, "requirements_by_mlflow": plain}
     if not isinstance(requirements, list) or not all(isinstance(r, str) for r in requirements):
         raise ConfigError(path, "must be a list of requirements", "requirements")
     by_version = usecases.requirements_by_mlflow(spec, path)
@@ -88,6 +116,7 @@ def load(path: Path = STORES_FILE) -> StoreConfig:
         stores=tuple(dict.fromkeys(stores)),
         sizes={str(k): _size(v, str(k)) for k, v in sizes.items()},
         breaks=tuple(preflight.parse_breaks(spec.get("known_breaks") or [], path, BREAKABLE, "known_breaks")),
+        pins=tuple(pins),
     )
 
 

@@ -20,6 +20,7 @@ from dataclasses import asdict, dataclass, field
 from enum import StrEnum
 from pathlib import Path
 
+from rolloutcheck.core import versionmatch
 from rolloutcheck.core.atomic import write_atomic
 from rolloutcheck.core.errors import shown
 from rolloutcheck.inputs.acceptances import Acceptance
@@ -226,6 +227,28 @@ def requirement_findings(cells: Sequence[CellResult], labels: Mapping[str, Label
                 )  # fmt: skip
 
 
+def store_pin_findings(cells: Sequence[CellResult], pins: Sequence[tuple[str, str, str]]) -> Iterable[Finding]:
+    """The drivers and pins the store check adds (envs/stores.yaml) for the *to* label's mlflow: every
+    environment that opens a tracking store on that label needs them too."""
+    for name in sorted({c.label for c in cells if c.kind == "store-upgrade"}):
+        checks = [c for c in cells if c.kind == "store-upgrade" and c.label == name]
+        version = next((c.mlflow_version for c in checks if c.mlflow_version), None)
+        if version is None:
+            continue
+        passed = all(c.status == PASS for c in checks)
+        for specifier, pin, why in pins:
+            if specifier and not versionmatch.matches(specifier, version):
+                continue
+            yield Finding(
+                finding_id(REQUIREMENT, "stores", name, pin), REQUIREMENT, f"store checks of {name}", "env",
+                f"the store check adds `{pin}` for mlflow {version}: {why or 'no reason recorded in envs/stores.yaml'}",
+                [c.usecase for c in checks],
+                f"install `{pin}` in every environment that opens a tracking store with mlflow {name}",
+                f"the {len(checks)} store cell(s) of {name} passed with it" if passed else None,
+                [c.cell_dir for c in checks],
+            )  # fmt: skip
+
+
 def findings(cells: Sequence[CellResult]) -> list[Finding]:
     by_key = {_key(c): c for c in cells}
     found: dict[str, Finding] = {}
@@ -244,6 +267,7 @@ def findings(cells: Sequence[CellResult]) -> list[Finding]:
 def decide(
     cells: Sequence[CellResult], acceptances: Sequence[Acceptance] = (), today: dt.date | None = None,
     previous: dict | None = None, labels: Mapping[str, Label] | None = None,
+    store_pins: Sequence[tuple[str, str, str]] = (),
 ) -> Decision:  # fmt: skip
     """The decision of a run's cells (the missing ones included as FAIL cells)."""
     today = today or dt.date.today()
@@ -253,7 +277,7 @@ def decide(
             failure = cell.failure()
             failures.append({"cell": cell.title, "stage": failure.stage, "reason": failure.reason,
                              "log": failure.log or cell.cell_dir})  # fmt: skip
-    found = findings(cells) + list(requirement_findings(cells, labels or {}))
+    found = [*findings(cells), *requirement_findings(cells, labels or {}), *store_pin_findings(cells, store_pins)]
     by_id = {f.id: f for f in found}
     stale = []
     for acceptance in acceptances:
