@@ -235,3 +235,10 @@ def test_drivers_the_store_check_adds_are_requirement_changes_of_the_label():
     assert all(f.kind == decision.REQUIREMENT and f.proof and "SQLAlchemy" in f.seen for f in made.findings)
     cell.mlflow_version = "2.22.5"
     assert "sqlalchemy<2.1" in {f.remedy.split("`")[1] for f in decision.decide([cell], store_pins=pins).findings}
+
+
+def test_a_broken_rebuilt_environment_is_remedied_by_the_label_environment_when_that_answered():
+    made = decision.decide([upgrade(broken=("model-env-serve",))])
+    (finding,) = made.findings
+    assert "--env-manager local" in finding.remedy and "local-probe passed" in finding.proof
+    assert made.verdict is Verdict.GO_WITH_ACTIONS

@@ -178,6 +178,10 @@ def _stage_finding(cell: CellResult, stage: StageResult, cells: dict) -> Finding
             else:
                 remedy += f"; or, where the old model is served, {pins}"
                 proofs.append(f"the old model served by mlflow {cell.label} with those pins: {best['reason']}")
+        ran = {s.stage: s.status for s in cell.stages}
+        if stage.stage.startswith("model-env") and ran.get("local-serve") == ran.get("local-probe") == PASS:
+            remedy += f"; or serve the old model in the {cell.label} environment (`--env-manager local`)"
+            proofs.append("the old model answered production's requests as logged there (local-probe passed)")
         remedies = cell.upgrade.get("pin_remedies", [])
         tried = [
             f"{r['name']}: {r['outcome']} ({r.get('reason', '')[:160]})" for r in remedies if r["outcome"] != "proven"

@@ -1,4 +1,4 @@
-"""pin-remedy: when the old model fails on the *to* label, serve it in remedy environments and ask
+"""pin-remedy: when the old model fails in the *to* label's environment, serve it in remedy environments and ask
 production's requests again, so the decision can offer a library pin that is shown to work.
 
 Tried in order, each resolved with uv for the *to* env's Python:
@@ -40,7 +40,9 @@ from rolloutcheck.models.results import PASS, StageResult
 from rolloutcheck.probes import loadtest, migrate
 
 NAME = "pin-remedy"
-BROKEN = ("local-serve", "local-probe", "model-env-serve", "model-env-probe")  # the old model on the new label
+# the old model in the new label's own environment; when that works, serving it so is the remedy
+# for a broken rebuilt environment (model-env-*), and no pins are needed
+BROKEN = ("local-serve", "local-probe")
 PIN = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._\-]*(?:\[[^\]]*\])?)\s*==\s*([^\s;\\]+)")
 PROVEN, NOT_RESOLVABLE, STILL_FAILS = "proven", "not resolvable", "still fails"
 CONFLICT = re.compile(r"\b([A-Za-z0-9][A-Za-z0-9._\-]*)(?:\[[^\]]*\])?(?:\{[^}]*\})?==\d")  # `gunicorn{...}==27.0.1`
