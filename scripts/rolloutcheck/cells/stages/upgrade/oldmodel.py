@@ -24,7 +24,7 @@ LIBRARIES = ("mlflow", "scikit-learn", "xgboost", "xgboost-cpu", "h2o", "tensorf
              "pandas", "numpy", "cloudpickle")  # fmt: skip
 
 
-def _model_dir(state: UpgradeState) -> str:
+def logged_model_dir(state: UpgradeState) -> str:
     state.source.need("report")
     if not state.source.report.model_dir:
         raise StageFailed("the from-tracking check did not record where the logged model is")
@@ -49,7 +49,7 @@ class Local:
     @staticmethod
     def run(ctx: CellContext, state: UpgradeState, record: StageResult) -> None:
         state.target.need("traits", "environ")
-        command = serving.serve_command(ctx.prefix, _model_dir(state), state.target.traits.local_env_flags)
+        command = serving.serve_command(ctx.prefix, logged_model_dir(state), state.target.traits.local_env_flags)
         state.local = serve.start(command, ctx.launch("local-serve", state.target.environ), ctx.timeouts.serve)
         record.reason = f"healthy on {state.local.url}"
 
@@ -65,7 +65,7 @@ class ModelEnv:
     def run(ctx: CellContext, state: UpgradeState, record: StageResult) -> None:
         state.target.need("traits", "environ")
         manager = env_manager(ctx.prefix)
-        model_dir = _model_dir(state)
+        model_dir = logged_model_dir(state)
         root = (ctx.cache or ctx.cell_dir) / "mlflow-envs"
         root.mkdir(parents=True, exist_ok=True)
         environ = {**state.target.environ, "MLFLOW_ENV_ROOT": str(root)}

@@ -10,7 +10,7 @@ Tried in order, each resolved with uv for the *to* env's Python:
      production version, except those the new mlflow cannot take (unpinned, one uv conflict at a
      time): a model records scikit-learn but not the numpy it was built against, and a 1.x
      pyfunc wrapper records neither tensorflow nor xgboost.
-A proven remedy's pins are what its lock holds that the *to* label's own lock does not.
+A proven remedy's pins are the versions its lock changes against the *to* label's own lock (and it adds).
 Each ends `proven` (every request answered as logged), `not resolvable` (uv's reason) or
 `still fails` (the error); the outcome is recorded in the cell's `upgrade.pin_remedies`. Trying is
 not checking: the stage passes whatever the outcome, and fails only when it cannot try at all.
@@ -29,7 +29,7 @@ import yaml
 from rolloutcheck.cells.context import CellContext, UpgradeState
 from rolloutcheck.cells.stages import serve
 from rolloutcheck.cells.stages.env import process_environ
-from rolloutcheck.cells.stages.upgrade.oldmodel import _model_dir
+from rolloutcheck.cells.stages.upgrade.oldmodel import logged_model_dir
 from rolloutcheck.cells.stages.upgrade.replay import answers
 from rolloutcheck.core import net, paths
 from rolloutcheck.core.errors import Failure
@@ -153,7 +153,7 @@ def attempt(ctx: CellContext, state: UpgradeState, n: int, remedy: Remedy) -> di
         install.sync(venv, folder / "requirements.lock", log, ctx.label.index_url)
         remedy_ctx = dataclasses.replace(ctx, venv=venv)
         environ = process_environ(remedy_ctx, state.target.traits)
-        command = serving.serve_command(venv, _model_dir(state), state.target.traits.local_env_flags)
+        command = serving.serve_command(venv, logged_model_dir(state), state.target.traits.local_env_flags)
         server = serve.start(command, ctx.launch(f"{NAME}-{n}-serve", environ), ctx.timeouts.model_env)
         found = answers(ctx, state, server, log)
         speed = side_by_side(ctx, state, server, found) if all(a.verdict == PASS for a in found) else {}
@@ -210,7 +210,7 @@ def run(ctx: CellContext, state: UpgradeState, record: StageResult) -> None:
     if not broken:
         record.reason = f"not needed: the old model answered as logged on {ctx.label.name}"
         return
-    candidates = remedies(ctx, state, Path(_model_dir(state)))
+    candidates = remedies(ctx, state, Path(logged_model_dir(state)))
     tried = [attempt(ctx, state, n, remedy) for n, remedy in enumerate(candidates, 1)]
     state.result.upgrade["pin_remedies"] = tried
     record.details["remedies"] = tried
