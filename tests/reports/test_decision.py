@@ -242,3 +242,14 @@ def test_a_broken_rebuilt_environment_is_remedied_by_the_label_environment_when_
     (finding,) = made.findings
     assert "--env-manager local" in finding.remedy and "local-probe passed" in finding.proof
     assert made.verdict is Verdict.GO_WITH_ACTIONS
+
+
+def test_a_trashed_experiment_left_active_by_1x_is_marked_deleted(tmp_path):
+    from rolloutcheck.cells.stages.store.repair import mark_deleted
+
+    meta = tmp_path / ".trash" / "3" / "meta.yaml"
+    meta.parent.mkdir(parents=True)
+    meta.write_text("artifact_location: file:///x/3\nexperiment_id: '3'\nlifecycle_stage: active\nname: gone\n")
+    command = mark_deleted(meta, "3")
+    assert "lifecycle_stage: deleted\n" in meta.read_text() and "name: gone" in meta.read_text()
+    assert command.startswith("sed -i") and ".trash/3/meta.yaml" in command

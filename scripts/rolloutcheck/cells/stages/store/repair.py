@@ -1,6 +1,7 @@
 """repair: experiments that were deleted when the *from* label wrote the store but read as active after
-the move are deleted again with the *to* label's own CLI, on a copy of the moved store, and the copy
-is read back and compared with what the *from* label wrote.
+the move are deleted again with the *to* label's own CLI (a file store kept as it is, 2.x: marked
+`deleted` in the meta.yaml 1.x left in .trash/), on a copy of the moved store, and the copy is read
+back and compared with what the *from* label wrote.
 
 The commands and their outcome (`proven` or `still fails`, with why) are recorded in `upgrade.repair`
 of the cell, so the rollout decision can hand them to the team with the proof that they work, or
@@ -9,6 +10,7 @@ keep the finding blocking. Trying is not checking: the stage passes whatever the
 
 from __future__ import annotations
 
+import re
 import shlex
 import shutil
 import subprocess
@@ -75,6 +77,20 @@ def run(ctx: CellContext, state: StoreState, record: StageResult) -> None:
     record.reason = f"deleted {len(gone)} experiment(s) again ({', '.join(names)}); the copy reads as written"
 
 
+def mark_deleted(meta: Path, eid: str) -> str:
+    """1.x moved a deleted experiment to .trash/ and left `lifecycle_stage: active` in its meta.yaml,
+    which 2.x reads as it is (and its CLI cannot find the experiment to delete it): say `deleted` there.
+    The command that does the same on the team's store."""
+    text = meta.read_text()
+    fixed, count = re.subn(r"(?m)^lifecycle_stage:\s*active\s*$", "lifecycle_stage: deleted", text)
+    if not count:
+        raise StageFailed(f"{meta} has no `lifecycle_stage: active` to mark deleted")
+    meta.write_text(fixed)
+    return (
+        f"sed -i 's/^lifecycle_stage: active$/lifecycle_stage: deleted/' <mlruns>/.trash/{shlex.quote(eid)}/meta.yaml"
+    )
+
+
 def _repair(
     ctx: CellContext, state: StoreState, gone: dict[str, str], record: StageResult
 ) -> tuple[list[str], storediff.StoreDiff]:
@@ -85,6 +101,10 @@ def _repair(
     launch = ctx.launch(NAME, environ)
     commands = []
     for eid in sorted(gone):
+        trashed = Path(uri.removeprefix("file://")) / ".trash" / eid / "meta.yaml"
+        if uri.startswith("file://") and trashed.is_file():  # a file store kept as it is (2.x): the cause itself
+            commands.append(mark_deleted(trashed, eid))
+            continue
         command = [str(ctx.prefix / "bin" / "mlflow"), "experiments", "delete", "--experiment-id", eid]
         proc = launch.start(command)
         try:
