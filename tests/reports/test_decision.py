@@ -253,3 +253,19 @@ def test_a_trashed_experiment_left_active_by_1x_is_marked_deleted(tmp_path):
     command = mark_deleted(meta, "3")
     assert "lifecycle_stage: deleted\n" in meta.read_text() and "name: gone" in meta.read_text()
     assert command.startswith("sed -i") and ".trash/3/meta.yaml" in command
+
+
+def test_a_request_known_to_break_in_a_store_cell_is_a_finding_too():
+    """The store check's to-probe replays the stored requests: an expectation's XFAIL there (the stage
+    itself passing) must reach the decision, not read as green."""
+    cell = store("client", broken=())
+    cell.upgrade["usecase"] = "uc"
+    cell.probes = [ProbeResult("seed_pandas_split", XFAIL, "mlflow 2.0 refuses pandas-split (415)", 415)]
+    (finding,) = decision.decide([cell]).findings
+    assert finding.kind == decision.CLIENT_REQUEST and finding.blocking and finding.hits == ["uc: seed_pandas_split"]
+    proven = decision.decide([cell, upgrade()])  # the upgrade cell of that use case proves the new form
+    assert proven.verdict is Verdict.GO_WITH_ACTIONS
+    broken = store("client", broken=("to-probe",))
+    broken.probes = [ProbeResult("dataframe_split", XFAIL, "known break: old pickle (seen: HTTP 400)", 400)]
+    (finding,) = decision.decide([broken]).findings  # the runner's XFAIL is to-probe's finding, not a second one
+    assert finding.stage == "to-probe"
