@@ -21,19 +21,24 @@ class StoreScriptError(Failure):
     """A store script failed, or a store read back differs from the one written."""
 
 
-def run_script(prefix: Path, script: str, args: list[str], launch: Launch, timeout: float) -> float:
-    """Run inenv/<script> with the env's Python; seconds taken, or StoreScriptError with its last error line."""
+def run_to_end(command: list[str], what: str, launch: Launch, timeout: float) -> float:
+    """Run `command` to its end; seconds taken, or StoreScriptError naming `what` with its last error line."""
     started = time.monotonic()
-    proc = launch.start([str(prefix / "bin" / "python"), str(paths.INENV / script), *args])
+    proc = launch.start(command)
     try:
         code = proc.wait(timeout)
     except subprocess.TimeoutExpired:
         launch.stop(proc)
-        raise StoreScriptError(f"{script} did not finish within {timeout:.0f}s") from None
+        raise StoreScriptError(f"{what} did not finish within {timeout:.0f}s") from None
     if code != 0:
         text = launch.log.read_text(errors="replace") if launch.log.exists() else ""
-        raise StoreScriptError(f"{script} failed (exit {code}): {last_error_line(text)}")
+        raise StoreScriptError(f"{what} failed (exit {code}): {last_error_line(text)}")
     return time.monotonic() - started
+
+
+def run_script(prefix: Path, script: str, args: list[str], launch: Launch, timeout: float) -> float:
+    """Run inenv/<script> with the env's Python; seconds taken, or StoreScriptError with its last error line."""
+    return run_to_end([str(prefix / "bin" / "python"), str(paths.INENV / script), *args], script, launch, timeout)
 
 
 def take_snapshot(prefix: Path, uri: str, out: Path, launch: Launch, timeout: float) -> dict:

@@ -13,13 +13,11 @@ from __future__ import annotations
 import re
 import shlex
 import shutil
-import subprocess
 from pathlib import Path
 
 from rolloutcheck.cells.context import CellContext, StageFailed, StoreState
 from rolloutcheck.cells.stages.store.snapshot import ALLOW_FILE_STORE
 from rolloutcheck.core.errors import Failure
-from rolloutcheck.core.steplog import last_error_line
 from rolloutcheck.models.results import StageResult
 from rolloutcheck.stores import diff as storediff
 from rolloutcheck.stores import scripts as storeops
@@ -106,15 +104,7 @@ def _repair(
             commands.append(mark_deleted(trashed, eid))
             continue
         command = [str(ctx.prefix / "bin" / "mlflow"), "experiments", "delete", "--experiment-id", eid]
-        proc = launch.start(command)
-        try:
-            code = proc.wait(ctx.timeouts.tracking)
-        except subprocess.TimeoutExpired:
-            launch.stop(proc)
-            raise StageFailed(f"`mlflow experiments delete` did not finish in {ctx.timeouts.tracking:.0f}s") from None
-        if code != 0:
-            text = launch.log.read_text(errors="replace") if launch.log.exists() else ""
-            raise StageFailed(f"`mlflow experiments delete` failed (exit {code}): {last_error_line(text)}")
+        storeops.run_to_end(command, "`mlflow experiments delete`", launch, ctx.timeouts.tracking)
         commands.append(
             f"MLFLOW_TRACKING_URI=<moved store> mlflow experiments delete --experiment-id {shlex.quote(eid)}"
         )
