@@ -7,6 +7,7 @@ so versions never change behind a reviewer's back. A missing lock (a label just 
 
 from __future__ import annotations
 
+import re
 import shlex
 import shutil
 import subprocess
@@ -14,6 +15,8 @@ import tempfile
 from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
+
+from packaging.utils import canonicalize_name
 
 from rolloutcheck.core import paths, tools
 from rolloutcheck.core.errors import Failure
@@ -82,10 +85,25 @@ def state(inputs: LockInputs) -> LockState:
     return LockState.FRESH if digest == wanted else LockState.STALE
 
 
+PINNED = re.compile(r"^([A-Za-z0-9_.\-]+)==([^\s\\;]+)")  # a lock's `name==version \` line
+
+
+def locked_versions(lock: Path) -> dict[str, str]:
+    """Every package of a lock file and its version (canonical names); none when there is no lock."""
+    if not lock.is_file():
+        return {}
+    return {canonicalize_name(m.group(1)): m.group(2) for m in map(PINNED.match, lock.read_text().splitlines()) if m}
+
+
+def resolver_lines(output: str) -> list[str]:
+    """uv's output without its tree drawing and `cause:` prefixes, blank lines left out."""
+    lines = [line.strip(" ╰─▶×│").strip().removeprefix("cause:").strip() for line in output.splitlines()]
+    return [line for line in lines if line]
+
+
 def resolver_reason(output: str) -> str:
     """One line out of uv's resolver error: the first 'Because ...' sentence, or the error line."""
-    lines = [line.strip(" ╰─▶×│").strip().removeprefix("cause:").strip() for line in output.splitlines()]
-    lines = [line for line in lines if line]
+    lines = resolver_lines(output)
     for index, line in enumerate(lines):
         if line.startswith("Because"):
             sentence = [line]

@@ -8,7 +8,6 @@ and a resolver failure is a conflict too (with uv's reason).
 
 from __future__ import annotations
 
-import re
 import tempfile
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -25,8 +24,6 @@ from rolloutcheck.envs import spec as envspec
 from rolloutcheck.inputs.registry import Label
 from rolloutcheck.inputs.usecases import UseCase
 
-_PIN = re.compile(r"^([A-Za-z0-9_.\-]+)==([^\s\\;]+)")
-
 
 @dataclass
 class Merge:
@@ -36,19 +33,13 @@ class Merge:
     sources: dict[str, list[str]] = field(default_factory=dict)  # package -> use cases
 
 
-def locked_versions(lock: Path) -> dict[str, str]:
-    if not lock.is_file():
-        return {}
-    return {canonicalize_name(m.group(1)): m.group(2) for m in map(_PIN.match, lock.read_text().splitlines()) if m}
-
-
 def merge(label: Label, cases: dict[str, UseCase]) -> Merge:
     result = Merge(label.name)
     wanted: dict[str, list[tuple[str, Requirement | str]]] = defaultdict(list)
     locked: dict[str, dict[str, str]] = {}
     for case in cases.values():
         inputs = envspec.lock_inputs(case, label)
-        locked[case.name] = locked_versions(locks.files_for(inputs).lock)
+        locked[case.name] = locks.locked_versions(locks.files_for(inputs).lock)
         for line in inputs.requirements:
             try:
                 requirement = Requirement(line)

@@ -69,8 +69,8 @@ def model_libraries(model_dir: Path) -> list[str]:
 
 def lock_pins(lock_file: Path) -> list[str]:
     """`name==version` of every package in a hashed lock, mlflow (and its split-off parts) left out."""
-    pins = [f"{m[1]}=={m[2]}" for line in lock_file.read_text().splitlines() if (m := PIN.match(line))]
-    return [p for p in pins if not re.match(r"^mlflow(-skinny|-tracing)?==", p, re.I)]
+    return [f"{name}=={version}" for name, version in locks.locked_versions(lock_file).items()
+            if name not in ("mlflow", "mlflow-skinny", "mlflow-tracing")]  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -101,8 +101,7 @@ def _name(requirement: str) -> str:
 
 def uv_reason(stderr: str) -> str:
     """uv's resolver reason with its conclusion (`Because ... And because ... unsatisfiable`)."""
-    lines = [line.strip(" ╰─▶×│").strip().removeprefix("cause:").strip() for line in stderr.splitlines()]
-    because = [line for line in lines if line.startswith(("Because", "And because"))]
+    because = [line for line in locks.resolver_lines(stderr) if line.startswith(("Because", "And because"))]
     return " ".join(because)[:600] if because else locks.resolver_reason(stderr)
 
 
