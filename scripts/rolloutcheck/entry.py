@@ -274,7 +274,7 @@ def decide(tool: Tool, argv: list[str], printer: Printer = stderr) -> int:
         accepted = acceptances.load()
     except ConfigError as error:
         return _fail(printer, str(error), BAD_INPUT)
-    _, found = aggregate.summarize(run)  # the cells of the run and those its selection asked for but never reported
+    found = aggregate.run_cells(run)  # its JUnit and tables are the matrix's or the merge's; the HTML gets the banner
     labels = sorted({c.label for c in found})
     previous = decision.previous_decision(run, labels)
     try:

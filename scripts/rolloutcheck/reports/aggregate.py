@@ -37,15 +37,19 @@ def expected_cells(run: Path, selection: list[str] | None) -> list[tuple[str, st
     return selection_cells(selection or [])
 
 
+def run_cells(run: Path, selection: list[str] | None = None) -> list[CellResult]:
+    """The cells of a run, and a FAIL cell for each the selection (given, or recorded) asked for that never reported."""
+    cells = layout.load_cells(run)
+    return cells + layout.missing_cells(run, cells, expected_cells(run, selection))
+
+
 def summarize(
     run: Path, label: str | None = None, selection: list[str] | None = None, kind: str = "validate"
 ) -> tuple[str, list[CellResult]]:
     """Write the run's JUnit XML and Markdown; the table (for `label` and `kind`, or all) and its cells.
     Cells the selection (session names, or those recorded in the run) asked for but that never
     reported are FAIL cells named in the table."""
-    cells = layout.load_cells(run)
-    if label is None:
-        cells += layout.missing_cells(run, cells, expected_cells(run, selection))
+    cells = run_cells(run, selection) if label is None else layout.load_cells(run)
     xml, md = report.write(run, cells)
     html = htmlreport.write(run, cells)
     shown_cells = [c for c in cells if label is None or (c.label == label and c.kind == kind)]
