@@ -17,7 +17,7 @@ from typing import Protocol
 from rolloutcheck.cells import repro
 from rolloutcheck.cells.pipelines import execute
 from rolloutcheck.cells.runner import StageRunner
-from rolloutcheck.core import procs
+from rolloutcheck.core import procs, secrets
 from rolloutcheck.core.atomic import write_atomic
 from rolloutcheck.core.settings import Settings
 from rolloutcheck.core.steplog import Printer, StepLog, stderr
@@ -116,6 +116,7 @@ def guarded(runner: StageRunner, marker: str, body: Callable[[], None], cleanup:
                 runner.finish()
                 runner.result.write()
                 write_repro(runner.result)
+                secrets.scrub(Path(runner.result.cell_dir))  # what the cell's processes wrote in its logs
     if interrupted is not None:
         raise interrupted
 

@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 from rolloutcheck.core import net
 from rolloutcheck.core.atomic import write_atomic
 from rolloutcheck.core.procs import COMMANDS_FILE
+from rolloutcheck.core.secrets import MASK
 from rolloutcheck.models.results import CellResult
 from rolloutcheck.probes import curl
 
@@ -99,7 +100,11 @@ def script(result: CellResult, serve_timeout: float = 180) -> str:
         if venv and active.get("VIRTUAL_ENV") != venv:
             lines.append(f"source {shlex.quote(venv + '/bin/activate')}")
         for name, value in sorted(env.items()):
-            if name not in ("PATH", "VIRTUAL_ENV") and active.get(name) != value:
+            if name in ("PATH", "VIRTUAL_ENV") or active.get(name) == value:
+                continue
+            if value == MASK:  # a credential the cell was given is never written down: the replay asks for it
+                lines.append(f'export {name}="${{{name}:?set {name} (the cell had it; it is not written here)}}"')
+            else:
                 lines.append(f"export {name}={shlex.quote(value)}")
         active = dict(env)
         if launch["cwd"] != str(cell_dir):

@@ -6,9 +6,13 @@ import os
 import tempfile
 from pathlib import Path
 
+from rolloutcheck.core.secrets import redact
+
 
 def write_atomic(target: Path, text: str) -> Path:
-    """Write `text` to `target` so that readers see the old file or the new one, never half."""
+    """Write `text` to `target` so that readers see the old file or the new one, never half; every
+    file the tool writes this way is redacted (no URL password, no credential we were given)."""
+    text = redact(text)
     target.parent.mkdir(parents=True, exist_ok=True)
     handle, temporary = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
     try:

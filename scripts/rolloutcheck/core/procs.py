@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import shlex
 import signal
 import subprocess
@@ -25,11 +24,12 @@ from pathlib import Path
 
 import psutil
 
+from rolloutcheck.core.secrets import known, redact, redact_env
+
 MARKER = "ROLLOUT_PROCESS_MARK"
 ROLE = "ROLLOUT_PROCESS_ROLE"
 OWNER = "ROLLOUT_PROCESS_OWNER"  # "<pid>:<create time>" of the process that runs the cell
 INTERRUPTS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
-_SECRET = re.compile(r"TOKEN|SECRET|PASSWORD|PASSWD|CREDENTIAL|_AUTH|API_KEY", re.I)
 COMMANDS_FILE = "commands.jsonl"  # every process a cell started, beside its logs: repro.sh is made from it
 
 
@@ -61,7 +61,7 @@ def start(
 ) -> subprocess.Popen:
     log.parent.mkdir(parents=True, exist_ok=True)
     with log.open("ab") as out:
-        out.write(f"$ {shlex.join(command)}\n".encode())
+        out.write(f"$ {redact(shlex.join(command))}\n".encode())
         out.flush()
         return subprocess.Popen(
             list(command),
@@ -78,10 +78,10 @@ def record_launch(record: Path, command: Sequence[str], env: Mapping[str, str], 
     """Append what is about to run (command, folder, the variables it gets beyond ours) to `record`."""
     changed = {k: v for k, v in env.items() if os.environ.get(k) != v and not k.startswith("ROLLOUT_")}
     # repro.sh and CI artifacts are made from this record: never a credential the cell was given
-    changed = {k: "<redacted>" if _SECRET.search(k) else v for k, v in changed.items()}
+    entry = {"role": role, "command": [redact(word) for word in command], "cwd": str(cwd), "env": redact_env(changed)}
     record.parent.mkdir(parents=True, exist_ok=True)
     with record.open("a") as out:
-        out.write(json.dumps({"role": role, "command": list(command), "cwd": str(cwd), "env": changed}) + "\n")
+        out.write(json.dumps(entry) + "\n")
 
 
 def output_since(log: Path, offset: int) -> str:
@@ -91,16 +91,20 @@ def output_since(log: Path, offset: int) -> str:
         return handle.read().decode(errors="replace")
 
 
-def run_logged(command: Sequence[str], log: Path) -> tuple[int, list[str]]:
-    """Run `command` to completion, appending it and its output to `log`.
-    Returns the exit code and the non-empty lines this run wrote (not earlier runs')."""
+def run_logged(command: Sequence[str], log: Path, env: Mapping[str, str] | None = None) -> tuple[int, list[str]]:
+    """Run `command` to completion (with `env`, default ours), appending it and its output to `log`.
+    Returns the exit code and the non-empty lines this run wrote (not earlier runs'), redacted."""
     log.parent.mkdir(parents=True, exist_ok=True)
     with log.open("ab") as out:
-        out.write(f"$ {shlex.join(command)}\n".encode())
+        out.write(f"$ {redact(shlex.join(command))}\n".encode())
         out.flush()
         offset = out.tell()
-        code = subprocess.run(list(command), stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL).returncode
-    return code, [line.strip() for line in output_since(log, offset).splitlines() if line.strip()]
+        code = subprocess.run(
+            list(command), stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            env=None if env is None else dict(env),
+        ).returncode  # fmt: skip
+    secrets = known() | known(env or {})
+    return code, [redact(line.strip(), secrets) for line in output_since(log, offset).splitlines() if line.strip()]
 
 
 def _environ(proc: psutil.Process) -> dict[str, str]:

@@ -7,11 +7,13 @@ import sys
 import time
 from collections.abc import Callable
 
+from rolloutcheck.core.secrets import redact
+
 Printer = Callable[[str], None]
 
 
 def stderr(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
+    print(redact(message), file=sys.stderr, flush=True)
 
 
 class StepLog:

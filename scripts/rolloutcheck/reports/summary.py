@@ -16,33 +16,47 @@ from rolloutcheck.models.layout import group_dir, natural_key
 from rolloutcheck.models.results import FAIL, PASS, SKIP, XFAIL, XPASS, CellResult
 
 
+def _cases(cell: CellResult, classname: str) -> list[TestCase]:
+    """A cell's test cases: one per stage and probe (and one for a cell that never reported)."""
+    cases = []
+    if cell.problem:
+        case = TestCase("cell", classname=classname)
+        case.result = [Failure(f"{cell.problem} ({cell.cell_dir})")]
+        cases.append(case)
+    for stage in cell.stages:
+        case = TestCase(stage.stage, classname=classname, time=stage.seconds)
+        if stage.status == FAIL:
+            case.result = [Failure(f"{stage.reason} (log: {stage.log})")]
+        elif stage.status == SKIP:
+            case.result = [Skipped(stage.reason)]
+        cases.append(case)
+    for probe in cell.probes:
+        case = TestCase(f"probe {probe.name}", classname=classname, time=probe.seconds)
+        if probe.status == FAIL:
+            case.result = [Failure(probe.reason)]
+        elif probe.status == XFAIL:
+            case.result = [Skipped(f"XFAIL: {probe.reason}")]  # pytest's convention
+        elif probe.status == XPASS:
+            case.system_out = f"XPASS: {probe.reason}"
+        cases.append(case)
+    return cases
+
+
 def junit(cells: list[CellResult]) -> JUnitXml:
+    """One suite per label. Cases are appended and the statistics counted once per suite: junitparser's
+    add_testcase recounts the whole suite on every add, which made 2,000 cells take minutes."""
     xml = JUnitXml("rolloutcheck")
-    for label in dict.fromkeys(c.label for c in cells):
+    by_label: dict[str, list[CellResult]] = {}
+    for cell in cells:
+        by_label.setdefault(cell.label, []).append(cell)
+    for label, members in by_label.items():
         suite = TestSuite(f"mlflow {label}")
-        for cell in (c for c in cells if c.label == label):
-            classname = f"{group_dir(cell.kind, label)}.{cell.usecase}"
-            if cell.problem:
-                case = TestCase("cell", classname=classname)
-                case.result = [Failure(f"{cell.problem} ({cell.cell_dir})")]
-                suite.add_testcase(case)
-            for stage in cell.stages:
-                case = TestCase(stage.stage, classname=classname, time=stage.seconds)
-                if stage.status == FAIL:
-                    case.result = [Failure(f"{stage.reason} (log: {stage.log})")]
-                elif stage.status == SKIP:
-                    case.result = [Skipped(stage.reason)]
-                suite.add_testcase(case)
-            for probe in cell.probes:
-                case = TestCase(f"probe {probe.name}", classname=classname, time=probe.seconds)
-                if probe.status == FAIL:
-                    case.result = [Failure(probe.reason)]
-                elif probe.status == XFAIL:
-                    case.result = [Skipped(f"XFAIL: {probe.reason}")]  # pytest's convention
-                elif probe.status == XPASS:
-                    case.system_out = f"XPASS: {probe.reason}"
-                suite.add_testcase(case)
+        for cell in members:
+            for case in _cases(cell, f"{group_dir(cell.kind, label)}.{cell.usecase}"):
+                suite.append(case)
+        suite.update_statistics()
         xml.add_testsuite(suite)
+    xml.update_statistics()
     return xml
 
 
@@ -194,8 +208,11 @@ def write(run: Path, cells: list[CellResult], point_latest: bool = True) -> tupl
     run.mkdir(parents=True, exist_ok=True)
     handle, temporary = tempfile.mkstemp(dir=run, prefix=".junit.", suffix=".tmp")
     os.close(handle)
-    junit(cells).write(temporary, pretty=True)
-    os.replace(temporary, xml_path)
+    try:
+        junit(cells).write(temporary, pretty=True)
+        write_atomic(xml_path, Path(temporary).read_text())  # through the redaction, like every file we write
+    finally:
+        Path(temporary).unlink(missing_ok=True)
     write_atomic(md_path, markdown(cells))
     if point_latest and cells:
         _point_latest(run)

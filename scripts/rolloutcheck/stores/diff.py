@@ -13,6 +13,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from rolloutcheck.core.atomic import write_atomic
+
 # field -> (why it differs between versions, how to read a snapshot so that both sides line up)
 Rule = Callable[[dict], object]
 RUN_NAME_TAG = "mlflow.runName"
@@ -53,8 +55,7 @@ class StoreDiff:
         lines += ["", f"{len(self.differences)} difference(s)"] + [f"- {d}" for d in self.differences]
         lines += ["", "lined up between versions (storediff.FIELD_RULES):"]
         lines += [f"- {name}: {why}" for name, (why, _) in FIELD_RULES.items()]
-        path.write_text("\n".join(lines) + "\n")
-        return path
+        return write_atomic(path, "\n".join(lines) + "\n")
 
 
 def load(path: Path) -> dict:

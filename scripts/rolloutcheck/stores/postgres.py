@@ -16,13 +16,14 @@ import shutil
 import subprocess
 import tempfile
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 from rolloutcheck.core.errors import Failure
 from rolloutcheck.core.net import HOST, free_port
 from rolloutcheck.core.procs import Launch, run_logged
+from rolloutcheck.core.secrets import PASSWORD_VAR, redact, split_password
 
 USER = "mlflow"  # the cluster's superuser, trusted on 127.0.0.1 only
 INSTALL_HINT = "apt-get install postgresql"
@@ -43,7 +44,7 @@ def bindir() -> Path:
     return Path(versions[-1]).parent
 
 
-def _as_server_user(command: list[str]) -> list[str]:
+def as_server_user(command: list[str]) -> list[str]:
     if os.geteuid() != 0:
         return command
     try:
@@ -60,43 +61,45 @@ def _check(code: int, lines: list[str], what: str, log: Path) -> None:
 
 @dataclass
 class Database:
-    url: str  # what mlflow connects to
+    url: str  # what mlflow connects to; never with a password (that is in `env`)
     admin_url: str  # the server's `postgres` database, to drop and create `url`'s database
     log: Path
     cluster: Path | None = None  # the private cluster's data folder; None: an existing server
     name: str = ""
     drop: bool = True  # made for the check (dropped at the end); False for a copy a team gave us
+    env: dict[str, str] = field(default_factory=dict)  # PGPASSWORD, for every process that connects
 
     def _tool(self, name: str) -> str:
         return str(bindir() / name)
 
+    def _run(self, command: list[str]) -> tuple[int, list[str]]:
+        return run_logged(command, self.log, {**os.environ, **self.env})
+
     def dump(self, target: Path) -> Path:
-        code, lines = run_logged([self._tool("pg_dump"), "--format=custom", f"--file={target}", self.url], self.log)
+        code, lines = self._run([self._tool("pg_dump"), "--format=custom", f"--file={target}", self.url])
         _check(code, lines, "pg_dump", self.log)
         return target
 
     def recreate(self) -> None:
         for sql in (f'DROP DATABASE IF EXISTS "{self.name}"', f'CREATE DATABASE "{self.name}"'):
-            code, lines = run_logged([self._tool("psql"), "-v", "ON_ERROR_STOP=1", "-c", sql, self.admin_url], self.log)
+            code, lines = self._run([self._tool("psql"), "-v", "ON_ERROR_STOP=1", "-c", sql, self.admin_url])
             _check(code, lines, sql, self.log)
 
     def restore(self, dump: Path) -> None:
         """The database as it was when `dump` was taken (a fresh database, then pg_restore)."""
         self.recreate()
-        code, lines = run_logged(
-            [self._tool("pg_restore"), "--no-owner", "--exit-on-error", f"--dbname={self.url}", str(dump)], self.log
+        code, lines = self._run(
+            [self._tool("pg_restore"), "--no-owner", "--exit-on-error", f"--dbname={self.url}", str(dump)]
         )
         _check(code, lines, "pg_restore", self.log)
 
     def stop(self) -> None:
         if self.cluster is None:
             if self.drop:
-                run_logged(
-                    [self._tool("psql"), "-c", f'DROP DATABASE IF EXISTS "{self.name}"', self.admin_url], self.log
-                )
+                self._run([self._tool("psql"), "-c", f'DROP DATABASE IF EXISTS "{self.name}"', self.admin_url])
             return
         if (self.cluster / "postmaster.pid").exists():
-            command = _as_server_user([self._tool("pg_ctl"), "-D", str(self.cluster), "stop", "-m", "fast", "-w"])
+            command = as_server_user([self._tool("pg_ctl"), "-D", str(self.cluster), "stop", "-m", "fast", "-w"])
             run_logged(command, self.log)
         if self.cluster.parent.name.startswith("rolloutcheck-pg-"):  # a scratch folder outside the cell
             shutil.rmtree(self.cluster.parent, ignore_errors=True)
@@ -104,11 +107,13 @@ class Database:
 
 def shown(url: str) -> str:
     """A database URL for reports: its password replaced by `***` (a team's server may need one)."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    host = parts.netloc.rsplit("@", 1)[1]
-    return urlunsplit(parts._replace(netloc=f"{parts.username}:***@{host}"))
+    return redact(url, ())
+
+
+def _password_env(url: str) -> tuple[str, dict[str, str]]:
+    """`url` without its password, and the environment that gives libpq the password instead."""
+    bare, password = split_password(url)
+    return bare, ({PASSWORD_VAR: password} if password else {})
 
 
 def _with_database(url: str, name: str) -> str:
@@ -119,7 +124,8 @@ def _with_database(url: str, name: str) -> str:
 def existing(admin_url: str, log: Path) -> Database:
     """A fresh database on the server `admin_url` points to (dropped by stop())."""
     name = f"rolloutcheck_{uuid.uuid4().hex[:12]}"
-    database = Database(_with_database(admin_url, name), admin_url, log, None, name)
+    admin, env = _password_env(admin_url)
+    database = Database(_with_database(admin, name), admin, log, None, name, env=env)
     database.recreate()
     return database
 
@@ -128,8 +134,9 @@ def given(url: str, log: Path) -> Database:
     """A database a team gave (a copy of production's): used in place, restored from its dump, never dropped."""
     name = urlsplit(url).path.lstrip("/")
     if not name:
-        raise PostgresError(f"{url} names no database")
-    return Database(url, _with_database(url, "postgres"), log, None, name, drop=False)
+        raise PostgresError(f"{shown(url)} names no database")
+    bare, env = _password_env(url)
+    return Database(bare, _with_database(bare, "postgres"), log, None, name, drop=False, env=env)
 
 
 def private(folder: Path, launch: Launch, timeout: float = 60.0) -> Database:
@@ -138,7 +145,7 @@ def private(folder: Path, launch: Launch, timeout: float = 60.0) -> Database:
     folder.mkdir(parents=True)
     if os.geteuid() == 0:
         shutil.chown(folder, "postgres")
-        if subprocess.run(_as_server_user(["test", "-w", str(folder)])).returncode != 0:
+        if subprocess.run(as_server_user(["test", "-w", str(folder)])).returncode != 0:
             # a parent the postgres user cannot enter (pytest's 0700 temp folders): a folder of its own in /tmp
             scratch = Path(tempfile.mkdtemp(prefix="rolloutcheck-pg-"))
             shutil.chown(scratch, "postgres")
@@ -148,14 +155,14 @@ def private(folder: Path, launch: Launch, timeout: float = 60.0) -> Database:
     data = folder / "data"
     log = launch.log
     command = [str(tools / "initdb"), "-D", str(data), "-U", USER, "--auth=trust", "-E", "UTF8", "--no-sync"]
-    code, lines = run_logged(_as_server_user(command), log)
+    code, lines = run_logged(as_server_user(command), log)
     _check(code, lines, "initdb", log)
     port = free_port()
     # TCP on 127.0.0.1 only: no Unix socket (a cell folder's path is too long for one, 107 bytes at most)
     options = f"-h {HOST} -p {port} -k '' -c fsync=off"
     start = [str(tools / "pg_ctl"), "-D", str(data), "-l", str(folder / "server.log"), "-o", options, "-w",
              "-t", str(int(timeout)), "start"]  # fmt: skip
-    proc = launch.start(_as_server_user(start))
+    proc = launch.start(as_server_user(start))
     try:
         code = proc.wait(timeout + 10)
     except subprocess.TimeoutExpired:

@@ -38,7 +38,7 @@ def _copy(state: StoreState, folder: Path, record: StageResult) -> bool:
             state.database = pgcluster.given(state.copy_of, Path(record.log or folder / "store.log"))
         except pgcluster.PostgresError as error:
             raise StageFailed(error.reason) from None
-        state.uri = state.copy_of
+        state.uri = state.database.url
         return True
     source = Path(state.copy_of.removeprefix("sqlite:///").removeprefix("file://"))
     if not source.exists():
@@ -75,6 +75,10 @@ def run(ctx: CellContext, state: StoreState, record: StageResult) -> None:
         raise StageFailed(f"no store of kind {state.store_kind!r}")
     state.source.need("environ")
     state.source.environ["MLFLOW_TRACKING_URI"] = state.uri  # populate and from-train write into it
+    if state.database is not None:  # its password by environment (PGPASSWORD), never in a command or URL
+        for side in (state.source, state.target):
+            side.need("environ")
+            side.environ.update(state.database.env)
     record.details["uri"] = pgcluster.shown(state.uri)
     record.reason = record.details["uri"] + (f" (a copy of {record.details['copy_of']})" if copied else "")
 

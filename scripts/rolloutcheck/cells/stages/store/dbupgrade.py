@@ -28,7 +28,9 @@ def _sqlite_file(state: StoreState) -> Path:
 def revision(ctx: CellContext, state: StoreState, stage: str) -> str:
     """The store's Alembic revision, read with the *to* environment's SQLAlchemy."""
     log = ctx.log(stage)
-    code, lines = run_logged([str(ctx.prefix / "bin" / "python"), str(paths.INENV / "revision.py"), state.uri], log)
+    state.target.need("environ")
+    command = [str(ctx.prefix / "bin" / "python"), str(paths.INENV / "revision.py"), state.uri]
+    code, lines = run_logged(command, log, state.target.environ)
     if code != 0:
         raise StageFailed(f"could not read the Alembic revision: {lines[-1] if lines else 'no output'}")
     return lines[-1]
@@ -68,7 +70,8 @@ class CheckUpgrade:
             state.result.upgrade["check_upgrade"] = "not available"
             record.details["available"] = False
             return
-        code, lines = run_logged([mlflow, "db", "check-upgrade", state.uri], ctx.log("check-upgrade"))
+        code, lines = run_logged([mlflow, "db", "check-upgrade", state.uri], ctx.log("check-upgrade"),
+                                 state.target.environ)  # fmt: skip
         verdict = {0: "SAFE", 1: "CAUTIOUS", 2: "BREAKING"}.get(code)
         if verdict is None:
             raise StageFailed(f"mlflow db check-upgrade failed (exit {code}): {lines[-1] if lines else 'no output'}")
@@ -88,7 +91,8 @@ class Upgrade:
         before = revision(ctx, state, "db-upgrade")
         started = time.monotonic()
         log = ctx.log("db-upgrade")
-        code, lines = run_logged([str(ctx.prefix / "bin" / "mlflow"), "db", "upgrade", state.uri], log)
+        code, lines = run_logged([str(ctx.prefix / "bin" / "mlflow"), "db", "upgrade", state.uri], log,
+                                 state.target.environ)  # fmt: skip
         seconds = round(time.monotonic() - started, 2)
         if code != 0:
             raise StageFailed(f"mlflow db upgrade failed (exit {code}): {last_error_line(chr(10).join(lines))}")
