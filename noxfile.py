@@ -182,6 +182,12 @@ def merge(session: nox.Session) -> None:
     _done(session, entry.merge(TOOL, session.posargs, session.log))
 
 
+@nox.session(name="bench-report", venv_backend="none")
+def bench_report(session: nox.Session) -> None:
+    """Time report, merge and decide on a synthetic run (`-- --cells 10000 --shards 10`), and its first view."""
+    _done(session, entry.bench_report(TOOL, session.posargs, session.log))
+
+
 @nox.session(name="ci-lint", venv_backend="none")
 def ci_lint(session: nox.Session) -> None:
     """Lint the CI files: the GitHub workflow with actionlint, the Jenkinsfile with npm-groovy-lint (pinned)."""

@@ -1,4 +1,4 @@
-"""Command line: `python -m rolloutcheck {labels,usecases,report,decide,cleanup,migrate-probe}`.
+"""Command line: `python -m rolloutcheck {labels,usecases,report,decide,merge,cleanup,migrate-probe}`.
 
 The nox sessions are the front door (`nox -l`); both call the functions of rolloutcheck.entry.
 """
@@ -23,10 +23,14 @@ def main(argv: list[str] | None = None) -> int:
     rep.add_argument("labels", nargs="*", help="sessions the run was asked for (validate-L, upgrade-L or L)")
     dec = sub.add_parser("decide", help="the rollout decision of a run: exit 0 GO, 1 NO-GO, 3 GO WITH ACTIONS")
     dec.add_argument("run", nargs="?", type=Path, help="run folder (default: the newest)")
+    sub.add_parser("merge", help="merge run folders into a new one (RUN... [--into DIR] [--expect FILE])")
     sub.add_parser("cleanup", help="stop processes left by runs that were killed")
     mig = sub.add_parser("migrate-probe", help="write the mlflow 2 form of stored 1.x requests beside them")
     mig.add_argument("files", nargs="+", type=Path, help="stored curl files")
     mig.add_argument("--to", type=int, default=2, choices=[2], help="target major version")
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["merge"]:  # its own options, as `nox -s merge --` takes them
+        return entry.loaded(lambda tool: entry.merge(tool, argv[1:]))
     args = parser.parse_args(argv)
     if args.command == "migrate-probe":  # needs no registry
         return entry.migrate_probes(args.files, args.to)

@@ -31,7 +31,7 @@ from rolloutcheck.models import layout
 from rolloutcheck.models.kinds import KINDS
 from rolloutcheck.models.results import CellResult
 from rolloutcheck.probes import curl, migrate
-from rolloutcheck.reports import aggregate, decision, html
+from rolloutcheck.reports import aggregate, bench, decision, html
 from rolloutcheck.reports import merge as merging
 
 OK, FAILED, BAD_INPUT = 0, 1, 2
@@ -313,6 +313,20 @@ def merge(tool: Tool, argv: list[str], printer: Printer = stderr) -> int:
     text, merged = aggregate.summarize(target, selection=list(dict.fromkeys(chosen)) or None)
     print(text, flush=True)
     return verdict(merged, target, printer)
+
+
+def bench_report(tool: Tool, argv: list[str], printer: Printer = stderr) -> int:
+    """The scale benchmark (`--cells N --shards K`): a synthetic run from a real cell; report, merge, decide timed."""
+    parser = argparse.ArgumentParser(prog="nox -s bench-report --", description=bench_report.__doc__)
+    parser.add_argument("--cells", type=int, default=10_000, help="cells in the synthetic run (default 10000)")
+    parser.add_argument("--shards", type=int, default=10, help="shards merged (default 10)")
+    parser.add_argument("--no-browser", action="store_true", help="skip the first view in headless Chromium")
+    args = parser.parse_args(argv)
+    if args.cells < 1 or args.shards < 1:
+        return _fail(printer, "--cells and --shards must be at least 1", BAD_INPUT)
+    lines = bench.run(tool.settings.results, args.cells, args.shards, list(tool.labels), not args.no_browser)
+    print("\n".join(lines), flush=True)
+    return OK
 
 
 def loaded(work: Callable[[Tool], int], printer: Printer = stderr) -> int:

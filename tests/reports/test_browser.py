@@ -39,9 +39,10 @@ def test_report_in_a_browser_click_a_failed_cell_shows_its_reason(tmp_path, chro
     try:
         assert browser.evaluate("document.querySelectorAll('#grid td.cell').length") == 4
         assert browser.evaluate("document.querySelectorAll('#grid td.cell.fail').length") == 1
-        assert REASON not in browser.evaluate("document.body.innerText")  # the detail is hidden until clicked
+        assert browser.evaluate("document.getElementById('detail').hidden")  # details load when clicked
         browser.click("#grid td.cell.fail")
-        browser.wait_for(f"document.body.innerText.includes({REASON!r})", timeout=10)
+        browser.wait_for(f"document.getElementById('detail').innerText.includes('FAIL at serve: ' + {REASON!r})",
+                         timeout=10)  # fmt: skip
         shown = browser.evaluate("[...document.querySelectorAll('section.detail')].filter(s => !s.hidden)"
                                  ".map(s => s.innerText)")  # fmt: skip
         assert len(shown) == 1 and f"FAIL at serve: {REASON}" in shown[0]
@@ -76,3 +77,29 @@ def test_the_decision_banner_leads_from_an_action_to_its_evidence(tmp_path, chro
     finally:
         browser.close()
     assert (run / "banner.png").stat().st_size > 10_000
+
+
+def test_a_large_report_opens_on_failures_filters_and_loads_one_cells_details(tmp_path, chromium):
+    """2,000 cells (copies of a real one): the list opens on the failed cells, the status filter leaves
+    only them, and a click loads that cell's details from its folder."""
+    from rolloutcheck.reports import bench
+
+    (run,) = bench.synthetic_runs(bench.FIXTURE, tmp_path / "big", 2000, ["1.2.SBD.0", "1.30.1", "2.22.5", "3.17.2"])
+    aggregate.summarize(run)
+    browser = Browser((run / "report.html").as_uri())
+    try:
+        first = "document.querySelector('#cells tr.row:not([hidden])')"
+        assert browser.evaluate(f"{first}.dataset.css") == "fail"
+        assert browser.evaluate("document.querySelectorAll('#cells tr.row:not([hidden])').length") == 500  # a page
+        browser.evaluate("(() => { const s = document.querySelector('#filters select[name=css]'); s.value = 'fail';"
+                         " s.dispatchEvent(new Event('input', {bubbles: true})); })()")  # fmt: skip
+        visible = "[...document.querySelectorAll('#cells tr.row:not([hidden])')]"
+        assert browser.evaluate(f"{visible}.length") == 2000 // bench.FAIL_EVERY
+        assert browser.evaluate(f"{visible}.every(r => r.dataset.css === 'fail')")
+        browser.click("#cells tr.row:not([hidden]) td")
+        browser.wait_for("document.getElementById('detail').innerText.includes('FAIL at serve: server never healthy')",
+                         timeout=10)  # fmt: skip
+        assert "probe.log" in browser.evaluate("document.getElementById('detail').innerText")
+        browser.screenshot(run / "large.png")
+    finally:
+        browser.close()

@@ -44,9 +44,14 @@ def test_merge_copies_every_cell_and_the_newest_attempt_counts(tmp_path):
     with pytest.raises(merge.MergeError, match="never overwrites"):
         merge.merge([a], target)
     # the report's history lists each attempt once, though the shards and the merge both hold it
-    page = htmlreport.write(target, layout.load_cells(target)).read_text()
-    history = page[page.index("History of this cell") :]
-    assert history.count("2026-01-02T00:00:00Z") == 1 and "merged (this run)" in history
+    cells = layout.load_cells(target)
+    runs = htmlreport.update_history(target, cells)
+    assert set(runs) == {"shard-1", "shard-2", "merged"}  # the shards were read once into history.json
+    history = htmlreport.history_of(("validate", "1.2.0", "uc"), "merged", runs)
+    assert [(h["run"], h["status"], h["current"]) for h in history] == [("merged", "PASS", True),
+                                                                         ("shard-1", "FAIL", False)]  # fmt: skip
+    page = htmlreport.write(target, cells).read_text()
+    assert 'title="shard-1: FAIL"' in page
 
 
 def test_a_merge_where_a_cell_never_reported_is_not_green(tmp_path):
@@ -94,17 +99,22 @@ def test_html_report_grid_details_changes_and_history(tmp_path):
     write_cell(new, "3.17.2", "a", probes=(probe(status=XPASS, reason="known break no longer seen"),),
                started="2026-01-02T00:00:00Z")  # fmt: skip
     page = htmlreport.write(new, layout.load_cells(new)).read_text()
-    assert "<link" not in page and "src=" not in page  # self-contained: no external assets
+    assert "<link" not in page and "src=" not in page  # no external assets: details load from cell folders
     grid = page[page.index('<table id="grid">') : page.index("</table>", page.index('<table id="grid">'))]
     assert grid.count('class="cell ') == 3 and 'class="cell fail"' in grid and 'class="cell xpass"' in grid
     changes = page[page.index('<ul id="changes">') :]
     assert 'New failures: <ul><li class="fail">1.2.0 x a</li>' in changes
     assert 'Fixed: <ul><li class="pass">1.2.0 x b</li>' in changes
     assert "3.17.2 x a: seed_pandas_split" in changes
-    assert "FAIL at serve: server never healthy: no 200 from /ping" in page
-    assert 'href="1.2.0/a/logs/serve.log"' in page  # relative links to the logs
-    assert "r1</td><td>PASS" in page and "r2 (this run)" in page  # history of a cell across runs
-    assert "[5.98]" in page and "format=pandas-split" in page  # oracle and request of a probe
+    assert "FAIL serve: server never healthy: no 200 from /ping" in page  # the list says why
+    details = (new / "1.2.0" / "a" / layout.DETAILS_FILE).read_text()  # loaded when the cell is clicked
+    assert details.startswith("rolloutDetail(") and "FAIL at serve: server never healthy: no 200 from /ping" in details
+    assert 'data-rel=\\"logs/serve.log\\"' in details and 'data-folder="1.2.0/a"' in page  # relative links
+    assert 'title="r1: PASS"' in page  # history of a cell across runs (from history.json)
+    assert json.loads((runs / layout.HISTORY_FILE).read_text())["runs"].keys() == {"r1", "r2"}
+    probes = (new / "3.17.2" / "a" / layout.DETAILS_FILE).read_text()
+    assert "[5.98]" in probes and "format=pandas-split" in probes  # oracle and request of a probe
+    assert "[5.98]" not in page  # the page holds summaries, not details
 
 
 def test_repro_script_replays_the_recorded_commands(tmp_path):
@@ -161,7 +171,7 @@ def test_a_neighbouring_run_this_version_cannot_read_does_not_break_the_report(t
         )
     )
     page = htmlreport.write(runs / "r1", layout.load_cells(runs / "r1")).read_text()
-    assert "1.2.0 x a: PASS" in page
+    assert 'data-label="1.2.0" data-usecase="a"' in page and "r0" not in page
 
 
 def test_merge_finds_cells_at_any_depth_of_a_ci_artifact(tmp_path):

@@ -239,7 +239,7 @@ def test_the_html_report_has_a_clickable_store_table(tmp_path):
         cell.stages = [StageResult(s, PASS) for s in cell.expected_stages]
         cells.append(cell)
     cells[1].stages[-1] = StageResult("to-probe", FAIL, "dataframe_split: HTTP 400")
-    page = htmlreport.render(tmp_path, cells, others=[])
+    page = htmlreport.render(tmp_path, cells, runs={})
     assert '<table id="stores">' in page and "<th>sqlite</th>" in page and "<th>filestore</th>" in page
     assert "FAIL to-probe: dataframe_split: HTTP 400" in page and "onclick=\"show('c1')\"" in page
 

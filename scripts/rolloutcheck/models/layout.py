@@ -23,6 +23,8 @@ CELL_FILE = results.CELL_FILE
 SESSIONS_DIR = "sessions"  # nox's own output per cell (a folder of files: never taken for a group of cells)
 SELECTION_FILE = "selection.json"  # the labels a run was asked for: report names every missing cell
 RUNS_DIR = "runs"  # under the results folder: one folder per run
+HISTORY_FILE = "history.json"  # beside the run folders: each run's cell statuses, for reports' history
+DETAILS_FILE = "details.js"  # in a cell folder: its details for report.html, loaded when clicked
 LATEST = "latest"  # under the results folder: a link to the newest run
 STAMP = "%Y%m%dT%H%M%SZ"  # the UTC time in run folder names
 

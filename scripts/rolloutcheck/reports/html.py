@@ -1,9 +1,14 @@
-"""One self-contained HTML page per run (`<run>/report.html`): the label x use case grid, and for
-each cell its stages, probes (request, response, oracle) and links to its logs and repro.sh; the
-upgrade table; what changed since the previous run; each cell's history over the runs kept.
+"""One HTML page per run (`<run>/report.html`) that stays usable at 10,000 cells: the decision banner,
+every cell in one list with what needs attention first (FAIL, then XPASS, then XFAIL) and filters by
+status, kind, label and use case; the label x use case grid and the upgrade and store tables while a
+run is small enough to read them; what changed since the previous run; each cell's history.
 
-Built with Jinja2 from templates/report.html.j2 (package data); CSS and JS are inline, so the
-file can be archived by CI and opened anywhere. Links to logs are relative to the run folder.
+A cell's details (stages, probes with request, response and oracle, links to its logs and repro.sh)
+are not in the page: they are written once per cell into its folder (`details.js`, see
+models/layout.DETAILS_FILE) and loaded when the cell is clicked, so the page grows with the cells'
+summaries, not with their logs. History comes from `history.json` beside the run folders (a line of
+status per cell and run), not from reading every run. Built with Jinja2 from templates/; CSS and
+JS are inline, so the folder can be archived by CI and opened anywhere; links are relative.
 """
 
 from __future__ import annotations
@@ -18,11 +23,17 @@ import jinja2
 
 from rolloutcheck.core.atomic import write_atomic
 from rolloutcheck.models.kinds import KINDS
-from rolloutcheck.models.layout import load_cells, natural_key
+from rolloutcheck.models.layout import CELL_FILE, DETAILS_FILE, HISTORY_FILE, load_cells, natural_key
 from rolloutcheck.models.results import FAIL, PASS, XFAIL, XPASS, CellResult
 from rolloutcheck.reports import summary as report
 
 TEMPLATES = Path(__file__).with_name("templates")
+OVERVIEW_LIMIT = 400  # above this many cells the grid and per-kind tables are unreadable: the list remains
+HISTORY_RUNS = 20  # runs kept in history.json (the newest); older ones drop out of the history
+HISTORY_SHOWN = 5  # earlier runs shown beside each cell
+PAGE_ROWS = 500  # rows of the list laid out at first (the rest by "show more" or a filter): opens fast
+BANNER_ITEMS = 50  # failures and findings listed in the banner (blocking first); decision.md has them all
+ATTENTION = {"fail": 0, "xpass": 1, "xfail": 2, "pass": 3}  # the order the list opens in
 Key = tuple[str, str, str]
 
 
@@ -30,19 +41,67 @@ def key_of(cell: CellResult) -> Key:
     return cell.kind, cell.label, cell.usecase
 
 
+def _key_text(key: Key) -> str:
+    return "|".join(key)
+
+
+def _xpasses(cell: CellResult) -> list[str]:
+    return sorted({p.name for p in cell.probes if p.status == XPASS} | {s.stage for s in cell.stages
+                                                                         if s.status == XPASS})  # fmt: skip
+
+
+def status_class(cell: CellResult) -> str:
+    if cell.status == FAIL:
+        return "fail"
+    if any(p.status == XPASS for p in cell.probes) or any(s.status == XPASS for s in cell.stages):
+        return "xpass"
+    if any(p.status == XFAIL for p in cell.probes) or any(s.status == XFAIL for s in cell.stages):
+        return "xfail"
+    return "pass"
+
+
+def _what(cell: CellResult) -> str:
+    failure = cell.failure()
+    return report.cell_text(cell) if failure is None else f"FAIL {failure.stage}: {failure.reason}"
+
+
 @dataclass
-class RunCells:
-    """A run folder and its cells, newest attempt each."""
+class RunEntry:
+    """One run in history.json: when it started and, per cell, [status, css, what, xpasses, started]."""
 
-    path: Path
-    cells: list[CellResult]
+    started: str
+    cells: dict[str, list]
 
-    @property
-    def started(self) -> str:
-        return min((c.started for c in self.cells if not c.problem), default="")
+    @classmethod
+    def of(cls, cells: list[CellResult]) -> RunEntry:
+        started = min((c.started for c in cells if not c.problem), default="")
+        return cls(started, {_key_text(key_of(c)): [c.status.upper(), status_class(c), _what(c)[:160], _xpasses(c),
+                                                    c.started + (c.problem or "")] for c in cells})  # fmt: skip
 
-    def by_key(self) -> dict[Key, CellResult]:
-        return {key_of(c): c for c in self.cells}
+
+def update_history(run: Path, cells: list[CellResult]) -> dict[str, RunEntry]:
+    """history.json beside `run`, with this run's entry written in; every run it holds, by folder name.
+    A run folder it does not know yet (made by an older version, or copied in) is read once and added;
+    a deleted one drops out; only the newest HISTORY_RUNS are kept."""
+    index_file = run.parent / HISTORY_FILE
+    try:
+        raw = json.loads(index_file.read_text())
+        runs = {name: RunEntry(**entry) for name, entry in raw["runs"].items()}
+    except (OSError, ValueError, TypeError, KeyError):
+        runs = {}
+    runs[run.name] = RunEntry.of(cells)
+    for folder in run.parent.glob("*/"):
+        if folder.name in runs or folder.name.startswith(".") or not any(folder.glob(f"*/*/{CELL_FILE}")):
+            continue
+        try:  # another run is history only: one this version cannot read never breaks this report
+            runs[folder.name] = RunEntry.of([c for c in load_cells(folder) if c.kind in KINDS])
+        except (OSError, ValueError, TypeError, KeyError):
+            continue
+    runs = {name: entry for name, entry in runs.items() if name == run.name or (run.parent / name).is_dir()}
+    kept = sorted(runs, key=lambda name: runs[name].started, reverse=True)[:HISTORY_RUNS]
+    runs = {name: runs[name] for name in sorted(kept, key=lambda name: runs[name].started)}
+    write_atomic(index_file, json.dumps({"runs": {n: vars(e) for n, e in runs.items()}}, separators=(",", ":")))
+    return runs
 
 
 @dataclass
@@ -53,42 +112,39 @@ class Changes:
     new_xpass: list[str] = field(default_factory=list)
 
 
-def earlier_runs(run: Path) -> list[RunCells]:
-    """The other runs beside `run` (results/runs/*) that hold cells, oldest first."""
-    found = []
-    for folder in sorted(run.parent.glob("*/")):
-        if folder.resolve() == run.resolve() or not any(folder.glob("*/*/cell.json")):
-            continue
-        try:  # another run is history only: one this version cannot read never breaks this report
-            cells = [c for c in load_cells(folder) if c.kind in KINDS]
-        except (OSError, ValueError, TypeError, KeyError):
-            continue
-        found.append(RunCells(folder, cells))
-    return found
-
-
-def _xpasses(cell: CellResult) -> set[str]:
-    return {p.name for p in cell.probes if p.status == XPASS} | {s.stage for s in cell.stages if s.status == XPASS}
-
-
-def changes(current: RunCells, others: list[RunCells]) -> Changes:
+def changes(run: str, cells: list[CellResult], runs: dict[str, RunEntry]) -> Changes:
     """New failures, fixed cells and new XPASS against the newest run that started before this one."""
-    before = [r for r in others if r.started and (not current.started or r.started < current.started)]
+    current = runs.get(run) or RunEntry.of(cells)
+    before = [name for name, e in runs.items() if name != run and e.started and
+              (not current.started or e.started < current.started)]  # fmt: skip
     if not before:
         return Changes()
-    previous = max(before, key=lambda r: r.started)
-    old = previous.by_key()
-    found = Changes(previous=previous.path.name)
-    for cell in current.cells:
-        was = old.get(key_of(cell))
-        if cell.status == FAIL and (was is None or was.status == PASS):
+    previous = max(before, key=lambda name: runs[name].started)
+    old = runs[previous].cells
+    found = Changes(previous=previous)
+    for cell in cells:
+        was = old.get(_key_text(key_of(cell)))
+        if cell.status == FAIL and (was is None or was[0] == PASS.upper()):
             found.new_failures.append(cell.title + ("" if was else " (not in the previous run)"))
-        elif cell.status == PASS and was is not None and was.status == FAIL:
+        elif cell.status == PASS and was is not None and was[0] == FAIL.upper():
             found.fixed.append(cell.title)
-        new = sorted(_xpasses(cell) - (_xpasses(was) if was else set()))
+        new = sorted(set(_xpasses(cell)) - set(was[3] if was else ()))
         if new:
             found.new_xpass.append(f"{cell.title}: {', '.join(new)}")
     return found
+
+
+def history_of(key: Key, run: str, runs: dict[str, RunEntry]) -> list[dict]:
+    """The cell's attempts over the runs kept, newest first; an attempt copied into several runs
+    (a merged run and its shards) once, under this run when it is one of them."""
+    seen: dict[str, dict] = {}
+    for name in [run, *(n for n in reversed(runs) if n != run)]:
+        entry = runs.get(name)
+        found = entry.cells.get(_key_text(key)) if entry else None
+        if found is not None and found[4] not in seen:
+            seen[found[4]] = {"run": name, "current": name == run, "status": found[0], "css": found[1],
+                              "what": found[2], "started": found[4]}  # fmt: skip
+    return sorted(seen.values(), key=lambda h: h["started"], reverse=True)
 
 
 def _link(path: str | None, run: Path) -> str | None:
@@ -123,38 +179,69 @@ def _read(path: str | None) -> str:
         return ""
 
 
-def status_class(cell: CellResult) -> str:
-    if cell.status == FAIL:
-        return "fail"
-    if any(p.status == XPASS for p in cell.probes) or any(s.status == XPASS for s in cell.stages):
-        return "xpass"
-    if any(p.status == XFAIL for p in cell.probes) or any(s.status == XFAIL for s in cell.stages):
-        return "xfail"
-    return "pass"
+def _relative(path: str | None, folder: Path) -> str | None:
+    """`path` relative to `folder` when it exists (links of a cell's details are relative to its folder)."""
+    if not path or not Path(path).exists():
+        return None
+    return os.path.relpath(path, folder)
 
 
-def cell_view(index: int, cell: CellResult, run: Path, history: list[dict]) -> dict:
+def details_view(cell: CellResult) -> dict:
+    """What the details of a cell show; every link relative to the cell's folder."""
     folder = Path(cell.cell_dir)
     responses = probe_responses(folder / "logs" / "probe.log")
     oracle = oracle_values(folder)
     failure = cell.failure()
-    p95 = report.speed_text(cell).removeprefix(", ")
     return {
-        "id": f"c{index}", "title": cell.title, "kind": cell.kind, "label": cell.label, "usecase": cell.usecase,
-        "status": cell.status.upper(), "css": status_class(cell), "flavor": cell.flavor or "",
+        "title": cell.title, "status": cell.status.upper(), "css": status_class(cell), "flavor": cell.flavor or "",
         "mlflow": cell.mlflow_version or "?", "seconds": round(sum(s.seconds for s in cell.stages)),
-        "speed": p95, "problem": cell.problem,
-        "failure": failure and {"stage": failure.stage, "reason": failure.reason, "log": _link(failure.log, run)},
+        "failure": failure and {"stage": failure.stage, "reason": failure.reason,
+                                "log": _relative(failure.log, folder)},
         "stages": [{"name": s.stage, "status": s.status.upper(), "reason": s.reason, "seconds": s.seconds,
-                    "log": _link(s.log, run)} for s in cell.stages],
+                    "log": _relative(s.log, folder)} for s in cell.stages],
         "probes": [{"name": p.name, "status": p.status.upper(), "reason": p.reason, "http": p.http_status,
                     "request": _read(p.request), "response": responses.get(p.name, ""),
                     "oracle": json.dumps(oracle[p.name]) if p.name in oracle else ""} for p in cell.probes],
-        "logs": sorted(_link(str(p), run) for p in (folder / "logs").glob("*.log")) if folder.is_dir() else [],
-        "folder": _link(str(folder), run), "repro": _link(str(folder / "repro.sh"), run),
+        "logs": sorted(os.path.relpath(p, folder) for p in (folder / "logs").glob("*.log")),
+        "repro": _relative(str(folder / "repro.sh"), folder),
+    }  # fmt: skip
+
+
+def _environment() -> jinja2.Environment:
+    return jinja2.Environment(
+        loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=True, undefined=jinja2.StrictUndefined
+    )
+
+
+def write_details(cell: CellResult, environment: jinja2.Environment | None = None) -> Path | None:
+    """The cell's details.js (its details as HTML, handed to the report's rolloutDetail()), written when
+    missing or older than its cell.json; None for a cell without a folder (one that never reported)."""
+    folder = Path(cell.cell_dir)
+    target, result = folder / DETAILS_FILE, folder / CELL_FILE
+    if not result.is_file():
+        return None
+    try:
+        if target.stat().st_mtime >= result.stat().st_mtime:
+            return target
+    except OSError:
+        pass
+    page = (environment or _environment()).get_template("details.html.j2").render(v=details_view(cell))
+    return write_atomic(target, f"rolloutDetail({json.dumps(page)});\n")
+
+
+def row_view(index: int, cell: CellResult, run: Path, history: list[dict], has_details: bool) -> dict:
+    """A cell's line in the list: its summary, where its details are, and its last runs."""
+    earlier = [h for h in history if not h["current"]][:HISTORY_SHOWN]
+    return {
+        "id": f"c{index}", "title": cell.title, "kind": cell.kind, "label": cell.label, "usecase": cell.usecase,
+        "from": cell.from_label or "", "status": cell.status.upper(), "css": status_class(cell),
+        "flavor": cell.flavor or "", "mlflow": cell.mlflow_version or "?",
+        "seconds": round(sum(s.seconds for s in cell.stages)), "speed": report.speed_text(cell).removeprefix(", "),
+        "what": _what(cell), "failure": cell.failure(), "problem": cell.problem,
+        "folder": os.path.relpath(cell.cell_dir, run) if has_details else "",
+        "history": earlier, "history_text": " · ".join(f"{h['run']}: {h['status']}" for h in earlier),
         "upgrade_row": report.upgrade_row(cell) if cell.kind == "upgrade" else None,
         "store_text": report.store_text(cell) if cell.kind == "store-upgrade" else None,
-        "history": history,
     }  # fmt: skip
 
 
@@ -174,52 +261,47 @@ def decision_view(run: Path) -> dict | None:
     except (OSError, ValueError):
         return None
     css = {"GO": "pass", "GO WITH ACTIONS": "xfail", "NO-GO": "fail"}.get(made.get("verdict"), "fail")
-    for failure in made.get("failures", []):
+    made["findings"] = sorted(made.get("findings", []), key=lambda f: not f.get("blocking"))  # stable
+    for failure in made.get("failures", [])[:BANNER_ITEMS]:
         failure["link"] = _link(str(failure.get("log") or run), run) or "."
-    for finding in made.get("findings", []):
+    for finding in made["findings"][:BANNER_ITEMS]:
         finding["links"] = [link for e in finding.get("evidence", []) if (link := _link(str(e), run))]
     return made | {"css": css}
 
 
-def render(run: Path, cells: list[CellResult], others: list[RunCells] | None = None) -> str:
-    others = earlier_runs(run) if others is None else others
-    current = RunCells(run, cells)
-    # one line per attempt of the cell, newest first; an attempt copied into several runs (merged
-    # runs) is listed once, under this run when it is one of them
-    past: dict[Key, dict[str, dict]] = {}
-    for other in [current, *others]:
-        for cell in other.cells:
-            failure = cell.failure()
-            attempts = past.setdefault(key_of(cell), {})
-            attempts.setdefault(cell.started + (cell.problem or ""), {
-                "run": other.path.name, "current": other is current, "status": cell.status.upper(),
-                "css": status_class(cell), "started": cell.started, "what": report.cell_text(cell)
-                if failure is None else f"FAIL {failure.stage}: {failure.reason}"})  # fmt: skip
-    history = {key: sorted(found.values(), key=lambda h: h["started"], reverse=True) for key, found in past.items()}
-    views = [cell_view(i, c, run, history.get(key_of(c), [])) for i, c in enumerate(cells)]
-    validate = [v for v in views if v["kind"] == "validate"]
+def render(run: Path, cells: list[CellResult], runs: dict[str, RunEntry] | None = None) -> str:
+    """The page; `runs` is the history (update_history's), none when not given. Writes missing details.js."""
+    runs = {} if runs is None else runs
+    environment = _environment()
+    views = []
+    for index, cell in enumerate(cells):
+        has_details = write_details(cell, environment) is not None
+        views.append(row_view(index, cell, run, history_of(key_of(cell), run.name, runs), has_details))
+    listed = sorted(views, key=lambda v: ATTENTION[v["css"]])  # stable: natural order within a status
+    overview = len(cells) <= OVERVIEW_LIMIT
+    validate = [v for v in views if v["kind"] == "validate"] if overview else []
     labels = list(dict.fromkeys(v["label"] for v in validate))
     usecases = sorted({v["usecase"] for v in validate}, key=natural_key)
     grid = {(v["label"], v["usecase"]): v for v in validate}
-    stores = [(c, v) for c, v in zip(cells, views, strict=True) if c.kind == "store-upgrade"]
+    stores = [(c, v) for c, v in zip(cells, views, strict=True) if c.kind == "store-upgrade"] if overview else []
     store_kinds = [k for k in report.STORE_COLUMNS if any(c.usecase == k for c, _ in stores)]
     store_kinds += sorted({c.usecase for c, _ in stores} - set(store_kinds))
     found = {(f"{c.from_label} -> {c.label}", c.usecase): v for c, v in stores}
     pairs = list(dict.fromkeys(f"{c.from_label} -> {c.label}" for c, _ in stores))
     store_rows = [(pair, [found.get((pair, k)) for k in store_kinds]) for pair in pairs]
-    env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=True, undefined=jinja2.StrictUndefined
-    )
-    return env.get_template("report.html.j2").render(
-        run=run.name, labels=labels, usecases=usecases, grid=grid, cells=views,
-        upgrades=[v for v in views if v["kind"] == "upgrade"], changes=changes(current, others),
-        upgrade_header=upgrade_header([c for c in cells if c.kind == "upgrade"]),
-        store_kinds=store_kinds, store_rows=store_rows,
+    upgrades = [c for c in cells if c.kind == "upgrade"] if overview else []
+    facets = {name: sorted({v[name] for v in views}, key=natural_key) for name in ("kind", "label", "usecase")}
+    attention = sum(1 for v in views if v["css"] != "pass")
+    return environment.get_template("report.html.j2").render(
+        run=run.name, labels=labels, usecases=usecases, grid=grid, cells=listed, overview=overview,
+        limit=OVERVIEW_LIMIT, upgrades=[v for v in views if v["kind"] == "upgrade"] if overview else [],
+        changes=changes(run.name, cells, runs), upgrade_header=upgrade_header(upgrades),
+        store_kinds=store_kinds, store_rows=store_rows, facets=facets, attention=attention,
         counts={s: sum(1 for v in views if v["status"] == s) for s in (PASS.upper(), FAIL.upper())},
         junit=_link(str(run / "junit.xml"), run), summary=_link(str(run / "summary.md"), run),
-        decision=decision_view(run),
+        decision=decision_view(run), shown=BANNER_ITEMS, page=PAGE_ROWS,
     )  # fmt: skip
 
 
 def write(run: Path, cells: list[CellResult]) -> Path:
-    return write_atomic(run / "report.html", render(run, cells))
+    return write_atomic(run / "report.html", render(run, cells, update_history(run, cells)))

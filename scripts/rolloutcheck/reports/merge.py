@@ -66,8 +66,11 @@ def _rewrite(cell_json: Path, new: Path) -> None:
     result.cell_dir = str(new)
     for stage in result.stages:
         stage.log = moved(stage.log)
+    times = cell_json.stat()
     cell_json.unlink()  # a hard link to the input's file: replace it, never write through it
     atomic.write_atomic(cell_json, result.to_json())
+    # the same result as before: its details.js (links relative to the cell folder) stays current
+    os.utime(cell_json, ns=(times.st_atime_ns, times.st_mtime_ns))
 
 
 def merge(inputs: list[Path], target: Path) -> list[str]:
