@@ -42,7 +42,8 @@ def test_redact_masks_url_passwords_and_known_values_only():
 
 def test_known_secrets_come_from_credential_variables_and_given_urls():
     found = secrets.known({"ROLLOUT_STORE_COPY": "postgresql://a:p%2Fw0rd@h/db", "PGPASSWORD": "other-one",
-                           "MY_API_KEY": "k3y-value", "PATH": "/usr/bin", "SHORT_TOKEN": "x"})  # fmt: skip
+                           "MY_API_KEY": "k3y-value", "PATH": "/usr/bin", "SHORT_TOKEN": "x",
+                           "HF_HUB_DISABLE_IMPLICIT_TOKEN": "true", "SOME_AUTH_TIMEOUT": "123456"})  # fmt: skip
     assert found == {"p/w0rd", "p%2Fw0rd", "other-one", "k3y-value"}
 
 

@@ -21,7 +21,8 @@ CREDENTIAL_NAME = re.compile(r"TOKEN|SECRET|PASSWORD|PASSWD|CREDENTIAL|_AUTH|API
 GIVEN_URLS = ("ROLLOUT_POSTGRES_URL", "ROLLOUT_STORE_COPY", "ROLLOUT_MODELS_FROM")  # URLs a team gives us
 PASSWORD_VAR = "PGPASSWORD"
 _URL_PASSWORD = re.compile(r"(?P<head>\b[a-z][a-z0-9+.-]*://[^\s:/@'\"]*:)(?P<password>[^\s@/'\"]+)(?=@)", re.I)
-_SHORTEST = 4  # shorter values ("1", "yes") would mask unrelated text; a real password is longer
+_SHORTEST = 6  # shorter values would mask unrelated text; a real password is longer
+_NOT_SECRET = re.compile(r"(?i)true|false|yes|no|none|null|on|off|[0-9]+")  # flags, e.g. HF_HUB_DISABLE_..._TOKEN=true
 _SCRUB_LIMIT = 64 * 1024 * 1024  # bigger files are data (a database dump, a model), not what we write
 
 
@@ -43,7 +44,7 @@ def known(environ: Mapping[str, str] | None = None) -> frozenset[str]:
         password = split_password(environ.get(name, ""))[1]
         if password:
             found |= {password, urlsplit(environ[name]).password or ""}  # decoded and as written
-    return frozenset(value for value in found if len(value) >= _SHORTEST)
+    return frozenset(value for value in found if len(value) >= _SHORTEST and not _NOT_SECRET.fullmatch(value))
 
 
 def redact(text: str, secrets: Iterable[str] | None = None) -> str:
