@@ -15,13 +15,18 @@
 #   make unit                       unit tests only
 #   make lock [LABEL=...]           refresh committed locks after changing their inputs
 #   make cleanup                    stop processes left by runs that were killed
+#   make cache [KEEP=N | CLEAR=1]   the trained-model cache (results/model-cache): size, keep the N newest, or empty it
+#   RETRAIN=1 make ...              train every model again (ROLLOUT_RETRAIN=1), even when one of the same inputs is kept
 
 PYTHON ?= python3
 TOOLS := $(CURDIR)/.tools
 NOX := $(TOOLS)/bin/nox
 export PATH := $(TOOLS)/bin:$(PATH)
+ifneq ($(RETRAIN),)
+export ROLLOUT_RETRAIN := $(RETRAIN)
+endif
 
-.PHONY: bootstrap rollout decide validate matrix cells cell merge ci-lint upgrades stores test unit lint lock cleanup clean-envs
+.PHONY: bootstrap rollout decide validate matrix cells cell merge ci-lint upgrades stores test unit lint lock cleanup cache clean-envs
 .DEFAULT_GOAL := help
 
 help:
@@ -87,6 +92,9 @@ lock: bootstrap
 
 cleanup: bootstrap
 	$(NOX) -s cleanup
+
+cache: bootstrap
+	$(NOX) -s cache -- $(if $(CLEAR),--clear) $(if $(KEEP),--keep $(KEEP))
 
 clean-envs:
 	rm -rf .nox

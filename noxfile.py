@@ -182,6 +182,12 @@ def merge(session: nox.Session) -> None:
     _done(session, entry.merge(TOOL, session.posargs, session.log))
 
 
+@nox.session(venv_backend="none")
+def cache(session: nox.Session) -> None:
+    """The trained-model cache (results/model-cache): its size, `-- --keep N` newest, or `-- --clear`."""
+    _done(session, entry.cache(TOOL, session.posargs, session.log))
+
+
 @nox.session(name="bench-report", venv_backend="none")
 def bench_report(session: nox.Session) -> None:
     """Time report, merge and decide on a synthetic run (`-- --cells 10000 --shards 10`), and its first view."""

@@ -33,6 +33,7 @@ from rolloutcheck.models.results import CellResult
 from rolloutcheck.probes import curl, migrate
 from rolloutcheck.reports import aggregate, bench, decision, html
 from rolloutcheck.reports import merge as merging
+from rolloutcheck.stores import trained
 
 OK, FAILED, BAD_INPUT = 0, 1, 2
 
@@ -313,6 +314,23 @@ def merge(tool: Tool, argv: list[str], printer: Printer = stderr) -> int:
     text, merged = aggregate.summarize(target, selection=list(dict.fromkeys(chosen)) or None)
     print(text, flush=True)
     return verdict(merged, target, printer)
+
+
+def cache(tool: Tool, argv: list[str], printer: Printer = stderr) -> int:
+    """The trained-model cache: its size (no option), `--keep N` newest entries, or `--clear`."""
+    parser = argparse.ArgumentParser(prog="nox -s cache --", description=cache.__doc__)
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument("--clear", action="store_true", help="remove every kept model")
+    group.add_argument("--keep", type=int, metavar="N", help="keep the N newest models, remove the rest")
+    args = parser.parse_args(argv)
+    if args.keep is not None and args.keep < 1:
+        return _fail(printer, "--keep takes a number of models, at least 1 (use --clear to remove them all)", BAD_INPUT)
+    folder = tool.settings.model_cache
+    if args.clear or args.keep:
+        removed = trained.prune(folder, None if args.clear else args.keep)
+        printer(f"removed {len(removed)} cache folder(s)")
+    print(trained.footer(folder), flush=True)
+    return OK
 
 
 def bench_report(tool: Tool, argv: list[str], printer: Printer = stderr) -> int:

@@ -38,6 +38,8 @@ class CellContext:
     python: str | None = None  # create the env with this Python first (an upgrade's *from* side; nox makes its own)
     limits: SpeedLimits = SpeedLimits()  # when a slower *to* server fails an upgrade
     cache: Path | None = None  # where mlflow builds logged models' own environments (upgrade cells)
+    model_cache: Path | None = None  # trained models by their inputs (stores/trained.py); None: always train
+    retrain: bool = False  # ROLLOUT_RETRAIN=1: train, and keep the new model for later cells
 
     @property
     def label(self) -> Label:
@@ -68,6 +70,9 @@ class CellState:
     traits: Traits | None = None
     environ: dict[str, str] | None = None  # the process environment once the env exists
     run_id: str | None = None
+    model_key: str | None = None  # the train stage's inputs, digested (None: this cell does not reuse)
+    model_inputs: dict | None = None
+    reused_from: str | None = None  # `<run>/<group>/<cell>` whose trained model this cell took
     server: object | None = None  # serving.Server
     check: object | None = None  # tracking.TrackingCheck
     report: object | None = None  # tracking.CheckReport

@@ -73,7 +73,7 @@ class StoreCell:
             self.contexts[side] = make_context(
                 settings=settings, config=preflight.CellConfig(label, config.environment, project.probes), venv=venv,
                 cell_dir=started.cell_dir, marker=started.marker, python_missing=None, result=started.result,
-                log_prefix=prefix, python=python,
+                log_prefix=prefix, python=python, reuse_models=False,  # from-train writes into the store under check
             )  # fmt: skip
         # the store stages name their logs in full (`from-snapshot`, `db-upgrade`)
         self.contexts[Side.FROM_ALL] = dataclasses.replace(self.contexts[Side.FROM], log_prefix="")

@@ -20,6 +20,7 @@ from rolloutcheck.models.results import CellResult, StageResult
 def make_context(
     *, settings: Settings, config: preflight.CellConfig, venv: Path, cell_dir: Path, marker: str,
     python_missing: str | None, result: CellResult, log_prefix: str = "", python: str | None = None,
+    reuse_models: bool = True,
 ) -> CellContext:  # fmt: skip
     """The frozen context of a cell whose inputs passed preflight; the backend choice is recorded."""
     try:
@@ -31,6 +32,7 @@ def make_context(
         config=config, backend=backend, backend_problem=problem, venv=venv, cell_dir=cell_dir, marker=marker,
         timeouts=settings.timeouts, environ=settings.process_environ(), python_missing=python_missing,
         limits=settings.speed, cache=settings.cache, log_prefix=log_prefix, python=python,
+        model_cache=settings.model_cache if reuse_models else None, retrain=settings.retrain,
     )  # fmt: skip
 
 

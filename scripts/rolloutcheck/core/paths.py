@@ -15,6 +15,7 @@ PROBES = ROOT / "probes"  # stored curl requests and their expectations, per use
 PROBE_DEFAULTS = PROBES / "_defaults"  # expectations shared by every use case, per probe name
 VERSIONS_FILE = ENVS / "versions.yaml"
 CONDA_TO_PYPI = ENVS / "conda-to-pypi.yaml"
+MODEL_CACHE_DIR = "model-cache"  # under the results folder: trained models kept by their inputs
 INENV = PACKAGE / "drivers" / "inenv"  # scripts run by the Python of a cell's environment, not imported
 
 

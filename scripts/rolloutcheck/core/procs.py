@@ -251,8 +251,12 @@ class Launch:
     marker: str
     role: str = "cell"
 
-    def start(self, command: Sequence[str]) -> subprocess.Popen:
+    def record(self, command: Sequence[str]) -> None:
+        """Write `command` into the cell's record without running it (repro.sh replays it)."""
         record_launch(self.log.with_name(COMMANDS_FILE), command, self.env, self.cwd, self.role)
+
+    def start(self, command: Sequence[str]) -> subprocess.Popen:
+        self.record(command)
         return start(command, self.log, dict(self.env), self.cwd, self.marker, self.role)
 
     def stop(self, proc: subprocess.Popen | None) -> int:

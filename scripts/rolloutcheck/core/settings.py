@@ -14,9 +14,11 @@ CLI) call `Settings.from_environ()` once. Every variable the tool reads is liste
 | ROLLOUT_MODEL_ENV_TIMEOUT | 1200 s | building and serving a model's own environment (upgrade cells) |
 | ROLLOUT_FROM | the registry's `production` | the label upgrades start from |
 | ROLLOUT_SPEED_P95_RATIO, _MIN_MS | 1.5, 5 | speed regression: p95 ratio above and slower by more |
+| ROLLOUT_SPEED_SECONDS | 10 | a validate cell's speed stage stops after this many seconds per server |
 | ROLLOUT_STORE_SIZE | `default` | how much the store check writes (a size of envs/stores.yaml) |
 | ROLLOUT_POSTGRES_URL | | an existing PostgreSQL server for the store check, instead of a private cluster |
 | ROLLOUT_STORE_COPY | | a copy of production's store to check instead of a generated one |
+| ROLLOUT_RETRAIN | | `1`: train every cell's model even when one of the same inputs is cached |
 """
 
 from __future__ import annotations
@@ -52,6 +54,7 @@ class SpeedLimits:
 
     p95_ratio: float = 1.5
     p95_min_ms: float = 5.0
+    validate_seconds: float = 10.0  # a validate cell's load stops here per server (upgrades keep their count)
 
 
 @dataclass(frozen=True)
@@ -67,6 +70,7 @@ class Settings:
     store_size: str = "default"  # ROLLOUT_STORE_SIZE: a size of envs/stores.yaml
     postgres_url: str | None = None  # ROLLOUT_POSTGRES_URL: an existing server's admin database
     store_copy: str | None = None  # ROLLOUT_STORE_COPY: a copy of production's tracking store
+    retrain: bool = False  # ROLLOUT_RETRAIN=1: train even when a model of the same inputs is cached
     # the environment processes inherit (read-only copy): proxies, PATH, JAVA_HOME, ...
     environ: Mapping[str, str] = field(default_factory=dict)
 
@@ -91,11 +95,13 @@ class Settings:
             speed=SpeedLimits(
                 p95_ratio=_positive(environ, "ROLLOUT_SPEED_P95_RATIO", SpeedLimits.p95_ratio),
                 p95_min_ms=_positive(environ, "ROLLOUT_SPEED_P95_MIN_MS", SpeedLimits.p95_min_ms),
+                validate_seconds=_positive(environ, "ROLLOUT_SPEED_SECONDS", SpeedLimits.validate_seconds),
             ),
             from_label=environ.get("ROLLOUT_FROM") or None,
             store_size=environ.get("ROLLOUT_STORE_SIZE") or "default",
             postgres_url=_postgres_url(environ),
             store_copy=environ.get("ROLLOUT_STORE_COPY") or None,
+            retrain=(environ.get("ROLLOUT_RETRAIN") or "").strip().lower() in ("1", "true", "yes"),
             environ=MappingProxyType(environ),
         )
 
@@ -103,6 +109,11 @@ class Settings:
     def cache(self) -> Path:
         """Environments mlflow itself builds for logged models (reused while their requirements match)."""
         return paths.ROOT / ".cache"
+
+    @property
+    def model_cache(self) -> Path:
+        """Trained models kept by their inputs (stores/trained.py), beside the runs: git-ignored."""
+        return self.results / paths.MODEL_CACHE_DIR
 
     def process_environ(self) -> dict[str, str]:
         """What processes of a run start from; the run folder is named so leftovers can be traced.

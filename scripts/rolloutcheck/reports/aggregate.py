@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from rolloutcheck.core import atomic
+from rolloutcheck.core import atomic, paths
 from rolloutcheck.inputs import usecases
 from rolloutcheck.inputs.stores import store_kinds
 from rolloutcheck.models import layout
@@ -13,6 +13,7 @@ from rolloutcheck.models.layout import SELECTION_FILE
 from rolloutcheck.models.results import CellResult
 from rolloutcheck.reports import html as htmlreport
 from rolloutcheck.reports import summary as report
+from rolloutcheck.stores import trained
 
 
 def selection_cells(selection: list[str]) -> list[tuple[str, str, str]]:
@@ -53,4 +54,7 @@ def summarize(
     xml, md = report.write(run, cells)
     html = htmlreport.write(run, cells)
     shown_cells = [c for c in cells if label is None or (c.label == label and c.kind == kind)]
-    return f"{report.markdown(shown_cells)}\nJUnit: {xml}\nTable: {md}\nHTML report: {html}\n", shown_cells
+    cache = (
+        f"{trained.footer(run.parent.parent / paths.MODEL_CACHE_DIR)}\n" if run.parent.name == layout.RUNS_DIR else ""
+    )
+    return f"{report.markdown(shown_cells)}\n{cache}JUnit: {xml}\nTable: {md}\nHTML report: {html}\n", shown_cells

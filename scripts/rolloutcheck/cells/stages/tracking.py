@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from rolloutcheck.cells.context import CellContext, CellState, StageFailed
+from rolloutcheck.cells.stages import reuse
 from rolloutcheck.core import paths
 from rolloutcheck.models.results import StageResult
 from rolloutcheck.probes import curl
@@ -139,6 +140,7 @@ def run(ctx: CellContext, state: CellState, record: StageResult) -> None:
     if report.error or report.problems:
         raise StageFailed("; ".join(filter(None, [report.error, *report.problems])))
     record.reason = f"run FINISHED, params and metrics as expected, flavor {report.flavor}"
+    reuse.keep(ctx, state, record)  # a model trained here and checked: later cells with its inputs take it
 
 
 def stop(ctx: CellContext, state: CellState) -> None:

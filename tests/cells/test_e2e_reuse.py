@@ -1,0 +1,66 @@
+"""Trained models reused by their inputs, for real: a second cell with unchanged inputs takes the model the
+first one kept (serve, probes and speed still run on it), a damaged kept model is trained again, never
+passed, and an upgrade takes production's model from the validate cell of the same run. Each test has a
+results folder (and so a model cache) of its own."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from rolloutcheck.core import paths, procs
+from rolloutcheck.models.results import PASS
+from sessions import only_cell, stage, validate
+
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(1800)]
+
+USECASE = "sklearn_elasticnet_wine"
+
+
+def cell_of(results: Path, run: str, label: str, session: str):
+    done = validate(session, results / "runs" / run, ROLLOUT_RESULTS=str(results))
+    assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-4000:]
+    result = only_cell(results / "runs" / run, label, USECASE)
+    assert all(s.status == PASS for s in result.stages), [(s.stage, s.status, s.reason) for s in result.stages]
+    return result, done
+
+
+def test_unchanged_inputs_take_the_kept_model_and_a_damaged_one_is_trained_again(tmp_path):
+    results, session = tmp_path / "results", f"validate-3.17.2({USECASE})"
+    first, _ = cell_of(results, "r1", "3.17.2", session)
+    train = stage(first, "train")
+    assert train.reason.startswith("run ") and "reused" not in train.reason
+    key = train.details["model_key"]
+    assert stage(first, "tracking").details["model_cache"] == f"kept as {key}"
+
+    second, done = cell_of(results, "r2", "3.17.2", session)
+    train = stage(second, "train")
+    assert train.reason == f"run {first.run_id}, reused from r1/3.17.2/{USECASE} (inputs unchanged)"
+    assert train.details["model_key"] == key and second.run_id == first.run_id
+    assert all(p.status == PASS for p in second.probes if p.name == "dataframe_split")  # served from the copy
+    assert stage(second, "tracking").reason.startswith("run FINISHED")  # checked again, on the copy
+    assert all(f["requests"] > 0 for f in second.speed.values())
+    assert "Model cache: 1 trained model(s)" in done.stdout
+    recorded = [json.loads(line) for line in (Path(second.cell_dir) / "logs" / procs.COMMANDS_FILE).open()]
+    assert any(r["command"][1:2] == ["run"] for r in recorded)  # repro.sh still trains
+
+    model = next((results / paths.MODEL_CACHE_DIR / key).rglob("model.pkl"))
+    model.write_bytes(model.read_bytes()[:-8] + b"damaged!")
+    third, _ = cell_of(results, "r3", "3.17.2", session)
+    train = stage(third, "train")
+    assert train.reason.startswith("run ") and "reused" not in train.reason and third.run_id != first.run_id
+    assert "set aside" in train.details["reuse"] and "differs from what was recorded" in train.details["reuse"]
+    assert stage(third, "tracking").details["model_cache"] == f"kept as {key}"  # a whole one again
+
+
+def test_an_upgrade_takes_productions_model_from_the_validate_cell_of_the_same_run(tmp_path):
+    results = tmp_path / "results"
+    production, _ = cell_of(results, "r1", "1.2.SBD.0", f"validate-1.2.SBD.0({USECASE})")
+    done = validate(f"upgrade-3.17.2({USECASE})", results / "runs" / "r1", ROLLOUT_RESULTS=str(results))
+    upgrade = only_cell(results / "runs" / "r1", "upgrade-3.17.2", USECASE)
+    train = stage(upgrade, "from-train")
+    assert train.status == PASS, done.stdout[-3000:]
+    assert train.reason == f"run {production.run_id}, reused from r1/1.2.SBD.0/{USECASE} (inputs unchanged)"
+    assert stage(upgrade, "from-serve").status == PASS and stage(upgrade, "from-tracking").status == PASS
