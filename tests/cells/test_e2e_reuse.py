@@ -46,7 +46,7 @@ def test_unchanged_inputs_take_the_kept_model_and_a_damaged_one_is_trained_again
     recorded = [json.loads(line) for line in (Path(second.cell_dir) / "logs" / procs.COMMANDS_FILE).open()]
     assert any(r["command"][1:2] == ["run"] for r in recorded)  # repro.sh still trains
 
-    model = next((results / paths.MODEL_CACHE_DIR / key).rglob("model.pkl"))
+    model = next(p for p in (results / paths.MODEL_CACHE_DIR / key).rglob("model.*") if p.suffix in (".pkl", ".skops"))
     model.write_bytes(model.read_bytes()[:-8] + b"damaged!")
     third, _ = cell_of(results, "r3", "3.17.2", session)
     train = stage(third, "train")
