@@ -147,10 +147,11 @@ def history_of(key: Key, run: str, runs: dict[str, RunEntry]) -> list[dict]:
     return sorted(seen.values(), key=lambda h: h["started"], reverse=True)
 
 
-def _link(path: str | None, run: Path) -> str | None:
+def _link(path: str | None, base: Path) -> str | None:
+    """`path` relative to `base` (the run folder, or a cell's folder for its details) when it exists."""
     if not path or not Path(path).exists():
         return None
-    return os.path.relpath(path, run)
+    return os.path.relpath(path, base)
 
 
 def probe_responses(log: Path) -> dict[str, str]:
@@ -179,13 +180,6 @@ def _read(path: str | None) -> str:
         return ""
 
 
-def _relative(path: str | None, folder: Path) -> str | None:
-    """`path` relative to `folder` when it exists (links of a cell's details are relative to its folder)."""
-    if not path or not Path(path).exists():
-        return None
-    return os.path.relpath(path, folder)
-
-
 def details_view(cell: CellResult) -> dict:
     """What the details of a cell show; every link relative to the cell's folder."""
     folder = Path(cell.cell_dir)
@@ -196,14 +190,14 @@ def details_view(cell: CellResult) -> dict:
         "title": cell.title, "status": cell.status.upper(), "css": status_class(cell), "flavor": cell.flavor or "",
         "mlflow": cell.mlflow_version or "?", "seconds": round(sum(s.seconds for s in cell.stages)),
         "failure": failure and {"stage": failure.stage, "reason": failure.reason,
-                                "log": _relative(failure.log, folder)},
+                                "log": _link(failure.log, folder)},
         "stages": [{"name": s.stage, "status": s.status.upper(), "reason": s.reason, "seconds": s.seconds,
-                    "log": _relative(s.log, folder)} for s in cell.stages],
+                    "log": _link(s.log, folder)} for s in cell.stages],
         "probes": [{"name": p.name, "status": p.status.upper(), "reason": p.reason, "http": p.http_status,
                     "request": _read(p.request), "response": responses.get(p.name, ""),
                     "oracle": json.dumps(oracle[p.name]) if p.name in oracle else ""} for p in cell.probes],
         "logs": sorted(os.path.relpath(p, folder) for p in (folder / "logs").glob("*.log")),
-        "repro": _relative(str(folder / "repro.sh"), folder),
+        "repro": _link(str(folder / "repro.sh"), folder),
     }  # fmt: skip
 
 

@@ -19,6 +19,7 @@ import shutil
 import sqlite3
 import time
 import uuid
+from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -115,12 +116,14 @@ def _set_aside(folder: Path) -> None:
 
 
 def _copy_store(source_dir: Path, target_dir: Path) -> None:
+    """A cell's tracking store (STORE_PARTS) copied from `source_dir` into `target_dir` (keeping and restoring)."""
     for part in STORE_PARTS:
         source = source_dir / part
         if source.is_dir():
             shutil.copytree(source, target_dir / part, symlinks=True)
         elif source.is_file():  # SQLite's backup: a consistent copy while a server reads it
-            with sqlite3.connect(f"file:{source}?mode=ro", uri=True) as db, sqlite3.connect(target_dir / part) as out:
+            with closing(sqlite3.connect(f"file:{source}?mode=ro", uri=True)) as db, \
+                    closing(sqlite3.connect(target_dir / part)) as out:  # fmt: skip
                 db.backup(out)
 
 
@@ -153,7 +156,7 @@ def store(cache: Path, key: str, inputs: dict, cell_dir: Path, run_id: str, sour
 def _rewrite_sqlite(db: Path, old: str, new: str) -> int:
     """Replace `old` by `new` in every text column of every table; the number of values changed."""
     changed = 0
-    with sqlite3.connect(db) as conn:
+    with closing(sqlite3.connect(db)) as conn, conn:  # committed, then closed
         tables = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")]
         for table in tables:
             for column in conn.execute(f'PRAGMA table_info("{table}")').fetchall():
@@ -172,12 +175,7 @@ def restore(entry: Entry, cell_dir: Path) -> None:
         if (cell_dir / part).exists():
             raise CacheError(f"{cell_dir / part} exists already: a reused model never overwrites a store")
     try:
-        for part in STORE_PARTS:
-            source = entry.folder / part
-            if source.is_dir():
-                shutil.copytree(source, cell_dir / part, symlinks=True)
-            elif source.is_file():
-                shutil.copy2(source, cell_dir / part)
+        _copy_store(entry.folder, cell_dir)
         old, new = entry.cell_dir, str(cell_dir)
         if (cell_dir / "mlflow.db").is_file():
             _rewrite_sqlite(cell_dir / "mlflow.db", old, new)
