@@ -23,3 +23,30 @@ def test_settings_read_the_budget_and_the_retrain_switch(tmp_path):
     assert settings.speed.validate_seconds == 3.0 and settings.retrain
     assert settings.model_cache == tmp_path / "model-cache"
     assert not Settings.from_environ({"ROLLOUT_RESULTS": str(tmp_path)}).retrain
+
+
+def test_the_reuse_key_holds_the_java_version_of_a_jvm_model(tmp_path, monkeypatch):
+    """A Java upgrade alone must train an h2o model again: the JVM is an input of its training."""
+    import sys
+    from pathlib import Path
+
+    from rolloutcheck.cells.stages import reuse
+    from rolloutcheck.envs import install
+    from rolloutcheck.models.results import CellResult
+    from rolloutcheck.stores import trained
+
+    lock = tmp_path / "requirements.lock"
+    lock.write_text("mlflow==1.2.0\n")
+    root = Path(__file__).resolve().parents[2]
+    state = SimpleNamespace(lock_file=lock, traits=object(), result=CellResult("1.2.SBD.0", "h2o_wine", str(tmp_path),
+                                                                              mlflow_version="1.2.0"),
+                            need=lambda *names: None)  # fmt: skip
+    keys = {}
+    for java in ("openjdk 17.0.1", "openjdk 21.0.2"):
+        monkeypatch.setattr(install, "java_version", lambda java=java: java)
+        for needs_java in (True, False):
+            usecase = SimpleNamespace(folder=root / "usecases" / "h2o_wine", params={}, needs_java=needs_java)
+            ctx = SimpleNamespace(usecase=usecase, backend=SimpleNamespace(name="uv"), prefix=Path(sys.prefix))
+            keys[(java, needs_java)] = trained.key_of(reuse.inputs(ctx, state))
+    assert keys[("openjdk 17.0.1", True)] != keys[("openjdk 21.0.2", True)]
+    assert keys[("openjdk 17.0.1", False)] == keys[("openjdk 21.0.2", False)]  # no JVM, no Java in the key

@@ -2,11 +2,11 @@
 
 The key digests every input training depends on: the resolved lock, the use case folder's content
 (MLproject, conda.yaml, code, data, usecase.yaml), the params, the env backend, the mlflow version
-installed and the environment's Python. A cell whose key has a verified entry in the cache
-(stores/trained.py) takes that model and its tracking store instead of running `mlflow run`; the
-tracking check, the server, the probes and the speed check run as always, on the copy. A model is
-kept only after its tracking check passed. Only a cell's own private store is reused: a store check
-trains into the store it checks, so it always trains.
+installed, the environment's Python and, for a model trained in a JVM (h2o), the Java version. A cell
+whose key has a verified entry in the cache (stores/trained.py) takes that model and its tracking store
+instead of running `mlflow run`; the tracking check, the server, the probes and the speed check run as
+always, on the copy. A model is kept only after its tracking check passed. Only a cell's own private
+store is reused: a store check trains into the store it checks, so it always trains.
 """
 
 from __future__ import annotations
@@ -14,11 +14,12 @@ from __future__ import annotations
 import subprocess
 
 from rolloutcheck.cells.context import CellContext, CellState
+from rolloutcheck.envs import install as environment
 from rolloutcheck.envs.marker import lock_digest
 from rolloutcheck.models.results import StageResult
 from rolloutcheck.stores import trained
 
-SCHEMA = 1  # bumped when what a cache entry holds changes: older entries are then never matched
+SCHEMA = 2  # bumped when what a cache entry holds changes: older entries are then never matched
 
 
 def python_version(ctx: CellContext) -> str:
@@ -33,6 +34,7 @@ def inputs(ctx: CellContext, state: CellState) -> dict:
         "schema": SCHEMA, "lock": lock_digest(state.lock_file), "usecase": trained.folder_digest(ctx.usecase.folder),
         "params": ctx.usecase.params, "backend": ctx.backend.name if ctx.backend else None,
         "mlflow": state.result.mlflow_version, "python": python_version(ctx),
+        "java": environment.java_version() if ctx.usecase.needs_java else None,  # h2o trains in the JVM
     }  # fmt: skip
 
 
