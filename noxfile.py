@@ -61,8 +61,14 @@ except entry.Failure as error:
     sys.exit(entry.BAD_INPUT)
 
 NOX_HERE = [sys.executable, "-m", "nox", "--script-mode", "none", "-f", __file__]  # this file, this env
-# Every use case folder is a cell, broken ones included: they fail their own config stage.
-USECASE_CELLS = [nox.param(*interpreter.interpreter_for(n), n, id=n) for n in usecases.names()]
+
+
+def _usecase_cells(label: str) -> list:
+    """Every use case folder is a cell, broken ones included (they fail their own config stage), on
+    the Python its project names for this label."""
+    return [nox.param(*interpreter.interpreter_for(n, TOOL.labels[label]), n, id=n) for n in usecases.names()]
+
+
 DOCS = {
     "validate": "Validate mlflow {label} on every use case ({mlflow}).",
     "upgrade": "Upgrade from {source} to {label}: the models logged there, their requests and speed.",
@@ -98,7 +104,7 @@ def _cell_session(kind: str, label: str):
         _done(session, entry.cell(TOOL, kind, label, usecase, venv=venv, python_missing=python_missing,
                                   printer=session.log))  # fmt: skip
 
-    return nox.parametrize("python,python_missing,usecase", USECASE_CELLS)(session), None
+    return nox.parametrize("python,python_missing,usecase", _usecase_cells(label))(session), None
 
 
 for _label in TOOL.labels.values():

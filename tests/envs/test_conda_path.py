@@ -175,7 +175,7 @@ def test_failed_relock_leaves_the_previous_lock_untouched_rattler_standin(
     assert conda_backend.state(case, label) is locks.LockState.FRESH
 
     before = {path: path.read_bytes() for path in (env_file, lock)}
-    conda_case(tmp_path / "usecases", pip_channel, ["demo-b >=3"])  # the use case now wants what is not there
+    case = conda_case(tmp_path / "usecases", pip_channel, ["demo-b >=3"])  # the use case now wants what is not there
     assert conda_backend.state(case, label) is locks.LockState.STALE
     with pytest.raises(locks.LockError, match="conda-lock failed"):
         conda_backend.lock(case, label, str(standin_conda), tmp_path / "lock.log", pypi_to_conda_lookup=pypi_to_conda)

@@ -83,9 +83,20 @@ def test_folder_without_mlproject_is_a_config_failure_not_invisible(repo):
     assert "usecases/uc/MLproject: missing" in problem(repo) or "MLproject: missing" in problem(repo)
 
 
-def test_use_case_without_probes_is_a_config_failure(repo):
+def test_use_case_without_stored_requests_is_probed_with_the_models_input_example(repo):
+    """No *.curl is no longer a config failure: the model's logged input example is the probe (the
+    probe stage fails saying so when the model logged none, tests/cells/test_e2e_projects.py)."""
     shutil.rmtree(repo / "probes" / "uc")
-    assert "no stored requests" in problem(repo)
+    config = preflight.check(LABEL, "uc")
+    assert config.probes == ()
+    assert "no stored requests: the probe is the input example the model logs" in preflight.project_note(config)
+
+
+def test_a_stored_body_the_oracle_cannot_read_fails_config_before_anything_runs(repo):
+    (repo / "probes" / "uc" / "dataframe_split.curl").write_text(
+        "curl -X POST -H 'Content-Type: application/json' --data '{\"rows\": [[1]]}' http://127.0.0.1:1/invocations\n"
+    )
+    assert "dataframe_split.curl: the body is no request form a scoring server reads" in problem(repo)
 
 
 def test_probe_without_any_expectation(repo):

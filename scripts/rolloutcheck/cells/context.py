@@ -33,7 +33,7 @@ class CellContext:
     marker: str  # carried by every process the cell starts (procs.py)
     timeouts: Timeouts
     environ: Mapping[str, str]  # what the cell's processes start from
-    python_missing: str | None  # the Python conda.yaml names, when this machine lacks it
+    python_missing: str | None  # why the Python the project names is not here (one line), when it is not
     log_prefix: str = ""  # upgrade cells run some stages for two labels: `from-`, `to-`
     python: str | None = None  # create the env with this Python first (an upgrade's *from* side; nox makes its own)
     limits: SpeedLimits = SpeedLimits()  # when a slower *to* server fails an upgrade

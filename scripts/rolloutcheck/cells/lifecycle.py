@@ -37,7 +37,7 @@ class CellRequest:
     settings: Settings
     source: Label | None = None  # the *from* label of upgrade and store cells
     venv: Path | None = None  # the virtualenv nox made for the session (none for store cells)
-    python_missing: str | None = None  # the Python the use case names, when this machine lacks it
+    python_missing: str | None = None  # why the Python the project names is not here (one line)
     printer: Printer = field(default=stderr, compare=False)
 
 

@@ -65,7 +65,7 @@ class StoreCell:
         project = preflight.check(source, config.project.name)
         state.size = dataclasses.asdict(size)
         started.result.upgrade["usecase"] = config.project.name  # whose model the store holds (the decision cites it)
-        python, _ = interpreter.interpreter_for(config.project.name)
+        python, _ = interpreter.interpreter_for(config.project.name, source)
         for side, label, prefix, venv in (
             (Side.FROM, source, "from-", store_venv(target, source)),
             (Side.TO, target, "to-", store_venv(target)),

@@ -19,7 +19,7 @@ from rolloutcheck.cells.stages.upgrade import oldmodel
 from rolloutcheck.cells.validate import make_context
 from rolloutcheck.core import paths
 from rolloutcheck.envs import interpreter
-from rolloutcheck.inputs import preflight
+from rolloutcheck.inputs import preflight, requirements
 from rolloutcheck.inputs.registry import Label
 from rolloutcheck.models.kinds import Side
 from rolloutcheck.models.results import CellResult, StageResult
@@ -52,26 +52,36 @@ class UpgradeCell:
         source, target, usecase = request.source, request.label, request.variant
         config = preflight.check_upgrade(source, target, usecase)  # a ConfigError fails the config stage
         common = dict(
-            cell_dir=started.cell_dir, marker=started.marker, python_missing=request.python_missing,
-            result=started.result, settings=request.settings,
-        )  # fmt: skip
-        python, _ = interpreter.interpreter_for(usecase)
+            cell_dir=started.cell_dir, marker=started.marker, result=started.result, settings=request.settings
+        )
+        python, missing = interpreter.interpreter_for(usecase, source)  # the Python production ran it on
         self.contexts = {
             Side.FROM: make_context(
                 config=config.source,
                 venv=source_venv(request.venv, source),
                 log_prefix="from-",
                 python=python,
+                python_missing=missing,
                 **common,
             ),
-            Side.TO: make_context(config=config.target, venv=request.venv, log_prefix="to-", **common),
+            Side.TO: make_context(
+                config=config.target,
+                venv=request.venv,
+                log_prefix="to-",
+                python_missing=request.python_missing,
+                **common,
+            ),  # fmt: skip
         }
         # the stages of both sides' results name their logs in full (logs/local-serve.log)
         self.contexts[Side.TO_ALL] = dataclasses.replace(self.contexts[Side.TO], log_prefix="")
         state.known = lambda stage: config.known(
             stage, state.source.result.mlflow_version, started.result.mlflow_version
         )
-        record.reason = f"{len(config.source.probes)} probes, from {source.name} to {target.name}"
+        pythons = [config.source.usecase.python_for(requirements.mlflow_version_of(x.mlflow)) for x in (source, target)]
+        if pythons[0] != pythons[1]:  # the team moves to another Python with this mlflow: the model moves too
+            started.result.upgrade["python"] = {"from": pythons[0], "to": pythons[1]}
+        moved = f", Python {pythons[0]} -> {pythons[1]}" if pythons[0] != pythons[1] else ""
+        record.reason = f"{len(config.source.probes)} probes, from {source.name} to {target.name}{moved}"
 
     def bind(self, side: Side) -> tuple[CellContext, object]:
         states = {Side.FROM: self.state.source, Side.TO: self.state.target, Side.TO_ALL: self.state}

@@ -55,7 +55,8 @@ class ValidateCell:
             settings=request.settings, config=config, venv=request.venv, cell_dir=started.cell_dir,
             marker=started.marker, python_missing=request.python_missing, result=started.result,
         )  # fmt: skip
-        record.reason = f"{len(config.probes)} probes, {started.result.env_backend or 'no'} backend"
+        backend = started.result.env_backend or "no"
+        record.reason = f"{len(config.probes)} probes, {backend} backend, {preflight.project_note(config)}"
 
     def bind(self, side: Side) -> tuple[CellContext, CellState]:
         return self.ctx, self.state

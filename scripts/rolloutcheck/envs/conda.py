@@ -1,9 +1,10 @@
 """The conda path: conda-lock lock files and conda environments, for teams that have conda.
 
 Per (use case, label) it writes `envs/<usecase>/<label>/environment.yaml`: the use case's
-conda.yaml with the label's mlflow requirement (and extra requirements) in its `pip:` section
-and the label's constraints added (to the matching conda dependency, else to `pip:`, where a
-constraint becomes a requirement). `conda-lock` locks it for linux-64 into `conda-lock.yml`
+project environment (a conda.yaml, or a python_env.yaml's Python and requirements) with the
+label's mlflow requirement (and extra requirements) in its `pip:` section and the label's
+constraints added (to the matching conda dependency, else to `pip:`, where a constraint becomes a
+requirement). `conda-lock` locks it for linux-64 into `conda-lock.yml`
 beside it, and `conda-lock install` builds the environment from that lock. The label's index_url
 becomes the environment's `pip-repositories` (conda-lock's key for extra pip indexes). The
 staleness rule is the uv one: the environment file records the digest of its inputs (local wheel
@@ -28,8 +29,9 @@ from packaging.utils import canonicalize_name
 from rolloutcheck.core import paths, procs
 from rolloutcheck.envs import marker as envmark
 from rolloutcheck.envs.locks import DIGEST_PREFIX, LockError, LockState
-from rolloutcheck.envs.spec import CONDA_SPEC, EnvSpecError, is_mlflow, local_file_digests, read_conda_env
+from rolloutcheck.envs.spec import CONDA_SPEC, EnvSpecError, is_mlflow, local_file_digests
 from rolloutcheck.inputs.registry import Label
+from rolloutcheck.inputs.requirements import mlflow_version_of
 from rolloutcheck.inputs.usecases import UseCase
 
 PLATFORM = "linux-64"
@@ -37,10 +39,10 @@ PLATFORM = "linux-64"
 
 def environment(usecase: UseCase, label: Label) -> dict:
     """The derived conda environment (a dict ready for YAML)."""
-    source = yaml.safe_load(usecase.conda_file.read_text()) or {}
     names = yaml.safe_load(paths.CONDA_TO_PYPI.read_text()) or {}
-    env = read_conda_env(usecase.conda_file)
-    conda = [f"python={env.python}"] if env.python else []
+    env = usecase.project.env  # a python_env project: its Python from conda, its requirements in `pip:`
+    python = usecase.python_for(mlflow_version_of(label.mlflow))
+    conda = [f"python={python}"] if python else []
     conda += list(env.conda)
     pip = [p for p in env.pip if not is_mlflow(p)]
     pip += [label.mlflow, *label.requirements]
@@ -52,7 +54,7 @@ def environment(usecase: UseCase, label: Label) -> dict:
             conda[index] = f"{_conda_name(conda[index])} {requirement.specifier}"  # conda takes PEP 440-like ranges
         else:
             pip.append(constraint)
-    derived = {"name": f"{usecase.name}-{label.name}", "channels": source.get("channels") or ["conda-forge"]}
+    derived = {"name": f"{usecase.name}-{label.name}", "channels": list(env.channels) or ["conda-forge"]}
     if label.index_url:  # conda-lock's pip solver searches these besides PyPI
         derived["pip-repositories"] = [label.index_url]
     derived["dependencies"] = [*conda, {"pip": pip}]

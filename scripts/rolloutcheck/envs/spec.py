@@ -1,6 +1,7 @@
-"""What a cell's environment must contain, derived from a use case's conda.yaml and a label.
+"""What a cell's environment must contain, derived from a use case's project environment and a label.
 
-conda dependencies are mapped to PyPI names (envs/conda-to-pypi.yaml), the `pip:` section is
+The environment is the one the MLproject names (inputs/projects.py: conda.yaml, python_env.yaml or
+none); conda dependencies are mapped to PyPI names (envs/conda-to-pypi.yaml), the `pip:` section is
 taken as is, any `mlflow` there is replaced by the label's mlflow requirement, and the label's
 extra requirements and constraints are added. The result, plus the Python version, is what a
 lock is computed from; its digest tells whether a committed lock is stale. A requirement that is
@@ -12,7 +13,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,38 +28,14 @@ from packaging.utils import (
 
 from rolloutcheck.core import paths, versionmatch
 from rolloutcheck.core.errors import Failure
+from rolloutcheck.inputs.projects import CONDA_SPEC
 from rolloutcheck.inputs.registry import Label
 from rolloutcheck.inputs.requirements import ARCHIVE_SUFFIXES, is_url, location_of, mlflow_version_of
 from rolloutcheck.inputs.usecases import UseCase
 
-CONDA_SPEC = re.compile(r"^\s*([A-Za-z0-9_.\-]+)\s*(.*)$")
-
 
 class EnvSpecError(Failure, ValueError):
-    """conda.yaml cannot be turned into pip requirements."""
-
-
-@dataclass(frozen=True)
-class CondaEnv:
-    python: str | None  # "3.11", from `python=3.11[.x]`
-    conda: tuple[str, ...]  # conda dependency specs, verbatim
-    pip: tuple[str, ...]  # the `pip:` section, verbatim
-
-
-def read_conda_env(path: Path) -> CondaEnv:
-    data = yaml.safe_load(path.read_text()) or {}
-    python, conda, pip = None, [], []
-    for dep in data.get("dependencies") or []:
-        if isinstance(dep, dict):
-            pip.extend(str(p) for p in dep.get("pip") or [])
-            continue
-        name, version = CONDA_SPEC.match(str(dep)).groups()
-        if name == "python":
-            found = re.search(r"(\d+\.\d+)", version)
-            python = found.group(1) if found else None
-        else:
-            conda.append(str(dep))
-    return CondaEnv(python=python, conda=tuple(conda), pip=tuple(pip))
+    """A project's environment cannot be turned into pip requirements."""
 
 
 def conda_to_pip(spec: str, names: dict[str, str | None]) -> str | None:
@@ -142,7 +118,7 @@ class LockInputs:
 
 def lock_inputs(usecase: UseCase, label: Label, default_python: str = "3.11") -> LockInputs:
     names = yaml.safe_load(paths.CONDA_TO_PYPI.read_text()) or {}
-    env = read_conda_env(usecase.conda_file)
+    env = usecase.project.env
     requirements = [r for r in (conda_to_pip(s, names) for s in env.conda) if r]
     requirements += [p for p in env.pip if not is_mlflow(p)]
     requirements.append(label.mlflow)
@@ -164,7 +140,7 @@ def lock_inputs(usecase: UseCase, label: Label, default_python: str = "3.11") ->
     return LockInputs(
         usecase=usecase.name,
         label=label.name,
-        python=env.python or default_python,
+        python=usecase.python_for(version) or default_python,
         requirements=tuple(dict.fromkeys(requirements)),
         constraints=tuple(label.constraints),
         index_url=label.index_url,

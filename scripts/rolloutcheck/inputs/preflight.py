@@ -11,11 +11,11 @@ from pathlib import Path
 
 from rolloutcheck.core import paths, versionmatch
 from rolloutcheck.core.errors import ConfigError, shown
-from rolloutcheck.inputs import requirements, usecases
+from rolloutcheck.inputs import projects, requirements, usecases
 from rolloutcheck.inputs.registry import Label
 from rolloutcheck.inputs.usecases import UseCase
 from rolloutcheck.models import kinds
-from rolloutcheck.probes import curl, expectations
+from rolloutcheck.probes import curl, expectations, forms
 
 
 @dataclass(frozen=True)
@@ -43,10 +43,10 @@ def expectation_file(usecase: str, probe: str) -> Path:
 
 
 def load_probes(usecase: UseCase) -> tuple[ProbeSpec, ...]:
+    """The stored requests; none is allowed (the model's logged input example is then the probe, and
+    a model without one fails the probe stage saying so)."""
     folder = usecase.probes_dir
     files = sorted(folder.glob("*.curl")) if folder.is_dir() else []
-    if not files:
-        raise ConfigError(folder, "no stored requests (*.curl): a use case without probes validates nothing")
     loaded = []
     for request_file in files:
         name = request_file.stem
@@ -60,8 +60,23 @@ def load_probes(usecase: UseCase) -> tuple[ProbeSpec, ...]:
             entries = expectations.load(expect_file)
         except (curl.CurlError, expectations.ExpectationError) as error:
             raise ConfigError(getattr(error, "source", expect_file), str(error).split(": ", 1)[-1]) from None
+        if any(e.oracle and 200 in e.status for e in entries) and forms.of(request) is None:
+            forms_known = "dataframe_split, dataframe_records, instances, inputs, split JSON, CSV"
+            raise ConfigError(request_file, f"the body is no request form a scoring server reads ({forms_known})")
         loaded.append(ProbeSpec(name, request_file, expect_file, request, tuple(entries)))
     return tuple(loaded)
+
+
+def project_note(config: CellConfig) -> str:
+    """What the cell makes of the project: its environment file, and what this label does with it."""
+    env, version = config.usecase.project.env, requirements.mlflow_version_of(config.label.mlflow)
+    note = env.described
+    if env.kind == "python_env" and version and not versionmatch.matches(f">={projects.PYTHON_ENV_SINCE}", version):
+        note += (f" (mlflow {version} predates python_env, {projects.PYTHON_ENV_SINCE}: the tool builds the env "
+                 "from it and runs the project in that env)")  # fmt: skip
+    if not config.probes:
+        note += "; no stored requests: the probe is the input example the model logs"
+    return note
 
 
 def check(label: Label, usecase_name: str) -> CellConfig:

@@ -14,13 +14,15 @@ from typing import Any
 import yaml
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 
-from rolloutcheck.core import paths
+from rolloutcheck.core import paths, versionmatch
 from rolloutcheck.core.errors import ConfigError
+from rolloutcheck.inputs import projects
+from rolloutcheck.inputs.projects import Project
 from rolloutcheck.probes.loadtest import Load
 
 USECASE_KEYS = (
     "flavor", "description", "model_path", "params", "metrics", "features", "fallback_flavors",
-    "needs_java", "requirements_by_mlflow", "load",
+    "needs_java", "requirements_by_mlflow", "load", "python_by_mlflow",
 )  # fmt: skip
 
 
@@ -29,10 +31,10 @@ class UseCase:
     name: str
     folder: Path
     flavor: str  # the flavor MLmodel must list next to python_function
-    params: dict[str, float | int | str]
-    metrics: tuple[str, ...]
+    params: dict[str, float | int | str]  # passed with -P; the MLproject's defaults fill in the rest
+    metrics: tuple[str, ...]  # none named: every metric the run logged must be finite
     features: tuple[str, ...] = ()
-    model_path: str = "model"
+    model_path: str | None = None  # None: the one model the run logged, wherever the label puts it
     description: str = ""
     # flavors also accepted on versions that lack `flavor` (e.g. pyfunc where mlflow has no xgboost)
     fallback_flavors: tuple[str, ...] = ()
@@ -40,10 +42,22 @@ class UseCase:
     # extra requirements keyed by a PEP 440 specifier on the label's mlflow version
     requirements_by_mlflow: dict[str, list[str]] = field(default_factory=dict)
     load: Load = field(default_factory=Load)  # the bounded load of the speed checks
+    # the Python a team moves to for a range of mlflow versions, e.g. {">=3": "3.11"}
+    python_by_mlflow: dict[str, str] = field(default_factory=dict)
+    project: Project | None = None  # the MLproject as declared (environment, parameter defaults)
 
     @property
-    def conda_file(self) -> Path:
-        return self.folder / "conda.yaml"
+    def expected_params(self) -> dict[str, float | int | str]:
+        """What the run must have logged: the entry point's defaults, overridden by `params`."""
+        return {**(self.project.defaults if self.project else {}), **self.params}
+
+    def python_for(self, mlflow_version: str | None) -> str | None:
+        """The Python X.Y the cell runs on: python_by_mlflow's first match, else the project's own."""
+        if mlflow_version is not None:
+            for specifier, python in self.python_by_mlflow.items():
+                if versionmatch.matches(specifier, mlflow_version):
+                    return python
+        return self.project.env.python if self.project else None
 
     @property
     def probes_dir(self) -> Path:
@@ -86,19 +100,6 @@ def _strings(spec: dict, key: str, path: Path) -> tuple[str, ...]:
     return tuple(value)
 
 
-def _check_conda_file(path: Path) -> None:
-    data = _mapping(path)
-    deps = data.get("dependencies")
-    if not isinstance(deps, list) or not deps:
-        raise ConfigError(path, "must be a non-empty list", "dependencies")
-    for dep in deps:
-        if isinstance(dep, dict):
-            if set(dep) != {"pip"} or not isinstance(dep["pip"], list):
-                raise ConfigError(path, f"entry {dep!r}: only a `pip:` list may be nested", "dependencies")
-        elif not isinstance(dep, str) or not dep.strip():
-            raise ConfigError(path, f"entry {dep!r} is not a package spec", "dependencies")
-
-
 def requirements_by_mlflow(spec: dict, path: Path) -> dict[str, list[str]]:
     """The `requirements_by_mlflow` of a YAML file: PEP 440 specifier -> list of requirements."""
     by_version = spec.get("requirements_by_mlflow") or {}
@@ -115,13 +116,9 @@ def requirements_by_mlflow(spec: dict, path: Path) -> dict[str, list[str]]:
 
 
 def load(folder: Path) -> UseCase:
-    """Validate one use case folder (usecase.yaml, MLproject, conda.yaml) into a UseCase."""
+    """Validate one use case folder (MLproject, its environment file, usecase.yaml) into a UseCase."""
     spec_file = folder / "usecase.yaml"
-    if not (folder / "MLproject").is_file():
-        raise ConfigError(folder / "MLproject", "missing: a use case folder must hold an MLflow Project")
-    if not isinstance(read_yaml(folder / "MLproject"), dict):
-        raise ConfigError(folder / "MLproject", "must be a YAML mapping")
-    _check_conda_file(folder / "conda.yaml")
+    project = projects.load(folder)
     spec = _mapping(spec_file)
     unknown = sorted(set(map(str, spec)) - set(USECASE_KEYS))
     if unknown:
@@ -142,6 +139,15 @@ def load(folder: Path) -> UseCase:
     for key in ("model_path", "description"):
         if not isinstance(spec.get(key, ""), str):
             raise ConfigError(spec_file, "must be a string", key)
+    pythons = spec.get("python_by_mlflow") or {}
+    if not isinstance(pythons, dict) or not all(projects.python_of(v) for v in pythons.values()):
+        raise ConfigError(spec_file, 'must map a PEP 440 specifier to a Python version ({">=3": "3.11"})',
+                          "python_by_mlflow")  # fmt: skip
+    for specifier in pythons:
+        try:
+            SpecifierSet(str(specifier))
+        except InvalidSpecifier:
+            raise ConfigError(spec_file, f"{specifier!r} is not a specifier", "python_by_mlflow") from None
     return UseCase(
         name=folder.name,
         folder=folder,
@@ -149,12 +155,14 @@ def load(folder: Path) -> UseCase:
         params=dict(params),
         metrics=_strings(spec, "metrics", spec_file),
         features=_strings(spec, "features", spec_file),
-        model_path=spec.get("model_path") or "model",
+        model_path=spec.get("model_path") or None,
         description=spec.get("description") or "",
         fallback_flavors=_strings(spec, "fallback_flavors", spec_file),
         needs_java=spec.get("needs_java", False),
         requirements_by_mlflow=by_version,
         load=Load(**{k: (float(v) if k == "seconds" else int(v)) for k, v in load.items()}),
+        python_by_mlflow={str(k): projects.python_of(v) for k, v in pythons.items()},
+        project=project,
     )
 
 

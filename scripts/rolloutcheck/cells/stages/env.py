@@ -34,7 +34,7 @@ def process_environ(ctx: CellContext, traits: Traits) -> dict[str, str]:
 def run(ctx: CellContext, state: CellState, record: StageResult) -> None:
     state.need("lock_file")
     if ctx.python_missing and not ctx.backend.builds_python:
-        raise StageFailed(f"Python {ctx.python_missing} named in conda.yaml is not installed on this machine")
+        raise StageFailed(ctx.python_missing)
     if ctx.usecase.needs_java:
         java = environment.java_version()
         if java is None:

@@ -1,27 +1,51 @@
-"""probe: every stored request, replayed against the server under test and judged."""
+"""probe: every stored request, and the input example the model logged, replayed against the server
+under test and judged."""
 
 from __future__ import annotations
 
 from collections import Counter
+from pathlib import Path
+
+from packaging.specifiers import SpecifierSet
 
 from rolloutcheck.cells.context import CellContext, CellState, StageFailed
+from rolloutcheck.cells.stages.tracking import EXAMPLE_PROBE, CheckReport
 from rolloutcheck.core import net
+from rolloutcheck.inputs.preflight import ProbeSpec
 from rolloutcheck.models.results import FAIL, ProbeResult, StageResult
-from rolloutcheck.probes import expectations
+from rolloutcheck.probes import curl, expectations, forms
 from rolloutcheck.probes import judge as probing
 
 NAME = "probe"
 
 
 def describe(ctx: CellContext) -> str:
-    return f"{len(ctx.config.probes)} stored requests"
+    return f"{len(ctx.config.probes)} stored requests and the model's logged input example, if any"
+
+
+def logged_example(report: CheckReport, version: str) -> list[ProbeSpec]:
+    """The model's logged input example as a probe in the request form of mlflow `version` (its ready
+    serving body on 2.x+ when one was logged), judged by the oracle; [] when the model logged none."""
+    example = report.input_example
+    if not example or "kind" not in example:
+        return []
+    content_type, body = forms.body_for(example, version)
+    if example.get("serving_body") and not version.startswith(("0.", "1.")):
+        content_type, body = "application/json", example["serving_body"]
+    source = Path(report.model_dir or ".") / example.get("file", "input_example.json")
+    request = curl.Request("POST", f"http://{net.HOST}/invocations", {"Content-Type": content_type}, body)
+    wanted = expectations.Expectation(SpecifierSet(), (200,), oracle=True, source=str(source))
+    return [ProbeSpec(EXAMPLE_PROBE, source, source, request, (wanted,))]
 
 
 def run(ctx: CellContext, state: CellState, record: StageResult) -> None:
     state.need("server", "report", "result")
     version = state.result.mlflow_version
+    unreadable = (state.report.input_example or {}).get("unreadable")
     with ctx.log(NAME).open("a") as log:
-        for spec in ctx.config.probes:
+        if unreadable:
+            log.write(f"the model's {unreadable} is not a form the tool can send: not replayed\n")
+        for spec in [*ctx.config.probes, *logged_example(state.report, version)]:
             source = str(spec.request_file)
             expectation = expectations.select(list(spec.expectations), version)
             if expectation is None:
@@ -42,7 +66,8 @@ def run(ctx: CellContext, state: CellState, record: StageResult) -> None:
                 outcome.reason = f"{outcome.reason} ({'; '.join(request.notes)})"
             state.result.probes.append(outcome)
     if not state.result.probes:
-        raise StageFailed("no probe ran")
+        raise StageFailed("no probe ran: no stored request (probes/<usecase>/*.curl) and the model logged no input "
+                          "example" + (f" the tool can send ({unreadable})" if unreadable else ""))  # fmt: skip
     counts = Counter(p.status for p in state.result.probes)
     record.reason = ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
     failed = [p for p in state.result.probes if p.status == FAIL]

@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 from rolloutcheck.cells.context import CellContext, CellState, StageFailed
+from rolloutcheck.cells.stages import tracking
 from rolloutcheck.core.procs import Launch
 from rolloutcheck.drivers import serving
 from rolloutcheck.models.results import StageResult
 
 NAME = "serve"
-
-
-def model_uri(ctx: CellContext, state: CellState) -> str:
-    return f"runs:/{state.run_id}/{ctx.usecase.model_path}"
 
 
 def describe(ctx: CellContext) -> str:
@@ -20,7 +17,7 @@ def describe(ctx: CellContext) -> str:
 
 def run(ctx: CellContext, state: CellState, record: StageResult) -> None:
     state.need("traits", "environ", "run_id")
-    command = serving.serve_command(ctx.prefix, model_uri(ctx, state), state.traits.local_env_flags)
+    command = serving.serve_command(ctx.prefix, tracking.model_uri(ctx, state), state.traits.local_env_flags)
     state.server = start(command, ctx.launch(NAME, state.environ), ctx.timeouts.serve)
     record.reason = f"healthy on {state.server.url}"
     record.details["url"] = state.server.url

@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 
 from rolloutcheck.cells.context import CellContext, CellState, StageFailed
+from rolloutcheck.cells.stages.probe import logged_example
 from rolloutcheck.core import net
 from rolloutcheck.models.results import PASS, StageResult
 from rolloutcheck.probes import loadtest
@@ -30,11 +31,11 @@ def describe(ctx: CellContext) -> str:
 
 
 def run(ctx: CellContext, state: CellState, record: StageResult) -> None:
-    state.need("server")
+    state.need("server", "report")
     answered = {p.name for p in state.result.probes if p.status == PASS and p.http_status == 200}
     requests = {
         spec.name: spec.request.for_server(net.HOST, state.server.port)
-        for spec in ctx.config.probes
+        for spec in [*ctx.config.probes, *logged_example(state.report, state.result.mlflow_version)]
         if spec.name in answered
     }
     if not requests:

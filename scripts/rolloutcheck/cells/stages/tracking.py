@@ -18,9 +18,10 @@ from rolloutcheck.cells.context import CellContext, CellState, StageFailed
 from rolloutcheck.cells.stages import reuse
 from rolloutcheck.core import paths
 from rolloutcheck.models.results import StageResult
-from rolloutcheck.probes import curl
+from rolloutcheck.probes import forms
 
 NAME = "tracking"
+EXAMPLE_PROBE = "logged-input-example"  # the probe made of the example the model logged
 CHECK_SCRIPT = paths.INENV / "check_run.py"
 
 
@@ -46,6 +47,8 @@ class CheckReport:
     oracle: dict[str, list] = field(default_factory=dict)
     oracle_errors: dict[str, str] = field(default_factory=dict)
     model_dir: str | None = None  # the model as logged, downloaded into the cell folder
+    model_uri: str | None = None  # where the label's own client found it (models:/<id> on 3.x)
+    input_example: dict | None = None  # the example the model logged, as a probes/forms payload
     seconds: float = 0.0
 
     @classmethod
@@ -61,25 +64,10 @@ class CheckReport:
             oracle=dict(raw.get("oracle") or {}),
             oracle_errors=dict(raw.get("oracle_errors") or {}),
             model_dir=raw.get("model_dir"),
+            model_uri=raw.get("model_uri"),
+            input_example=raw.get("input_example"),
             seconds=seconds,
         )
-
-
-def probe_frame(request: curl.Request) -> dict | None:
-    """The columns/data a probe sends, for the oracle; None when the body is not a frame."""
-    try:
-        body = json.loads(request.body or "")
-    except ValueError:
-        return None
-    if isinstance(body, dict) and isinstance(body.get("dataframe_split"), dict):
-        body = body["dataframe_split"]
-    if isinstance(body, dict) and isinstance(body.get("dataframe_records"), list):
-        records = [r for r in body["dataframe_records"] if isinstance(r, dict)]
-        columns = list(dict.fromkeys(k for r in records for k in r))  # records may differ: absent is null
-        return {"columns": columns, "data": [[r.get(c) for c in columns] for r in records]}
-    if isinstance(body, dict) and isinstance(body.get("columns"), list) and isinstance(body.get("data"), list):
-        return {"columns": body["columns"], "data": body["data"]}
-    return None
 
 
 def describe(ctx: CellContext) -> str:
@@ -108,12 +96,13 @@ def _launch(ctx: CellContext, state: CellState) -> TrackingCheck:
         "work_dir": str(work),
         "run_id": state.run_id,
         "model_path": usecase.model_path,
-        "params": usecase.params,
+        "params": usecase.expected_params,
         "metrics": list(usecase.metrics),
         "flavor": usecase.flavor,
         "fallback_flavors": list(usecase.fallback_flavors),
         "features": list(usecase.features),
-        "probes": {p.name: frame for p in ctx.config.probes if (frame := probe_frame(p.request))},
+        "probes": {p.name: payload for p in ctx.config.probes if (payload := forms.of(p.request))},
+        "example_probe": EXAMPLE_PROBE,
     }
     (work / "spec.json").write_text(json.dumps(spec, indent=2))
     out = work / "out.json"
@@ -122,7 +111,7 @@ def _launch(ctx: CellContext, state: CellState) -> TrackingCheck:
     return TrackingCheck(ctx.launch(NAME, state.environ).start(command), out, started)
 
 
-def run(ctx: CellContext, state: CellState, record: StageResult) -> None:
+def _finished(ctx: CellContext, state: CellState) -> CheckReport:
     check = state.check = state.check or _launch(ctx, state)
     try:
         check.proc.wait(timeout=ctx.timeouts.tracking)
@@ -131,12 +120,27 @@ def run(ctx: CellContext, state: CellState, record: StageResult) -> None:
     if not check.out.is_file():
         raise StageFailed(f"tracking check crashed (exit {check.proc.returncode})")
     # it ran beside the server's start-up: its own duration is start to report written
-    report = CheckReport.from_file(check.out, round(check.out.stat().st_mtime - check.started, 2))
+    return CheckReport.from_file(check.out, round(check.out.stat().st_mtime - check.started, 2))
+
+
+def model_uri(ctx: CellContext, state: CellState) -> str:
+    """The model a server serves: `runs:/<id>/<model_path>` when the use case names the path (3.x
+    resolves it to the LoggedModel), else the one model the check found (waiting for it)."""
+    if ctx.usecase.model_path:
+        return f"runs:/{state.run_id}/{ctx.usecase.model_path}"
+    report = _finished(ctx, state)
+    if not report.model_uri:
+        raise StageFailed("no model to serve: " + "; ".join(filter(None, [report.error, *report.problems])))
+    return report.model_uri
+
+
+def run(ctx: CellContext, state: CellState, record: StageResult) -> None:
+    report = _finished(ctx, state)
     state.report = report
     state.result.flavor = report.flavor
     record.seconds = report.seconds
     record.details = {"metrics": report.metrics, "flavors": list(report.flavors), "flavor": report.flavor,
-                      "mlflow_version": report.mlflow_version}  # fmt: skip
+                      "mlflow_version": report.mlflow_version, "model_uri": report.model_uri}  # fmt: skip
     if report.error or report.problems:
         raise StageFailed("; ".join(filter(None, [report.error, *report.problems])))
     record.reason = f"run FINISHED, params and metrics as expected, flavor {report.flavor}"

@@ -32,15 +32,82 @@ def same_param(logged, wanted):
         return str(logged) == str(wanted)
 
 
-def download_model(run_id, model_path, target):
+def download_model(model_uri, target):
     try:  # mlflow 2+
         from mlflow.artifacts import download_artifacts
 
-        return download_artifacts(artifact_uri=f"runs:/{run_id}/{model_path}", dst_path=target)
+        return download_artifacts(artifact_uri=model_uri, dst_path=target)
     except ImportError:
         from mlflow.tracking.artifact_utils import _download_artifact_from_uri
 
-        return _download_artifact_from_uri(f"runs:/{run_id}/{model_path}", output_path=target)
+        return _download_artifact_from_uri(model_uri, output_path=target)
+
+
+def logged_models(client, run):
+    """3.x: the run's LoggedModel outputs as (name, models:/<id>); [] before 3.0."""
+    outputs = getattr(getattr(run, "outputs", None), "model_outputs", None) or []
+    found = []
+    for output in outputs:
+        try:
+            name = client.get_logged_model(output.model_id).name
+        except Exception:  # noqa: BLE001 - a dangling output is listed by id
+            name = output.model_id
+        found.append((name, f"models:/{output.model_id}"))
+    return found
+
+
+def artifact_models(client, run_id, path=None, depth=0):
+    """Before 3.0: every run artifact folder holding an MLmodel, as (path, runs:/<id>/<path>)."""
+    found = []
+    for item in client.list_artifacts(run_id, path) if depth < 4 else []:
+        if not item.is_dir and os.path.basename(item.path) == "MLmodel" and path:
+            found.append((path, f"runs:/{run_id}/{path}"))
+        elif item.is_dir:
+            found += artifact_models(client, run_id, item.path, depth + 1)
+    return found
+
+
+def find_model(client, run, model_path, problems):
+    """The run's model the way the label's own client finds it: its logged model outputs (3.x),
+    else run artifacts; `model_path` picks one by name, else the run must have logged exactly one."""
+    candidates = logged_models(client, run) or artifact_models(client, run.info.run_id)
+    if model_path:
+        named = [uri for name, uri in candidates if name == model_path]
+        return named[0] if named else f"runs:/{run.info.run_id}/{model_path}"
+    if len(candidates) == 1:
+        return candidates[0][1]
+    listed = ", ".join(f"{name} ({uri})" for name, uri in candidates) or "none"
+    problems.append(
+        f"the run logged {len(candidates)} models, not exactly one (found: {listed}); name one as model_path"
+    )
+    return None
+
+
+def input_example(local, mlmodel):
+    """The example the model's author logged, as a payload (probes/forms.py), plus the ready serving
+    body logged beside it (2.15+); None when the model logged none."""
+    info = mlmodel.get("saved_input_example_info") or {}
+    path = info.get("artifact_path")
+    if not path or not os.path.isfile(os.path.join(local, path)):
+        return None
+    with open(os.path.join(local, path)) as handle:
+        data = json.load(handle)
+    kind = info.get("type")
+    if kind == "dataframe" and isinstance(data, dict) and "data" in data:
+        payload = {"kind": "frame", "columns": data.get("columns"), "data": data["data"]}
+    elif kind == "dataframe" and isinstance(data, list):
+        payload = {"kind": "records", "data": data}
+    elif kind == "ndarray":
+        inputs = data.get("inputs", data) if isinstance(data, dict) else data
+        payload = {"kind": "named" if isinstance(inputs, dict) else "tensor", "data": inputs}
+    else:
+        return {"unreadable": f"input example of type {kind!r} ({path})"}
+    serving = info.get("serving_input_path")
+    if serving and os.path.isfile(os.path.join(local, serving)):
+        with open(os.path.join(local, serving)) as handle:
+            payload["serving_body"] = handle.read()
+    payload["file"] = path
+    return payload
 
 
 def check_tracking(spec, problems, out):
@@ -57,7 +124,7 @@ def check_tracking(spec, problems, out):
             problems.append(f"param {name} was not logged")
         elif not same_param(logged, wanted):
             problems.append(f"param {name} is {logged!r}, passed {wanted!r}")
-    for name in spec["metrics"]:
+    for name in spec["metrics"] or sorted(run.data.metrics):  # none named: every logged one
         value = run.data.metrics.get(name)
         if value is None:
             problems.append(f"metric {name} was not logged")
@@ -69,9 +136,14 @@ def check_tracking(spec, problems, out):
         for part in ("meta.yaml", "metrics", "params", "artifacts"):
             if not os.path.exists(os.path.join(run_dir, part)):
                 problems.append(f"file store lacks {os.path.relpath(os.path.join(run_dir, part), spec['store_dir'])}")
-    local = download_model(spec["run_id"], spec["model_path"], tempfile.mkdtemp(dir=spec["work_dir"]))
+    model_uri = find_model(client, run, spec.get("model_path"), problems)
+    if model_uri is None:
+        return None
+    out["model_uri"] = model_uri
+    local = download_model(model_uri, tempfile.mkdtemp(dir=spec["work_dir"]))
     with open(os.path.join(local, "MLmodel")) as handle:
-        flavors = set((yaml.safe_load(handle) or {}).get("flavors", {}))
+        mlmodel = yaml.safe_load(handle) or {}
+    flavors = set(mlmodel.get("flavors", {}))
     out["flavors"] = sorted(flavors)
     if "python_function" not in flavors:
         problems.append(f"MLmodel has no python_function flavor (has {sorted(flavors)})")
@@ -80,6 +152,7 @@ def check_tracking(spec, problems, out):
     if used is None:
         problems.append(f"MLmodel lacks flavor {spec['flavor']} (has {sorted(flavors)})")
     out["flavor"] = used
+    out["input_example"] = input_example(local, mlmodel)
     return local
 
 
@@ -98,19 +171,43 @@ def conform(model, data):
     return data
 
 
+def model_input(payload, features):
+    """What the scoring server hands the model for this payload (probes/forms.py's kinds)."""
+    import io
+
+    import numpy as np
+    import pandas as pd
+
+    kind, data = payload["kind"], payload.get("data")
+    if kind == "tensor":
+        return np.asarray(data)
+    if kind == "named":
+        return {name: np.asarray(value) for name, value in data.items()}
+    if kind == "csv":
+        frame = pd.read_csv(io.StringIO(payload["text"]))
+    elif kind == "records":
+        frame = pd.DataFrame(data)
+    else:
+        frame = pd.DataFrame(data, columns=payload.get("columns"))
+    columns = list(frame.columns)
+    if features and len(set(columns)) == len(columns) and set(columns) == set(features):
+        frame = frame[features]  # align by name, as the training code saw them
+    return frame
+
+
 def oracle(spec, model_dir, out):
     import mlflow.pyfunc
     import pandas as pd
 
     model = mlflow.pyfunc.load_model(model_dir)
-    features = spec.get("features") or []
-    for name, frame in spec["probes"].items():
+    probes = dict(spec["probes"])
+    example = out.get("input_example")
+    if example and "kind" in example:
+        probes[spec["example_probe"]] = example
+    for name, payload in probes.items():
         try:
-            columns = frame["columns"]
-            data = pd.DataFrame(frame["data"], columns=columns)
-            if features and len(set(columns)) == len(columns) and set(columns) == set(features):
-                data = data[features]  # align by name, as the training code saw them
-            out["oracle"][name] = flat(model.predict(conform(model, data)))
+            data = model_input(payload, spec.get("features") or [])
+            out["oracle"][name] = flat(model.predict(conform(model, data) if isinstance(data, pd.DataFrame) else data))
         except Exception as error:  # noqa: BLE001 - reported per probe, the others still run
             out["oracle_errors"][name] = f"{type(error).__name__}: {error}"
 
@@ -125,8 +222,9 @@ def main(spec_path, out_path):
         out["mlflow_version"] = mlflow.__version__
         mlflow.set_tracking_uri(spec["tracking_uri"])
         model_dir = check_tracking(spec, out["problems"], out)
-        out["model_dir"] = os.path.abspath(model_dir)  # the artifact as logged, for other versions to serve
-        oracle(spec, model_dir, out)
+        if model_dir is not None:
+            out["model_dir"] = os.path.abspath(model_dir)  # the artifact as logged, for other versions to serve
+            oracle(spec, model_dir, out)
     except Exception as error:  # noqa: BLE001 - the caller turns it into a tracking failure
         traceback.print_exc()
         out["error"] = f"{type(error).__name__}: {error}"

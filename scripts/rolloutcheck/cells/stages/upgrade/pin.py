@@ -32,10 +32,11 @@ from rolloutcheck.cells.stages.env import process_environ
 from rolloutcheck.cells.stages.upgrade.oldmodel import logged_model_dir
 from rolloutcheck.cells.stages.upgrade.replay import answers
 from rolloutcheck.core import net, paths
-from rolloutcheck.core.errors import Failure
+from rolloutcheck.core.errors import ConfigError, Failure
 from rolloutcheck.drivers import serving
 from rolloutcheck.envs import backends, install, locks
 from rolloutcheck.envs import spec as envspec
+from rolloutcheck.inputs import projects
 from rolloutcheck.models.results import PASS, StageResult
 from rolloutcheck.probes import loadtest, migrate
 
@@ -60,7 +61,10 @@ def model_libraries(model_dir: Path) -> list[str]:
     if requirements.is_file():
         found = [line.strip() for line in requirements.read_text().splitlines() if PIN.match(line.strip())]
     elif (model_dir / "conda.yaml").is_file():
-        env = envspec.read_conda_env(model_dir / "conda.yaml")
+        try:
+            env = projects.read_conda(model_dir / "conda.yaml")
+        except ConfigError:  # a model's conda.yaml that is not a plain environment pins nothing we can read
+            return []
         names = yaml.safe_load(paths.CONDA_TO_PYPI.read_text()) or {}
         converted = [envspec.conda_to_pip(spec, names) for spec in env.conda]
         found = [r for r in [*converted, *env.pip] if r and PIN.match(r)]

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from rolloutcheck.cells.context import CellContext, StageFailed, UpgradeState
+from rolloutcheck.cells.stages.probe import logged_example
 from rolloutcheck.core import net, versionmatch
 from rolloutcheck.inputs.preflight import ProbeSpec
 from rolloutcheck.models.results import FAIL, PASS, ProbeResult, StageResult
@@ -57,13 +58,14 @@ def answers(ctx: CellContext, state: UpgradeState, server, log_file: Path) -> li
     """Production's requests (in the *to* protocol) sent to `server`; each judged, written to `log_file`."""
     from_version, to_version = state.source.result.mlflow_version, state.target.result.mlflow_version
     state.source.need("report")
-    chosen = production_requests(ctx, from_version)
+    example = logged_example(state.source.report, to_version)  # already in the *to* version's form
+    chosen = production_requests(ctx, from_version) + example
     if not chosen:
         raise StageFailed(f"no probe is answered with 200 by mlflow {from_version}: nothing production sends")
     found = []
     with log_file.open("a") as log:
         for spec in chosen:
-            request, must_change = in_protocol_of(spec, to_version)
+            request, must_change = (spec.request, False) if spec in example else in_protocol_of(spec, to_version)
             as_logged = state.source.report.oracle.get(spec.name)
             wanted = expectations.select(list(spec.expectations), from_version)
             sent = request.for_server(net.HOST, server.port)

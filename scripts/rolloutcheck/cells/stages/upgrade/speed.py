@@ -4,6 +4,7 @@ side, interleaved in rounds so machine noise hits both; a regression fails with 
 from __future__ import annotations
 
 from rolloutcheck.cells.context import CellContext, StageFailed, UpgradeState
+from rolloutcheck.cells.stages.probe import logged_example
 from rolloutcheck.cells.stages.upgrade.replay import in_protocol_of, production_requests
 from rolloutcheck.core import net
 from rolloutcheck.models.results import StageResult
@@ -24,10 +25,13 @@ def run(ctx: CellContext, state: UpgradeState, record: StageResult) -> None:
         p.name.split(":", 1)[1] for p in state.result.probes if p.name.startswith("local:") and p.status == "pass"
     }
     regressions = []
-    for spec in production_requests(ctx, from_version):
+    pairs = [(spec, in_protocol_of(spec, to_version)[0]) for spec in production_requests(ctx, from_version)]
+    # the model's logged example, in each side's own form
+    pairs += list(zip(logged_example(state.source.report, from_version),
+                      [s.request for s in logged_example(state.source.report, to_version)], strict=True))  # fmt: skip
+    for spec, migrated in pairs:
         if spec.name not in answered:
             continue
-        migrated, _ = in_protocol_of(spec, to_version)
         requests = {
             "from": spec.request.for_server(net.HOST, state.source.server.port),
             "to": migrated.for_server(net.HOST, state.local.port),

@@ -3,9 +3,7 @@ from pathlib import Path
 import pytest
 from packaging.version import Version
 
-from rolloutcheck.cells.stages.tracking import probe_frame
 from rolloutcheck.drivers.traits import Traits
-from rolloutcheck.probes import curl
 
 
 @pytest.mark.parametrize(
@@ -23,30 +21,3 @@ def test_cli_flags_and_store_by_version(version, flags, store):
     assert traits.store_kind == store
     uri = traits.tracking_uri(Path("/r/cell"))
     assert uri == ("sqlite:////r/cell/mlflow.db" if store == "sqlite" else "/r/cell/mlruns")
-
-
-def request(body: str) -> curl.Request:
-    return curl.Request("POST", "http://127.0.0.1:1/invocations", {}, body)
-
-
-@pytest.mark.parametrize(
-    "body",
-    [
-        '{"columns": ["a", "b"], "data": [[1, 2]]}',
-        '{"dataframe_split": {"columns": ["a", "b"], "data": [[1, 2]]}}',
-        '{"dataframe_records": [{"a": 1, "b": 2}]}',
-    ],
-)
-def test_probe_frames_for_the_oracle(body):
-    assert probe_frame(request(body)) == {"columns": ["a", "b"], "data": [[1, 2]]}
-
-
-@pytest.mark.parametrize("body", ["not json", '{"inputs": [[1, 2]]}', "[1, 2]"])
-def test_bodies_without_a_frame(body):
-    assert probe_frame(request(body)) is None
-
-
-def test_records_with_different_keys_are_a_frame_not_a_keyerror():
-    """A dataframe_records body whose records differ used to raise KeyError between stages."""
-    frame = probe_frame(request('{"dataframe_records": [{"a": 1, "b": 2}, {"a": 3, "c": 4}]}'))
-    assert frame == {"columns": ["a", "b", "c"], "data": [[1, 2, None], [3, None, 4]]}
