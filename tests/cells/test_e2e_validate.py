@@ -13,6 +13,7 @@ import pytest
 from rolloutcheck import cells
 from rolloutcheck.cells.lifecycle import CellRequest
 from rolloutcheck.core.settings import Settings
+from rolloutcheck.envs import interpreter
 from rolloutcheck.inputs import registry
 from rolloutcheck.models.kinds import VALIDATE
 from rolloutcheck.models.results import FAIL, PASS, SKIP, XFAIL
@@ -104,13 +105,13 @@ def test_missing_python_fails_the_env_stage(tmp_path):
             variant=SKLEARN,
             settings=settings,
             venv=tmp_path / "no-venv",
-            python_missing="3.7",
+            python_missing=interpreter.find("3.5").missing,
             printer=lambda m: None,
         )
     )
     env = stage(result, "env")
     assert env.status == FAIL
-    assert env.reason == "Python 3.7 named in conda.yaml is not installed on this machine"
+    assert env.reason.startswith("Python 3.5 is not on this machine: looked in PATH (python3.5), pyenv (")
     assert [s.status for s in result.stages[3:]] == [SKIP] * 5
 
 

@@ -16,12 +16,15 @@ def project(tmp_path: Path, mlproject: str, files: dict[str, str] | None = None)
     return tmp_path
 
 
-MAIN = "entry_points:\n  main:\n    parameters:\n      alpha: {type: float, default: 0.5}\n      n: int\n    command: x\n"
+MAIN = (
+    "entry_points:\n  main:\n    parameters:\n      alpha: {type: float, default: 0.5}\n      n: int\n    command: x\n"
+)
 
 
 def test_python_env_reads_python_build_dependencies_and_requirements_files(tmp_path):
     folder = project(tmp_path, "python_env: python_env.yaml\n" + MAIN, {
-        "python_env.yaml": 'python: "3.8.18"\nbuild_dependencies: [pip]\ndependencies: ["-r requirements.txt", pandas]\n',
+        "python_env.yaml": 'python: "3.8.18"\nbuild_dependencies: [pip]\n'
+                           'dependencies: ["-r requirements.txt", pandas]\n',
         "requirements.txt": "# pinned\nscikit-learn==1.0.2  # the team's\n-r more.txt\n",
         "more.txt": "numpy<1.24\n",
     })  # fmt: skip
@@ -94,7 +97,9 @@ def test_a_python_outside_path_is_found_in_pyenvs_folder(tmp_path, monkeypatch):
 
     fake = tmp_path / "pyenv" / "versions" / "3.77.1" / "bin"
     fake.mkdir(parents=True)
-    (fake / "python3.77").write_text(f"#!/bin/sh\necho 'Python 3.77.1'\n[ \"$1\" = --version ] || exec {sys.executable} \"$@\"\n")
+    (fake / "python3.77").write_text(
+        f'#!/bin/sh\necho \'Python 3.77.1\'\n[ "$1" = --version ] || exec {sys.executable} "$@"\n'
+    )
     (fake / "python3.77").chmod(0o755)
     monkeypatch.setenv("PYENV_ROOT", str(tmp_path / "pyenv"))
     interpreter.find.cache_clear()

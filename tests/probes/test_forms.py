@@ -7,6 +7,7 @@ import pytest
 from rolloutcheck.probes import curl, forms
 
 FRAME = {"kind": "frame", "columns": ["a", "b"], "data": [[1, 2]]}
+RECORDS = {"kind": "records", "data": [{"a": 1, "b": 2}]}
 
 
 def request(body: str, content_type: str = "application/json") -> curl.Request:
@@ -20,8 +21,8 @@ def request(body: str, content_type: str = "application/json") -> curl.Request:
         ('{"columns": ["a", "b"], "data": [[1, 2]]}', "application/json", FRAME),  # 1.x's default orient
         ('{"dataframe_split": {"columns": ["a", "b"], "data": [[1, 2]]}}', "application/json", FRAME),
         ('{"dataframe_split": {"data": [[1, 2]]}}', "application/json", {**FRAME, "columns": None}),
-        ('{"dataframe_records": [{"a": 1, "b": 2}]}', "application/json", {"kind": "records", "data": [{"a": 1, "b": 2}]}),
-        ('[{"a": 1, "b": 2}]', "application/json; format=pandas-records", {"kind": "records", "data": [{"a": 1, "b": 2}]}),
+        ('{"dataframe_records": [{"a": 1, "b": 2}]}', "application/json", RECORDS),
+        ('[{"a": 1, "b": 2}]', "application/json; format=pandas-records", RECORDS),
         ('{"inputs": [[1, 2]]}', "application/json", {"kind": "tensor", "data": [[1, 2]]}),
         ('{"instances": [[1, 2]]}', "application/json", {"kind": "tensor", "data": [[1, 2]]}),
         ('{"inputs": {"a": [1], "b": [2]}}', "application/json", {"kind": "named", "data": {"a": [1], "b": [2]}}),

@@ -70,7 +70,7 @@ def load_probes(usecase: UseCase) -> tuple[ProbeSpec, ...]:
 def project_note(config: CellConfig) -> str:
     """What the cell makes of the project: its environment file, and what this label does with it."""
     env, version = config.usecase.project.env, requirements.mlflow_version_of(config.label.mlflow)
-    note = env.described
+    note = f"{env.described}, Python {config.usecase.python_for(version) or 'of the tool'}"
     if env.kind == "python_env" and version and not versionmatch.matches(f">={projects.PYTHON_ENV_SINCE}", version):
         note += (f" (mlflow {version} predates python_env, {projects.PYTHON_ENV_SINCE}: the tool builds the env "
                  "from it and runs the project in that env)")  # fmt: skip

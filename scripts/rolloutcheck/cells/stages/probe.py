@@ -30,9 +30,10 @@ def logged_example(report: CheckReport, version: str) -> list[ProbeSpec]:
     if not example or "kind" not in example:
         return []
     content_type, body = forms.body_for(example, version)
+    name = example.get("file", "input_example.json")
     if example.get("serving_body") and not version.startswith(("0.", "1.")):
-        content_type, body = "application/json", example["serving_body"]
-    source = Path(report.model_dir or ".") / example.get("file", "input_example.json")
+        content_type, body, name = "application/json", example["serving_body"], example["serving_file"]
+    source = Path(report.model_dir or ".") / name
     request = curl.Request("POST", f"http://{net.HOST}/invocations", {"Content-Type": content_type}, body)
     wanted = expectations.Expectation(SpecifierSet(), (200,), oracle=True, source=str(source))
     return [ProbeSpec(EXAMPLE_PROBE, source, source, request, (wanted,))]

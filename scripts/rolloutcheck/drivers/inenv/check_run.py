@@ -106,6 +106,7 @@ def input_example(local, mlmodel):
     if serving and os.path.isfile(os.path.join(local, serving)):
         with open(os.path.join(local, serving)) as handle:
             payload["serving_body"] = handle.read()
+        payload["serving_file"] = serving
     payload["file"] = path
     return payload
 
@@ -157,16 +158,25 @@ def check_tracking(spec, problems, out):
 
 
 def conform(model, data):
-    """Cast columns the way the server does from the signature (JSON ints into double columns)."""
+    """Cast inputs the way the server's parser does from the signature: JSON ints into double
+    columns (a frame or named tensors), a tensor into its spec's dtype."""
+    import numpy as np
+
     try:
         schema = model.metadata.get_input_schema()
     except AttributeError:  # mlflow before signatures
         return data
-    if schema is None or not schema.has_input_names():
+    if schema is None:
+        return data
+    if isinstance(data, np.ndarray):
+        specs = getattr(schema, "inputs", [])
+        dtype = getattr(specs[0], "type", None) if len(specs) == 1 and schema.is_tensor_spec() else None
+        return data.astype(dtype) if isinstance(dtype, np.dtype) else data
+    if not schema.has_input_names():
         return data
     for column in schema.inputs:
         kind = getattr(column.type, "name", str(column.type))
-        if column.name in data.columns and kind in ("double", "float"):
+        if column.name in data and kind in ("double", "float"):
             data[column.name] = data[column.name].astype("float32" if kind == "float" else "float64")
     return data
 
@@ -197,7 +207,6 @@ def model_input(payload, features):
 
 def oracle(spec, model_dir, out):
     import mlflow.pyfunc
-    import pandas as pd
 
     model = mlflow.pyfunc.load_model(model_dir)
     probes = dict(spec["probes"])
@@ -207,7 +216,7 @@ def oracle(spec, model_dir, out):
     for name, payload in probes.items():
         try:
             data = model_input(payload, spec.get("features") or [])
-            out["oracle"][name] = flat(model.predict(conform(model, data) if isinstance(data, pd.DataFrame) else data))
+            out["oracle"][name] = flat(model.predict(conform(model, data)))
         except Exception as error:  # noqa: BLE001 - reported per probe, the others still run
             out["oracle_errors"][name] = f"{type(error).__name__}: {error}"
 

@@ -1,0 +1,71 @@
+"""Teams' projects as they are, end to end for real (uv envs, `mlflow run`, `mlflow models serve`, HTTP):
+a python_env.yaml project on pyenv's Python 3.8, an autologging project without a model path, and
+a project without params whose only probe is the input example its model logs."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from rolloutcheck.models.results import FAIL, PASS, SKIP
+from sessions import only_cell, stage, validate
+
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(1800)]
+
+PYENV, AUTOLOG, EXAMPLE = "team_churn_pyenv", "team_housing_autolog", "team_iris_example"
+
+
+def test_python_env_project_runs_on_the_python_it_names_and_a_label_that_cannot_is_one_lock_line(tmp_path):
+    run = tmp_path / "run"
+    done = validate(f"validate-1.30.1({PYENV})", run)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    result = only_cell(run, "1.30.1", PYENV)
+    assert [s.status for s in result.stages] == [PASS] * 8
+    assert "python_env python_env.yaml, Python 3.8" in stage(result, "config").reason
+    venv_cfg = (Path(result.cell_dir).parents[2].parent / ".nox").glob("validate-1-30-1-team_churn_pyenv/pyvenv.cfg")
+    for cfg in venv_cfg:  # the session's env was built from pyenv's 3.8 (not on PATH: pyenv's global is 3.11)
+        assert "version_info = 3.8" in cfg.read_text() or "version = 3.8" in cfg.read_text()
+    assert stage(result, "tracking").details["model_uri"] == f"runs:/{result.run_id}/model"  # found, not named
+
+    done = validate(f"validate-3.17.2({PYENV})", run)
+    assert done.returncode != 0
+    failed = only_cell(run, "3.17.2", PYENV)
+    lock = stage(failed, "lock")
+    assert lock.status == FAIL and "\n" not in lock.reason
+    assert "unresolvable" in lock.reason and "mlflow==3.17.2 depends on Python>=3.10" in lock.reason
+    assert [s.status for s in failed.stages[2:]] == [SKIP] * 6
+
+
+def test_autologged_model_is_found_as_a_logged_model_and_every_request_form_is_judged(tmp_path):
+    run = tmp_path / "run"
+    done = validate(f"validate-3.17.2({AUTOLOG})", run, ROLLOUT_RETRAIN="1")
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    result = only_cell(run, "3.17.2", AUTOLOG)
+    assert [s.status for s in result.stages] == [PASS] * 8
+    assert stage(result, "tracking").details["model_uri"].startswith("models:/m-")  # a 3.x LoggedModel
+    probes = {p.name: p for p in result.probes}
+    assert probes["inputs"].status == PASS and "match the oracle" in probes["inputs"].reason  # named tensors
+    assert probes["dataframe_split"].status == PASS and "match the oracle" in probes["dataframe_split"].reason
+    assert "models:/m-" in Path(result.cell_dir, "logs", "serve.log").read_text()  # served from there too
+
+
+@pytest.mark.parametrize("label", ["1.30.1", "3.17.2"])
+def test_the_models_logged_input_example_is_the_probe(tmp_path, label):
+    run = tmp_path / "run"
+    done = validate(f"validate-{label}({EXAMPLE})", run)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    result = only_cell(run, label, EXAMPLE)
+    assert [s.status for s in result.stages] == [PASS] * 8
+    assert "no stored requests: the probe is the input example the model logs" in stage(result, "config").reason
+    (probe,) = result.probes
+    assert probe.name == "logged-input-example" and probe.status == PASS and probe.http_status == 200
+    assert "match the oracle" in probe.reason
+    sent = Path(result.cell_dir, "logs", "probe.log").read_text()
+    if label == "1.30.1":  # the example in the 1.x protocol
+        assert "format=pandas-split" in sent and probe.request.endswith("/input_example.json")
+    else:  # the serving body the model logged beside its example (2.15+), as it is
+        assert '"dataframe_split"' in sent and probe.request.endswith("/serving_input_example.json")
+    assert "logged-input-example" in result.speed  # measured like a stored request
+    assert json.loads(Path(result.cell_dir, "cell.json").read_text())["status"] == PASS
