@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from rolloutcheck.models.results import FAIL, PASS, SKIP
-from sessions import only_cell, stage, validate
+from sessions import ROOT, only_cell, stage, validate
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(1800)]
 
@@ -18,15 +18,16 @@ PYENV, AUTOLOG, EXAMPLE = "team_churn_pyenv", "team_housing_autolog", "team_iris
 
 
 def test_python_env_project_runs_on_the_python_it_names_and_a_label_that_cannot_is_one_lock_line(tmp_path):
+    """The production label (mlflow 1.2, which predates python_env) runs it in the env the tool built."""
     run = tmp_path / "run"
-    done = validate(f"validate-1.30.1({PYENV})", run)
+    done = validate(f"validate-1.2.SBD.0({PYENV})", run)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    result = only_cell(run, "1.30.1", PYENV)
+    result = only_cell(run, "1.2.SBD.0", PYENV)
     assert [s.status for s in result.stages] == [PASS] * 8
-    assert "python_env python_env.yaml, Python 3.8" in stage(result, "config").reason
-    venv_cfg = (Path(result.cell_dir).parents[2].parent / ".nox").glob("validate-1-30-1-team_churn_pyenv/pyvenv.cfg")
-    for cfg in venv_cfg:  # the session's env was built from pyenv's 3.8 (not on PATH: pyenv's global is 3.11)
-        assert "version_info = 3.8" in cfg.read_text() or "version = 3.8" in cfg.read_text()
+    config = stage(result, "config").reason
+    assert "python_env python_env.yaml, Python 3.8 (mlflow 1.2.0 predates python_env, 1.26" in config
+    # the session's env was made from pyenv's 3.8 (only 3.11 resolves through pyenv's shims here)
+    assert "version_info = 3.8" in (ROOT / ".nox" / "validate-1-2-sbd-0-team_churn_pyenv" / "pyvenv.cfg").read_text()
     assert stage(result, "tracking").details["model_uri"] == f"runs:/{result.run_id}/model"  # found, not named
 
     done = validate(f"validate-3.17.2({PYENV})", run)

@@ -7,6 +7,7 @@ LoggedModel on 3.x). The data is generated here.
 import sys
 
 import mlflow
+import mlflow.sklearn
 import numpy as np
 import pandas as pd
 from sklearn.ensemble import RandomForestRegressor

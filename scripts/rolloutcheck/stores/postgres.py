@@ -20,6 +20,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
+import psutil
+
 from rolloutcheck.core.errors import Failure
 from rolloutcheck.core.net import HOST, free_port
 from rolloutcheck.core.procs import Launch, run_logged
@@ -99,10 +101,32 @@ class Database:
                 self._run([self._tool("psql"), "-c", f'DROP DATABASE IF EXISTS "{self.name}"', self.admin_url])
             return
         if (self.cluster / "postmaster.pid").exists():
+            tree = _server_tree(self.cluster / "postmaster.pid")
             command = as_server_user([self._tool("pg_ctl"), "-D", str(self.cluster), "stop", "-m", "fast", "-w"])
             run_logged(command, self.log)
+            _reap(tree)  # pg_ctl returns once the pid file is gone; its backends may still be exiting
         if self.cluster.parent.name.startswith("rolloutcheck-pg-"):  # a scratch folder outside the cell
             shutil.rmtree(self.cluster.parent, ignore_errors=True)
+
+
+def _server_tree(pid_file: Path) -> list[psutil.Process]:
+    """The postmaster named by its pid file and every process under it."""
+    try:
+        postmaster = psutil.Process(int(pid_file.read_text().split()[0]))
+        return [postmaster, *postmaster.children(recursive=True)]
+    except (OSError, ValueError, IndexError, psutil.Error):
+        return []
+
+
+def _reap(tree: list[psutil.Process], timeout: float = 10.0) -> None:
+    """Wait until every process of the server has exited (killed after `timeout`): none outlives the cell."""
+    _, alive = psutil.wait_procs(tree, timeout=timeout)
+    for proc in alive:
+        try:
+            proc.kill()
+        except psutil.Error:
+            pass
+    psutil.wait_procs(alive, timeout=5)
 
 
 def shown(url: str) -> str:

@@ -143,7 +143,7 @@ def run(ctx: CellContext, state: CellState, record: StageResult) -> None:
                       "mlflow_version": report.mlflow_version, "model_uri": report.model_uri}  # fmt: skip
     if report.error or report.problems:
         raise StageFailed("; ".join(filter(None, [report.error, *report.problems])))
-    record.reason = f"run FINISHED, params and metrics as expected, flavor {report.flavor}"
+    record.reason = f"run FINISHED, params and metrics as expected, flavor {report.flavor}, model {report.model_uri}"
     reuse.keep(ctx, state, record)  # a model trained here and checked: later cells with its inputs take it
 
 
