@@ -19,16 +19,25 @@ args = parser.parse_args()
 
 rng = np.random.RandomState(7)
 rows = 800
-data = pd.DataFrame({
-    "tenure_months": rng.randint(1, 72, rows).astype(float),
-    "monthly_charges": rng.uniform(20, 120, rows),
-    "support_calls": rng.poisson(2, rows).astype(float),
-    "contract_years": rng.choice([0.0, 1.0, 2.0], rows),
-    "late_payments": rng.poisson(1, rows).astype(float),
-    "discount": rng.uniform(0, 0.3, rows),
-})
-score = (0.6 - 0.008 * data.tenure_months + 0.003 * data.monthly_charges + 0.05 * data.support_calls
-         - 0.15 * data.contract_years + 0.07 * data.late_payments - 0.5 * data.discount)
+data = pd.DataFrame(
+    {
+        "tenure_months": rng.randint(1, 72, rows).astype(float),
+        "monthly_charges": rng.uniform(20, 120, rows),
+        "support_calls": rng.poisson(2, rows).astype(float),
+        "contract_years": rng.choice([0.0, 1.0, 2.0], rows),
+        "late_payments": rng.poisson(1, rows).astype(float),
+        "discount": rng.uniform(0, 0.3, rows),
+    }
+)
+score = (
+    0.6
+    - 0.008 * data.tenure_months
+    + 0.003 * data.monthly_charges
+    + 0.05 * data.support_calls
+    - 0.15 * data.contract_years
+    + 0.07 * data.late_payments
+    - 0.5 * data.discount
+)
 target = score + rng.normal(0, 0.05, rows)
 
 with mlflow.start_run():

@@ -16,12 +16,14 @@ mlflow.sklearn.autolog()
 
 rng = np.random.RandomState(3)
 rows = 600
-data = pd.DataFrame({
-    "rooms": rng.randint(1, 8, rows).astype(float),
-    "area_m2": rng.uniform(30, 250, rows),
-    "age_years": rng.uniform(0, 80, rows),
-    "distance_km": rng.uniform(0.5, 40, rows),
-})
+data = pd.DataFrame(
+    {
+        "rooms": rng.randint(1, 8, rows).astype(float),
+        "area_m2": rng.uniform(30, 250, rows),
+        "age_years": rng.uniform(0, 80, rows),
+        "distance_km": rng.uniform(0.5, 40, rows),
+    }
+)
 price = 50 + 18 * data.rooms + 1.9 * data.area_m2 - 0.6 * data.age_years - 2.5 * data.distance_km
 price = price + rng.normal(0, 10, rows)
 

@@ -13,8 +13,10 @@ from sklearn.linear_model import LogisticRegression
 rng = np.random.RandomState(11)
 centers = np.array([[5.0, 3.4, 1.5, 0.2], [5.9, 2.8, 4.3, 1.3], [6.6, 3.0, 5.6, 2.0]])
 labels = np.repeat([0, 1, 2], 60)
-data = pd.DataFrame(centers[labels] + rng.normal(0, 0.25, (180, 4)),
-                    columns=["sepal_length", "sepal_width", "petal_length", "petal_width"])
+data = pd.DataFrame(
+    centers[labels] + rng.normal(0, 0.25, (180, 4)),
+    columns=["sepal_length", "sepal_width", "petal_length", "petal_width"],
+)
 
 with mlflow.start_run():
     model = LogisticRegression(max_iter=500).fit(data, labels)
