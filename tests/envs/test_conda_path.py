@@ -77,6 +77,18 @@ def test_derived_environment_file():
     assert "pip-repositories" not in env  # the label has no index_url
 
 
+def test_a_python_env_project_becomes_a_conda_environment_with_its_python_and_pip_requirements():
+    """conda-lock needs an environment.yaml: a python_env.yaml project gives its Python to conda and
+    its requirements (the `-r requirements.txt` ones) to `pip:`."""
+    case = usecases.discover()["team_churn_pyenv"]
+    label = registry.load_labels(paths.VERSIONS_FILE, override=None, environ={})["1.30.1"]
+    env = conda_backend.environment(case, label)
+    conda, pip = env["dependencies"][:-1], env["dependencies"][-1]["pip"]
+    assert conda == ["python=3.8"]
+    assert pip[:3] == ["pip", "scikit-learn", "pandas"] and "mlflow==1.30.1" in pip
+    assert "scikit-learn<1.2" in pip and "pandas<2" in pip  # the label's constraints, where conda has none
+
+
 def test_index_url_is_a_pip_repository_of_the_derived_environment(tmp_path, monkeypatch):
     """conda-lock reads extra pip indexes from `pip-repositories` (a `--extra-index-url` line under
     `pip:` is not a requirement to it); the URL is part of the digest."""

@@ -136,8 +136,9 @@ def test_matrix_with_a_killed_label_fails_and_names_its_cells(tmp_path):
     """`make matrix` where the nox of a cell dies (as by the OOM killer): the matrix exits non-zero
     and the report names that cell as missing, while the other label's cell passes."""
     repo = copy_repo(tmp_path / "repo")
-    for name in ("h2o_wine", "tensorflow", "xgboost_adult"):  # one use case keeps the matrix short
-        shutil.rmtree(repo / "usecases" / name)
+    for folder in (repo / "usecases").iterdir():  # one use case keeps the matrix short
+        if folder.is_dir() and folder.name not in (SKLEARN, "_stores"):
+            shutil.rmtree(folder)
     wrapper = tmp_path / "nox"
     wrapper.write_text(f'#!/bin/sh\ncase "$*" in *validate-3.17.2*) kill -9 $$ ;; esac\nexec "{NOX}" "$@"\n')
     wrapper.chmod(0o755)
