@@ -36,6 +36,7 @@ def test_python_env_project_runs_on_the_python_it_names_and_a_label_that_cannot_
     lock = stage(failed, "lock")
     assert lock.status == FAIL and "\n" not in lock.reason
     assert "unresolvable" in lock.reason and "mlflow==3.17.2 depends on Python>=3.10" in lock.reason
+    assert "the project names Python 3.8" in lock.reason and "python_by_mlflow" in lock.reason  # the way out
     assert [s.status for s in failed.stages[2:]] == [SKIP] * 6
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from rolloutcheck.cells.context import CellContext, CellState, StageFailed
 from rolloutcheck.core.errors import shown
-from rolloutcheck.envs.locks import LockState
+from rolloutcheck.envs.locks import LockError, LockState
 from rolloutcheck.models.results import StageResult
 
 NAME = "lock"
@@ -12,6 +12,14 @@ NAME = "lock"
 
 def describe(ctx: CellContext) -> str:
     return f"{ctx.backend.name if ctx.backend else '?'} lock of envs/{ctx.usecase.name}/{ctx.label.name}"
+
+
+def python_hint(ctx: CellContext, reason: str) -> str:
+    """What a team does when this mlflow does not run on the Python its project names."""
+    if "requested Python version" not in reason:
+        return ""
+    return (f" (the project names Python {ctx.usecase.python_for(None)}: a team that moves to another Python "
+            f"for this mlflow says so in usecase.yaml, python_by_mlflow)")  # fmt: skip
 
 
 def run(ctx: CellContext, state: CellState, record: StageResult) -> None:
@@ -25,7 +33,10 @@ def run(ctx: CellContext, state: CellState, record: StageResult) -> None:
         refresh = ctx.backend.refresh_command(ctx.label)
         raise StageFailed(f"stale lock {shown(lock_file)}: its inputs changed; refresh with `{refresh}`")
     if lock_state is LockState.MISSING:
-        ctx.backend.lock(ctx.usecase, ctx.label, ctx.log(NAME))
+        try:
+            ctx.backend.lock(ctx.usecase, ctx.label, ctx.log(NAME))
+        except LockError as error:
+            raise LockError(error.reason + python_hint(ctx, error.reason), error.log) from None
         record.reason = f"created {shown(lock_file)} (new label or use case): commit it"
     else:
         record.reason = "lock up to date"
