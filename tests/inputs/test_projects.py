@@ -108,3 +108,22 @@ def test_a_python_outside_path_is_found_in_pyenvs_folder(tmp_path, monkeypatch):
     interpreter.find.cache_clear()
     assert missing.missing.startswith("Python 3.78 is not on this machine: looked in PATH (python3.78), pyenv (")
     assert str(tmp_path / "pyenv" / "versions") in missing.missing and "uv-managed" in missing.missing
+
+
+def test_a_python_found_nowhere_is_one_line_for_its_cell_and_the_other_cells_keep_theirs(tmp_path, monkeypatch):
+    """What nox is given per cell: a project naming Python 3.5 gets the tool's Python plus the one-line
+    reason (its env stage fails with it, tests/cells/test_e2e_validate.py); its neighbours are untouched."""
+    from rolloutcheck.core import paths
+    from rolloutcheck.inputs import registry
+
+    for name, python in (("old", "3.5"), ("current", "3.11")):
+        folder = tmp_path / name
+        folder.mkdir()
+        project(folder, "python_env: python_env.yaml\n" + MAIN, {"python_env.yaml": f'python: "{python}"\n'})
+        (folder / "usecase.yaml").write_text("flavor: sklearn\n")
+    monkeypatch.setattr(paths, "USECASES", tmp_path)
+    label = registry.Label("1.30.1", "mlflow==1.30.1")
+    python, missing = interpreter.interpreter_for("old", label)
+    assert python == "3.11" and missing.startswith("Python 3.5 is not on this machine: looked in PATH (python3.5)")
+    assert "\n" not in missing
+    assert interpreter.interpreter_for("current", label) == ("3.11", None)
