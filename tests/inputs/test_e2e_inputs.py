@@ -39,7 +39,7 @@ BROKEN = {
     "unknown_key": ("usecases/unknown_key/usecase.yaml: key 'metrcs': unknown key; known: flavor", None),
     "no_mlproject": ("usecases/no_mlproject/MLproject: missing", None),
     "bad_expect": ("probes/bad_expect/seed_pandas_split.expect.yaml", "golden"),
-    "no_probes": ("probes/no_probes: no stored requests", None),
+    "bad_body": ("probes/bad_body/dataframe_split.curl: the body is no request form a scoring server reads", None),
 }
 
 
@@ -55,15 +55,19 @@ def test_broken_inputs_fail_their_own_cell_and_the_rest_runs(tmp_path):
     (repo / "probes" / "bad_expect" / "seed_pandas_split.expect.yaml").write_text(
         "- {mlflow: '<2', status: 200, golden: 5.1}\n- {mlflow: '>=2', status: 415}\n"
     )
-    add_case(repo, "no_probes", probes=False)
+    add_case(repo, "bad_body")
+    (repo / "probes" / "bad_body" / "dataframe_split.curl").write_text(
+        "curl -X POST -H 'Content-Type: application/json' --data '{\"rows\": [[1]]}' http://127.0.0.1:1/invocations\n"
+    )
+    add_case(repo, "no_probes", probes=False)  # no stored request and a model without an input example
 
     listed = nox(repo, "-l")
     assert listed.returncode == 0, listed.stderr[-2000:]
-    for name in [*BROKEN, SKLEARN]:  # every folder is a cell, broken ones included
+    for name in [*BROKEN, "no_probes", SKLEARN]:  # every folder is a cell, broken ones included
         assert f"validate-1.2.SBD.0({name})" in listed.stdout
 
     run = tmp_path / "run"
-    sessions = [f"validate-1.2.SBD.0({name})" for name in [*BROKEN, SKLEARN]]
+    sessions = [f"validate-1.2.SBD.0({name})" for name in [*BROKEN, "no_probes", SKLEARN]]
     done = nox(repo, "-s", *sessions, ROLLOUT_RUN_DIR=str(run))
     output = done.stdout + done.stderr
     assert done.returncode != 0
@@ -75,6 +79,11 @@ def test_broken_inputs_fail_their_own_cell_and_the_rest_runs(tmp_path):
         assert where in config.reason and "\n" not in config.reason, config.reason
         assert key is None or key in config.reason, config.reason
         assert all(s.status == "skip" for s in result.stages[1:]), name
+    # nothing to ask: not a config failure (the model might log an example), the probe stage says so
+    empty = CellResult.from_json((run / "1.2.SBD.0" / "no_probes" / "cell.json").read_text())
+    assert {s.stage: s.status for s in empty.stages}["train"] == PASS and empty.status == FAIL
+    probe = next(s for s in empty.stages if s.stage == "probe")
+    assert probe.status == FAIL and probe.reason.startswith("no probe ran: no stored request"), probe.reason
     good = CellResult.from_json((run / "1.2.SBD.0" / SKLEARN / "cell.json").read_text())
     assert good.status == PASS, output[-3000:]
     assert f"validate-1.2.SBD.0({SKLEARN}): success" in output
