@@ -49,11 +49,16 @@ class Project:
     defaults: dict[str, Any] = field(default_factory=dict)  # main entry point's parameter defaults
 
 
-def _read(path: Path) -> Any:
+def read_yaml(path: Path) -> Any:
+    """A YAML file's content; ConfigError naming the file (and line) when missing or malformed."""
     try:
-        return yaml.safe_load(path.read_text())
+        text = path.read_text()
     except FileNotFoundError:
         raise ConfigError(path, "missing") from None
+    except OSError as error:
+        raise ConfigError(path, f"cannot be read: {error.strerror or error}") from None
+    try:
+        return yaml.safe_load(text)
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         line = f" at line {mark.line + 1}" if mark else ""
@@ -68,7 +73,7 @@ def python_of(spec: object) -> str | None:
 
 def read_conda(path: Path) -> ProjectEnv:
     """A conda.yaml: dependencies (strings, one nested `pip:` list); ConfigError naming the entry."""
-    data = _read(path)
+    data = read_yaml(path)
     if not isinstance(data, dict):
         raise ConfigError(path, "must be a YAML mapping")
     deps = data.get("dependencies")
@@ -119,7 +124,7 @@ def _requirement(entry: str, source: Path, seen: tuple[Path, ...] = ()) -> list[
 
 def read_python_env(path: Path) -> ProjectEnv:
     """A python_env.yaml (mlflow 1.26+); unknown keys refused as mlflow refuses them."""
-    data = _read(path)
+    data = read_yaml(path)
     if not isinstance(data, dict):
         raise ConfigError(path, "must be a YAML mapping")
     unknown = sorted(set(map(str, data)) - set(PYTHON_ENV_KEYS))
@@ -175,7 +180,7 @@ def load(folder: Path) -> Project:
     source = folder / "MLproject"
     if not source.is_file():
         raise ConfigError(source, "missing: a use case folder must hold an MLflow Project")
-    mlproject = _read(source)
+    mlproject = read_yaml(source)
     if not isinstance(mlproject, dict):
         raise ConfigError(source, "must be a YAML mapping")
     return Project(folder, environment(folder, mlproject), parameter_defaults(mlproject, source))

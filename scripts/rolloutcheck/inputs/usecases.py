@@ -9,15 +9,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
-import yaml
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 
 from rolloutcheck.core import paths, versionmatch
 from rolloutcheck.core.errors import ConfigError
 from rolloutcheck.inputs import projects
-from rolloutcheck.inputs.projects import Project
+from rolloutcheck.inputs.projects import Project, read_yaml
 from rolloutcheck.probes.loadtest import Load
 
 USECASE_KEYS = (
@@ -68,22 +66,6 @@ def names(root: Path | None = None) -> list[str]:
     """Every use case folder, broken ones included (they fail their cells' config stage)."""
     root = root or paths.USECASES
     return sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith((".", "_")))
-
-
-def read_yaml(path: Path, what: str = "a mapping") -> Any:
-    """A YAML file's content; ConfigError naming the file (and line) when missing or malformed."""
-    try:
-        text = path.read_text()
-    except FileNotFoundError:
-        raise ConfigError(path, "missing") from None
-    except OSError as error:
-        raise ConfigError(path, f"cannot be read: {error.strerror or error}") from None
-    try:
-        return yaml.safe_load(text)
-    except yaml.YAMLError as error:
-        mark = getattr(error, "problem_mark", None)
-        line = f" at line {mark.line + 1}" if mark else ""
-        raise ConfigError(path, f"not valid YAML{line}: {getattr(error, 'problem', None) or error}") from None
 
 
 def _mapping(path: Path) -> dict:
