@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from rolloutcheck.core import versionmatch
 from rolloutcheck.probes import curl
 
 Payload = dict[str, Any]
@@ -75,7 +76,6 @@ def of(request: curl.Request) -> Payload | None:
 
 def body_for(payload: Payload, mlflow_version: str) -> tuple[str, str]:
     """(content type, body) that sends `payload` to the scoring server of `mlflow_version`."""
-    major = int(mlflow_version.split(".")[0])
     kind, data = payload["kind"], payload.get("data")
     if kind == "csv":
         return "text/csv", payload["text"]
@@ -84,7 +84,7 @@ def body_for(payload: Payload, mlflow_version: str) -> tuple[str, str]:
     split = {"columns": payload.get("columns"), "data": data} if kind == "frame" else None
     if split is not None and split["columns"] is None:
         split.pop("columns")
-    if major < 2:
+    if versionmatch.matches("<2", mlflow_version):  # the 1.x protocol, on the release (2.0.0rc0 is 2.x)
         if kind == "records":
             return "application/json; format=pandas-records", json.dumps(data)
         return "application/json; format=pandas-split", json.dumps(split)

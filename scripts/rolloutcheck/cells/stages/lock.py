@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from rolloutcheck.cells.context import CellContext, CellState, StageFailed
 from rolloutcheck.core.errors import shown
+from rolloutcheck.envs import interpreter
 from rolloutcheck.envs.locks import LockError, LockState
+from rolloutcheck.inputs.requirements import mlflow_version_of
 from rolloutcheck.models.results import StageResult
 
 NAME = "lock"
@@ -18,7 +20,8 @@ def python_hint(ctx: CellContext, reason: str) -> str:
     """What a team does when this mlflow does not run on the Python its project names."""
     if "requested Python version" not in reason:
         return ""
-    return (f" (the project names Python {ctx.usecase.python_for(None)}: a team that moves to another Python "
+    python = ctx.usecase.python_for(mlflow_version_of(ctx.label.mlflow)) or interpreter.DEFAULT
+    return (f" (the project names Python {python}: a team that moves to another Python "
             f"for this mlflow says so in usecase.yaml, python_by_mlflow)")  # fmt: skip
 
 

@@ -10,7 +10,7 @@ from packaging.specifiers import SpecifierSet
 
 from rolloutcheck.cells.context import CellContext, CellState, StageFailed
 from rolloutcheck.cells.stages.tracking import EXAMPLE_PROBE, CheckReport
-from rolloutcheck.core import net
+from rolloutcheck.core import net, versionmatch
 from rolloutcheck.inputs.preflight import ProbeSpec
 from rolloutcheck.models.results import FAIL, ProbeResult, StageResult
 from rolloutcheck.probes import curl, expectations, forms
@@ -31,7 +31,7 @@ def logged_example(report: CheckReport, version: str) -> list[ProbeSpec]:
         return []
     content_type, body = forms.body_for(example, version)
     name = example.get("file", "input_example.json")
-    if example.get("serving_body") and not version.startswith(("0.", "1.")):
+    if example.get("serving_body") and versionmatch.matches(">=2", version):
         content_type, body, name = "application/json", example["serving_body"], example["serving_file"]
     source = Path(report.model_dir or ".") / name
     request = curl.Request("POST", f"http://{net.HOST}/invocations", {"Content-Type": content_type}, body)
