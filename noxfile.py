@@ -26,6 +26,7 @@
     nox -s validate-1.2.SBD.0                          every use case on one label
     nox -s "validate-3.17.2(sklearn_elasticnet_wine)"  one cell
     nox -s upgrade-3.17.2 / nox -s store-upgrade-3.17.2 production's models and stores moved to a label
+    ROLLOUT_MODELS_FROM=<copy> nox -s models-3.17.2    production's own models, from a copy of its store
     nox -s matrix -- --kind upgrade                    cells of a selection, one run folder, progress
     nox -s lock-3.17.2 / nox -s lock                   refresh locks after changing inputs
     nox -s tests                                       unit and end-to-end tests
@@ -73,7 +74,9 @@ DOCS = {
     "validate": "Validate mlflow {label} on every use case ({mlflow}).",
     "upgrade": "Upgrade from {source} to {label}: the models logged there, their requests and speed.",
     "store-upgrade": "Upgrade the tracking stores of {source} to {label}: db upgrade, file store, clients.",
+    "models": "Production's own models (ROLLOUT_MODELS_FROM, envs/models.yaml) served by {label}, as served by {source}.",
 }
+MODEL_IDS = entry.production_models(TOOL)  # None: ROLLOUT_MODELS_FROM is not set, no models cells
 
 
 def _done(session: nox.Session, code: int) -> None:
@@ -91,13 +94,14 @@ def _decided(session: nox.Session, code: int) -> None:
 
 def _cell_session(kind: str, label: str):
     """The session of one kind and label, parametrized by use case (or, for store checks, store kind)."""
-    if KINDS[kind].parameter == "store":
-        params = [nox.param(k, id=k) for k in stores.store_kinds()]
+    parameter = KINDS[kind].parameter
+    if parameter in ("store", "model"):
+        names = stores.store_kinds() if parameter == "store" else MODEL_IDS
 
-        def session(session: nox.Session, store: str) -> None:
-            _done(session, entry.cell(TOOL, kind, label, store, printer=session.log))
+        def session(session: nox.Session, **variant: str) -> None:
+            _done(session, entry.cell(TOOL, kind, label, variant[parameter], printer=session.log))
 
-        return nox.parametrize("store", params)(session), "none"
+        return nox.parametrize(parameter, [nox.param(n, id=n) for n in names])(session), "none"
 
     def session(session: nox.Session, usecase: str, python_missing: str | None) -> None:
         venv = Path(session.virtualenv.location)
@@ -111,6 +115,11 @@ for _label in TOOL.labels.values():
     for _kind in KINDS:
         if _kind != "validate" and _label.name == TOOL.source:
             continue  # no upgrade from production to itself
+        if _kind == "models" and MODEL_IDS is None:  # untagged: no cells of CI, matrix or rollout without a copy
+            _unset = lambda session: _done(session, entry.models_unset(session.log))  # noqa: E731
+            _unset.__doc__ = "Production's own models: set ROLLOUT_MODELS_FROM to a copy of its tracking store."
+            nox.session(name=f"models-{_label.name}", venv_backend="none")(_unset)
+            continue
         _session, _backend = _cell_session(_kind, _label.name)
         _session.__doc__ = DOCS[_kind].format(label=_label.name, mlflow=_label.mlflow, source=TOOL.source)
         nox.session(name=f"{_kind}-{_label.name}", tags=[_kind], **({"venv_backend": _backend} if _backend else {}))(

@@ -24,7 +24,7 @@ from rolloutcheck.core.settings import Settings
 from rolloutcheck.core.steplog import Printer, stderr
 from rolloutcheck.envs import merged as merged_reqs
 from rolloutcheck.envs import relock
-from rolloutcheck.inputs import acceptances, registry, usecases
+from rolloutcheck.inputs import acceptances, modelselect, registry, usecases
 from rolloutcheck.inputs import stores as storeconfig
 from rolloutcheck.inputs.registry import Label
 from rolloutcheck.models import layout
@@ -33,7 +33,7 @@ from rolloutcheck.models.results import CellResult
 from rolloutcheck.probes import curl, migrate
 from rolloutcheck.reports import aggregate, bench, decision, html
 from rolloutcheck.reports import merge as merging
-from rolloutcheck.stores import trained
+from rolloutcheck.stores import production, trained
 
 OK, FAILED, BAD_INPUT = 0, 1, 2
 
@@ -105,6 +105,27 @@ def cell(
         failure = result.failure()
         return _fail(printer, f"{result.title} failed at {failure.stage}: {failure.reason}")
     return OK
+
+
+def production_models(tool: Tool, printer: Printer = stderr) -> list[str] | None:
+    """The ids `models-<label>` is parametrized by, from the copy ROLLOUT_MODELS_FROM names; None when
+    it is unset. A copy that cannot be read, or a selection of nothing, is one cell that fails config
+    saying so (the decision never reads "no models" as "no breaks")."""
+    given = tool.settings.models_from
+    if not given:
+        return None
+    try:
+        found, note = production.select(given, modelselect.load())
+    except (production.CopyError, ConfigError):
+        return [production.NOTHING]
+    if note:
+        printer(note)
+    return [m.id for m in found] or [production.NOTHING]
+
+
+def models_unset(printer: Printer = stderr) -> int:
+    return _fail(printer, "ROLLOUT_MODELS_FROM is not set: name a copy of production's tracking store (a SQLite "
+                 "file or an mlruns/ folder); envs/models.yaml says which of its models to check", BAD_INPUT)  # fmt: skip
 
 
 # --- inputs ---------------------------------------------------------------------------------------

@@ -11,6 +11,7 @@ from collections.abc import Callable
 
 from rolloutcheck.cells.lifecycle import CellRequest, KindCell, Started
 from rolloutcheck.cells.lifecycle import run as _run
+from rolloutcheck.cells.models import ModelCell
 from rolloutcheck.cells.storecheck import StoreCell
 from rolloutcheck.cells.upgrade import UpgradeCell
 from rolloutcheck.cells.validate import ValidateCell
@@ -20,6 +21,7 @@ CELL_KINDS: dict[str, Callable[[Started], KindCell]] = {
     "validate": ValidateCell,
     "upgrade": UpgradeCell,
     "store-upgrade": StoreCell,
+    "models": ModelCell,
 }
 
 

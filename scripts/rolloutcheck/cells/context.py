@@ -76,6 +76,7 @@ class CellState:
     server: object | None = None  # serving.Server
     check: object | None = None  # tracking.TrackingCheck
     report: object | None = None  # tracking.CheckReport
+    python_version: str | None = None  # X.Y of the env (a models cell locks for the Python its model was logged with)
 
     def need(self, *names: str) -> None:
         """Fail loudly (a bug, not a user error) if an earlier stage did not provide `names`."""

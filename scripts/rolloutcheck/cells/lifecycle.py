@@ -86,7 +86,9 @@ def run(request: CellRequest, make: Callable[[Started], KindCell]) -> CellResult
     result = CellResult(label=label.name, usecase=request.variant, cell_dir=str(cell_dir), kind=kind.name,
                         from_label=source.name if source else None)  # fmt: skip
     cell = make(Started(request, result, cell_dir, marker))
-    runner = StageRunner(result, StepLog(cell.title(), request.printer), cell_dir / "logs", known=cell.known)
+    breakable = set(kind.breakable()) if kind.breaks_are_findings else set()
+    runner = StageRunner(result, StepLog(cell.title(), request.printer), cell_dir / "logs", known=cell.known,
+                         finding=breakable.__contains__)  # fmt: skip
 
     def body() -> None:
         if runner.step(CONFIG, cell.what(), cell.configure):

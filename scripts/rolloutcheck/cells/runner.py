@@ -16,17 +16,22 @@ from types import ModuleType
 
 from rolloutcheck.core.errors import Failure
 from rolloutcheck.core.steplog import StepLog
-from rolloutcheck.models.results import FAIL, PASS, SKIP, XFAIL, XPASS, CellResult, StageResult
+from rolloutcheck.models.results import FAIL, FINDING, KNOWN_BREAK, PASS, SKIP, XFAIL, XPASS, CellResult, StageResult
 
 KnownBreaks = Callable[[str], str | None]  # stage -> the reason it is known to break here, or None
+Findings = Callable[[str], bool]  # stage -> whether its failure is a finding of the decision (XFAIL), not a FAIL
 
 
 class StageRunner:
-    def __init__(self, result: CellResult, steps: StepLog, logs: Path, known: KnownBreaks | None = None):
+    def __init__(
+        self, result: CellResult, steps: StepLog, logs: Path, known: KnownBreaks | None = None,
+        finding: Findings | None = None,
+    ):  # fmt: skip
         self.result = result
         self.steps = steps
         self.logs = logs
         self.known = known or (lambda stage: None)
+        self.finding = finding or (lambda stage: False)
         self.failed: str | None = None
         self.broken: str | None = None  # a known break in the current branch: the rest of it does not run
         self.current: str | None = None
@@ -46,7 +51,7 @@ class StageRunner:
             self.result.stages.append(StageResult(name, SKIP, f"skipped: stage {self.failed} failed"))
             return False
         if self.broken:
-            self.result.stages.append(StageResult(name, XFAIL, f"not run: {self.broken} is a known break"))
+            self.result.stages.append(StageResult(name, XFAIL, f"not run: {self.broken} broke (a finding)"))
             return False
         record = StageResult(name, PASS, log=str(self.log(name)))
         started = self.steps.begin(name, what)
@@ -56,13 +61,15 @@ class StageRunner:
             work(record)
         except Failure as failure:  # the tool's expected failures: StageFailed, LockError, ServeError, ...
             known = self.known(name)
-            if known:
-                record.status, record.reason = XFAIL, f"known break: {known} (seen: {failure.reason})"
+            if known or self.finding(name):
+                why = (lambda seen: f"{KNOWN_BREAK}: {known} (seen: {seen})") if known else (
+                    lambda seen: f"{FINDING}: {seen}")  # fmt: skip
+                record.status, record.reason = XFAIL, why(failure.reason)
                 record.log = str(failure.log or record.log)
                 self.broken = name
                 for probe in self.result.probes[probes_before:]:  # the requests this stage saw fail are that break
                     if probe.status == FAIL:
-                        probe.status, probe.reason = XFAIL, f"known break: {known} (seen: {probe.reason})"
+                        probe.status, probe.reason = XFAIL, why(probe.reason)
             else:
                 self._fail(record, failure.reason, failure.log)
         except KeyboardInterrupt as interrupt:

@@ -53,7 +53,7 @@ def from_nox_json(entries: Iterable[dict]) -> list[Cell]:
     for entry in entries:
         kinds = [t for t in entry.get("tags", []) if t in KINDS]
         spec = entry.get("call_spec") or {}
-        usecase = spec.get("usecase") or spec.get("store")  # a store-upgrade cell is one store kind
+        usecase = spec.get("usecase") or spec.get("store") or spec.get("model")  # a store kind, a model id
         if len(kinds) != 1 or not usecase:
             continue
         label = entry["name"].removeprefix(f"{kinds[0]}-")

@@ -18,6 +18,7 @@ CLI) call `Settings.from_environ()` once. Every variable the tool reads is liste
 | ROLLOUT_STORE_SIZE | `default` | how much the store check writes (a size of envs/stores.yaml) |
 | ROLLOUT_POSTGRES_URL | | an existing PostgreSQL server for the store check, instead of a private cluster |
 | ROLLOUT_STORE_COPY | | a copy of production's store to check instead of a generated one |
+| ROLLOUT_MODELS_FROM | | a copy of production's tracking store whose models `models-<label>` checks |
 | ROLLOUT_RETRAIN | | `1`: train every cell's model even when one of the same inputs is cached |
 """
 
@@ -70,6 +71,7 @@ class Settings:
     store_size: str = "default"  # ROLLOUT_STORE_SIZE: a size of envs/stores.yaml
     postgres_url: str | None = None  # ROLLOUT_POSTGRES_URL: an existing server's admin database
     store_copy: str | None = None  # ROLLOUT_STORE_COPY: a copy of production's tracking store
+    models_from: str | None = None  # ROLLOUT_MODELS_FROM: a copy of production's store, its models checked
     retrain: bool = False  # ROLLOUT_RETRAIN=1: train even when a model of the same inputs is cached
     # the environment processes inherit (read-only copy): proxies, PATH, JAVA_HOME, ...
     environ: Mapping[str, str] = field(default_factory=dict)
@@ -101,6 +103,7 @@ class Settings:
             store_size=environ.get("ROLLOUT_STORE_SIZE") or "default",
             postgres_url=_postgres_url(environ),
             store_copy=environ.get("ROLLOUT_STORE_COPY") or None,
+            models_from=environ.get("ROLLOUT_MODELS_FROM") or None,
             retrain=(environ.get("ROLLOUT_RETRAIN") or "").strip().lower() in ("1", "true", "yes"),
             environ=MappingProxyType(environ),
         )

@@ -45,6 +45,9 @@ class Kind:
     name: str  # what `nox -s <name>-<label>` runs and the cell's `kind`
     pipelines: dict[str, tuple[Step, ...]]  # variant -> steps; "" when the kind has one pipeline
     parameter: str = "usecase"  # what a cell is parametrized by (store-upgrade: the store kind)
+    # a breakable stage's failure nobody wrote down is a finding of the decision (XFAIL, FINDING), not a FAIL:
+    # production's own models, whose breaks nobody can write down before the first run
+    breaks_are_findings: bool = False
 
     def steps(self, variant: str = "") -> tuple[Step, ...]:
         """The steps of a variant; an unknown variant has none (its cell fails its config stage)."""
@@ -151,7 +154,27 @@ STORE_UPGRADE = Kind(
     parameter="store",
 )
 
-KINDS: dict[str, Kind] = {kind.name: kind for kind in (VALIDATE, UPGRADE, STORE_UPGRADE)}
+# production's own model from a copy of its tracking store: served as production serves it (its logged
+# requirements, the *from* label's mlflow), then by the *to* label as an upgrade cell serves its model
+_OLD_MODEL_SERVED = UPGRADE.steps()[UPGRADE.stages().index("local-serve") - 1 :]  # local-, speed, model-env-, pin-remedy
+MODELS = Kind(
+    "models",
+    {
+        "": (
+            S("from-lock", "models.logged", F),
+            S("from-env", "env", F),
+            S("from-serve", "models.asked:Serve", FA),
+            S("from-probe", "models.asked:AsLogged", FA),
+            S("to-lock", "models.logged", T),
+            S("to-env", "env", T),
+            *_OLD_MODEL_SERVED,
+        )
+    },
+    parameter="model",
+    breaks_are_findings=True,
+)
+
+KINDS: dict[str, Kind] = {kind.name: kind for kind in (VALIDATE, UPGRADE, STORE_UPGRADE, MODELS)}
 STORE_KINDS = STORE_UPGRADE.variants  # sqlite, postgresql, filestore, client
 
 

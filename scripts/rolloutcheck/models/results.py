@@ -30,6 +30,8 @@ class Status(StrEnum):
 
 
 PASS, FAIL, SKIP, XFAIL, XPASS = Status.PASS, Status.FAIL, Status.SKIP, Status.XFAIL, Status.XPASS
+KNOWN_BREAK = "known break"  # an XFAIL's reason starts so: a written-down break was seen
+FINDING = "breaks production's model"  # an XFAIL's reason starts so: a break of a models cell (kinds.py), a finding
 
 
 @dataclass

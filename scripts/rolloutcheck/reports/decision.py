@@ -4,7 +4,8 @@
     GO WITH ACTIONS  every finding has a remedy proven in this run (or is accepted in envs/rollout.yaml)
     GO               no finding at all
 
-A finding is every known break seen (XFAIL), every XPASS (an expectation file out of date) and every
+A finding is every known break seen (XFAIL), every break of production's own models (models cells:
+XFAIL, nobody writes those down in advance), every XPASS (an expectation file out of date) and every
 speed regression written down as known. Its id is stable: made of what broke and where (kind, labels,
 use case or store kind, stage, request), never of times, paths or the line seen, so the same break on
 the next run has the same id and a team can accept it by that id.
@@ -25,9 +26,10 @@ from rolloutcheck.core.atomic import write_atomic
 from rolloutcheck.core.errors import shown
 from rolloutcheck.inputs.acceptances import Acceptance
 from rolloutcheck.inputs.registry import Label
-from rolloutcheck.models.results import PASS, XFAIL, XPASS, CellResult, StageResult
+from rolloutcheck.models.results import FINDING, KNOWN_BREAK, PASS, XFAIL, XPASS, CellResult, StageResult
 
 DECISION_JSON, DECISION_MD = "decision.json", "decision.md"
+BROKE = (KNOWN_BREAK, FINDING)  # an XFAIL stage or request whose reason starts so is a finding
 
 
 class Verdict(StrEnum):
@@ -125,9 +127,9 @@ def _probe_findings(cell: CellResult, cells: dict) -> Iterable[Finding]:
     """A stored request's own known break (XFAIL) or its end (XPASS), from its expectation file, in a
     cell of any kind; those a stage's known break turned XFAIL ("known break: ...") are that stage's."""
     usecase = cell.usecase if cell.kind != "store-upgrade" else cell.upgrade.get("usecase", cell.usecase)
-    stage_broken = any(s.status == XFAIL and s.reason.startswith("known break") for s in cell.stages)
+    stage_broken = any(s.status == XFAIL and s.reason.startswith(BROKE) for s in cell.stages)
     for probe in cell.probes:
-        if probe.status not in (XFAIL, XPASS) or (stage_broken and probe.reason.startswith("known break: ")):
+        if probe.status not in (XFAIL, XPASS) or (stage_broken and probe.reason.startswith(BROKE)):
             continue  # the runner turned it XFAIL with its stage's known break: the stage's finding covers it
         fid = finding_id(CLIENT_REQUEST if probe.status == XFAIL else OUT_OF_DATE, *_key(cell), probe.name)
         if probe.status == XPASS:
@@ -153,16 +155,19 @@ def _stage_finding(cell: CellResult, stage: StageResult, cells: dict) -> Finding
                        stage.stage, stage.reason, [cell.usecase],
                        f"remove the known break of stage {stage.stage} from its file: it no longer happens",
                        "the stage passed here", [cell.cell_dir, *_log(stage)])  # fmt: skip
-    if stage.status != XFAIL or not stage.reason.startswith("known break"):
-        return None  # "not run: <stage> is a known break" belongs to the finding of that stage
+    if stage.status != XFAIL or not stage.reason.startswith(BROKE):
+        return None  # "not run: <stage> broke" belongs to the finding of that stage
     kind = STAGE_KINDS.get(stage.stage, KNOWN)
     fid = finding_id(kind, *_key(cell), cell.from_label, stage.stage)
-    hits = list(dict.fromkeys([cell.usecase] + [p.name.split(":", 1)[-1] for p in cell.probes if p.status == XFAIL]))
+    model = cell.upgrade.get("model") or {}  # a models cell: production's own model, as its registry names it
+    hits = list(dict.fromkeys([model.get("shown") or cell.usecase]
+                              + [p.name.split(":", 1)[-1] for p in cell.probes if p.status == XFAIL]))  # fmt: skip
     evidence = [cell.cell_dir, *_log(stage)]
     proof, remedy = None, f"no remedy is known: {stage.stage} breaks from {cell.from_label} to {cell.label}"
     if kind == RETRAIN:
         usecase = cell.usecase if cell.kind == "upgrade" else cell.upgrade.get("usecase")  # a store check's use case
-        remedy = f"retrain and re-log the {cell.from_label} models of {usecase or 'the store use case'} on {cell.label}"
+        what = model.get("shown") or f"the {cell.from_label} models of {usecase or 'the store use case'}"
+        remedy = f"retrain and re-log {what} on {cell.label}"
         retrained = _retrained(cells, cell.label, usecase) if usecase else None
         proofs = []
         if retrained:

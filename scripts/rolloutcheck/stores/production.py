@@ -1,0 +1,282 @@
+"""Production's models in a copy of its tracking store (ROLLOUT_MODELS_FROM), read without mlflow and never written.
+
+The copy is a SQLite file (opened read-only: `mode=ro`) or an `mlruns/` folder (files read). What a
+selection (inputs/modelselect.py) picks becomes one `ProductionModel` each, with a stable id (the nox
+parameter): `<registered name>-v<version>`, or `run-<run id>-<artifact path>`. Artifact locations
+recorded in the store point where production kept them; in a copy they are found again under the
+copy's folder (the longest tail of the recorded path that exists there), else at the recorded path.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import re
+import sqlite3
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
+
+import yaml
+
+from rolloutcheck.core.errors import Failure
+from rolloutcheck.inputs.modelselect import LINK_TAG, Registered, Runs, Selection
+
+NOTHING = "nothing-selected"  # the one cell of a selection that matches no model: it fails config saying so
+MAX_DEPTH = 4  # how deep under a run's artifacts an MLmodel is looked for
+
+
+class CopyError(Failure, ValueError):
+    """The copy cannot be read as a tracking store (one line)."""
+
+
+@dataclass(frozen=True)
+class ProductionModel:
+    id: str  # stable: what `nox -s "models-<label>(<id>)"` names
+    shown: str  # how the decision names it: registered name, version, stage/alias; or run and path
+    run_id: str | None
+    path: str | None  # the artifact path of the model in its run
+    model_dir: Path | None  # where its files are (in the copy); None: `problem` says why
+    usecase: str | None = None  # the linked use case, whose stored requests it is asked too
+    registered: dict = field(default_factory=dict)  # name, version, stage, aliases
+    problem: str | None = None
+
+
+@dataclass(frozen=True)
+class Version:
+    name: str
+    version: str
+    source: str
+    run_id: str | None
+    stage: str | None
+    aliases: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Run:
+    run_id: str
+    experiment: str
+    artifact_uri: str
+    tags: dict[str, str]
+
+
+def slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "-", text).strip("-")
+
+
+def local_path(uri: str) -> Path | None:
+    """A `file:` URI or a plain path as a Path; None for remote schemes (s3://, ...)."""
+    parts = urlsplit(uri)
+    if parts.scheme in ("", "file"):
+        return Path(unquote(parts.path))
+    return None
+
+
+class Copy:
+    """A store copy: `versions()` of its registry and `runs()`; `locate()` finds recorded paths in it."""
+
+    def __init__(self, given: str):
+        self.given = given
+        path = local_path(given[len("sqlite:///") :] if given.startswith("sqlite:///") else given)
+        if given.startswith(("postgresql://", "postgres://", "mysql")):
+            raise CopyError("ROLLOUT_MODELS_FROM: a database server copy is not read yet; give a SQLite file or mlruns/ folder")
+        if path is None or not path.exists():
+            raise CopyError(f"ROLLOUT_MODELS_FROM: {path or given} does not exist")
+        self.path = path.resolve()
+        self.root = self.path.parent  # artifacts of a copy sit beside the store (or inside an mlruns/ folder)
+        self.kind = "sqlite" if self.path.is_file() else "mlruns"
+
+    def locate(self, recorded: str) -> Path | None:
+        path = local_path(recorded)
+        if path is None:
+            return None
+        parts = path.parts[1:]
+        for start in range(len(parts)):
+            candidate = self.root.joinpath(*parts[start:])
+            if candidate.exists() and self.root in candidate.parents:
+                return candidate
+        return path if path.exists() else None
+
+    # -- SQLite ---------------------------------------------------------------------------------------
+    def _sql(self, query: str, *args) -> list[tuple]:
+        try:
+            with sqlite3.connect(f"{self.path.as_uri()}?mode=ro", uri=True) as db:
+                return db.execute(query, args).fetchall()
+        except sqlite3.DatabaseError as error:
+            raise CopyError(f"ROLLOUT_MODELS_FROM: {self.path} is not a readable tracking store: {error}") from None
+
+    def _tables(self) -> set[str]:
+        return {row[0] for row in self._sql("SELECT name FROM sqlite_master WHERE type = 'table'")}
+
+    def versions(self) -> list[Version]:
+        if self.kind == "mlruns":
+            return list(self._file_versions())
+        tables = self._tables()
+        if "model_versions" not in tables:
+            return []  # a store written before the registry (mlflow < 1.4)
+        aliases: dict[tuple[str, str], list[str]] = {}
+        if "registered_model_aliases" in tables:
+            for alias, version, name in self._sql("SELECT alias, version, name FROM registered_model_aliases"):
+                aliases.setdefault((name, str(version)), []).append(alias)
+        rows = self._sql("SELECT name, version, source, run_id, current_stage FROM model_versions "
+                         "WHERE current_stage != 'Deleted_Internal' ORDER BY name, version")  # fmt: skip
+        return [Version(n, str(v), s or "", r or None, st, tuple(sorted(aliases.get((n, str(v)), []))))
+                for n, v, s, r, st in rows]  # fmt: skip
+
+    def runs(self, experiment: str) -> list[Run]:
+        if self.kind == "mlruns":
+            return list(self._file_runs(experiment))
+        rows = self._sql("SELECT r.run_uuid, r.artifact_uri FROM runs r JOIN experiments e "
+                         "ON r.experiment_id = e.experiment_id WHERE e.name = ? AND r.lifecycle_stage = 'active' "
+                         "ORDER BY r.start_time, r.run_uuid", experiment)  # fmt: skip
+        found = []
+        for run_id, artifact_uri in rows:
+            tags = dict(self._sql("SELECT key, value FROM tags WHERE run_uuid = ?", run_id))
+            found.append(Run(run_id, experiment, artifact_uri or "", tags))
+        return found
+
+    def logged_model_dir(self, model_id: str) -> Path | None:
+        """A 3.x LoggedModel's artifacts (`models:/m-...` sources)."""
+        if self.kind == "sqlite" and "logged_models" in self._tables():
+            rows = self._sql("SELECT artifact_location FROM logged_models WHERE model_id = ?", model_id)
+            return self.locate(rows[0][0]) if rows else None
+        return None
+
+    # -- mlruns/ folder -------------------------------------------------------------------------------
+    @staticmethod
+    def _meta(path: Path) -> dict:
+        try:
+            return yaml.safe_load(path.read_text()) or {} if path.is_file() else {}
+        except (OSError, yaml.YAMLError):
+            return {}
+
+    def _file_versions(self) -> Iterator[Version]:
+        models = self.path / "models"
+        for model in sorted(models.iterdir()) if models.is_dir() else []:
+            aliases: dict[str, list[str]] = {}
+            for alias in sorted((model / "aliases").glob("*")) if (model / "aliases").is_dir() else []:
+                aliases.setdefault(alias.read_text().strip(), []).append(alias.name)
+            for folder in sorted(model.glob("version-*"), key=lambda p: int(p.name.split("-")[1])):
+                meta = self._meta(folder / "meta.yaml")
+                if meta.get("current_stage") == "Deleted_Internal":
+                    continue
+                version = str(meta.get("version", folder.name.split("-")[1]))
+                yield Version(model.name, version, str(meta.get("source") or ""), meta.get("run_id") or None,
+                              meta.get("current_stage"), tuple(aliases.get(version, [])))  # fmt: skip
+
+    def _file_runs(self, experiment: str) -> Iterator[Run]:
+        for folder in sorted(p for p in self.path.iterdir() if p.is_dir() and (p / "meta.yaml").is_file()):
+            if self._meta(folder / "meta.yaml").get("name") != experiment:
+                continue
+            runs = [p for p in folder.iterdir() if p.is_dir() and (p / "meta.yaml").is_file()]
+            for run in sorted(runs, key=lambda p: (self._meta(p / "meta.yaml").get("start_time") or 0, p.name)):
+                meta = self._meta(run / "meta.yaml")
+                if meta.get("lifecycle_stage", "active") != "active":
+                    continue
+                tags_dir = run / "tags"
+                tags = {str(t.relative_to(tags_dir)): t.read_text().strip()
+                        for t in tags_dir.rglob("*") if t.is_file()} if tags_dir.is_dir() else {}  # fmt: skip
+                yield Run(str(meta.get("run_id") or run.name), experiment, str(meta.get("artifact_uri") or ""), tags)
+
+
+def _models_under(artifacts: Path, depth: int = 0) -> Iterator[Path]:
+    if (artifacts / "MLmodel").is_file():
+        yield artifacts
+        return
+    if depth < MAX_DEPTH and artifacts.is_dir():
+        for child in sorted(p for p in artifacts.iterdir() if p.is_dir()):
+            yield from _models_under(child, depth + 1)
+
+
+def _registered(copy: Copy, entry: Registered, version: Version) -> ProductionModel:
+    where = [f"stage {version.stage}"] if version.stage and version.stage != "None" else []
+    where += [f"alias {a}" for a in version.aliases]
+    shown = f"registered model {version.name} v{version.version}" + (f" ({', '.join(where)})" if where else "")
+    source, run_id, path, model_dir = version.source, version.run_id, None, None
+    if source.startswith("runs:/"):
+        run_id, _, path = source[len("runs:/") :].partition("/")
+        run = next((r for r in _all_runs(copy) if r.run_id == run_id), None)
+        artifacts = copy.locate(run.artifact_uri) if run else None
+        model_dir = artifacts / path if artifacts and (artifacts / path / "MLmodel").is_file() else None
+    elif source.startswith("models:/"):
+        model_dir = copy.logged_model_dir(source[len("models:/") :].split("/")[0])
+    else:
+        model_dir = copy.locate(source)
+        path = Path(source).name
+    tags = next((r.tags for r in _all_runs(copy) if r.run_id == run_id), {}) if run_id else {}
+    problem = None if model_dir and (model_dir / "MLmodel").is_file() else (
+        f"{shown}: its files ({source}) are not in the copy under {copy.root}")  # fmt: skip
+    registered = {"name": version.name, "version": version.version, "stage": version.stage,
+                  "aliases": list(version.aliases), "source": source}  # fmt: skip
+    return ProductionModel(slug(f"{version.name}-v{version.version}"), shown, run_id, path, model_dir,
+                           entry.usecase or tags.get(LINK_TAG), registered, problem)  # fmt: skip
+
+
+def _all_runs(copy: Copy) -> list[Run]:
+    """Every active run of every experiment (for a registered version's run)."""
+    if copy.kind == "sqlite":
+        names = [row[0] for row in copy._sql("SELECT name FROM experiments")]
+    else:
+        names = [Copy._meta(p / "meta.yaml").get("name") for p in copy.path.iterdir() if (p / "meta.yaml").is_file()]
+    return [run for name in names if name for run in copy.runs(name)]
+
+
+def _from_runs(copy: Copy, entry: Runs) -> Iterator[ProductionModel]:
+    for run in copy.runs(entry.experiment):
+        if any(run.tags.get(k) != v for k, v in entry.tags.items()):
+            continue
+        artifacts = copy.locate(run.artifact_uri)
+        shown = f"run {run.run_id} of experiment {run.experiment}"
+        usecase = entry.usecase or run.tags.get(LINK_TAG)
+        if artifacts is None:
+            yield ProductionModel(slug(f"run-{run.run_id}"), shown, run.run_id, entry.path, None, usecase,
+                                  problem=f"{shown}: its artifacts ({run.artifact_uri}) are not in the copy")  # fmt: skip
+            continue
+        dirs = [artifacts / entry.path] if entry.path else list(_models_under(artifacts))
+        for model_dir in dirs:
+            path = model_dir.relative_to(artifacts).as_posix()
+            problem = None if (model_dir / "MLmodel").is_file() else f"{shown}: no model at artifact path {path}"
+            yield ProductionModel(slug(f"run-{run.run_id}-{path}"), f"{shown}, model {path}", run.run_id, path,
+                                  model_dir if not problem else None, usecase, problem=problem)  # fmt: skip
+
+
+def select(given: str, selection: Selection) -> tuple[list[ProductionModel], str | None]:
+    """The models the selection picks in the copy, first match per model, in a stable order, at most
+    `limit`; and a one-line note when more matched than the limit."""
+    copy = Copy(given)
+    found: dict[str, ProductionModel] = {}
+    versions = None
+    for entry in selection.entries:
+        if isinstance(entry, Registered):
+            versions = copy.versions() if versions is None else versions
+            for version in versions:
+                if not fnmatch.fnmatchcase(version.name, entry.pattern):
+                    continue
+                if entry.stage and (version.stage or "").lower() != entry.stage.lower():
+                    continue
+                if entry.alias and entry.alias not in version.aliases:
+                    continue
+                if entry.version and entry.version != version.version:
+                    continue
+                model = _registered(copy, entry, version)
+                found.setdefault(model.id, model)
+        else:
+            for model in _from_runs(copy, entry):
+                found.setdefault(model.id, model)
+    chosen = list(found.values())
+    note = None
+    if len(chosen) > selection.limit:
+        note = f"{selection.source.name} selects {len(chosen)} models, limit {selection.limit}: the first are checked"
+    return chosen[: selection.limit], note
+
+
+def model_python(model_dir: Path) -> str | None:
+    """The `X.Y` Python the model was logged with: python_env.yaml, else conda.yaml, else MLmodel."""
+    for name, pattern in (("python_env.yaml", r"^python:\s*['\"]?(\d+\.\d+)"), ("conda.yaml", r"-\s*python=+(\d+\.\d+)"),
+                          ("MLmodel", r"python_version:\s*['\"]?(\d+\.\d+)")):  # fmt: skip
+        file = model_dir / name
+        if file.is_file():
+            found = re.search(pattern, file.read_text(), re.M)
+            if found:
+                return found[1]
+    return None
