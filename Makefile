@@ -6,11 +6,12 @@
 #   make matrix                     nox -s matrix: every validate cell of every label, progress per cell (-j2: two at once)
 #   make matrix SHARD=2/4           the 2nd of 4 deterministic parts of the cells (one per machine)
 #   make merge RUNS="a b" [INTO=d]  merge run folders of several machines into one run (JUnit, Markdown, HTML)
-#   make cells [FORMAT=json|github|lines] [OUT=f] [LABEL=l] [KIND="validate upgrade store-upgrade"]   the cells as data, for CI
+#   make cells [FORMAT=json|github|lines] [OUT=f] [LABEL=l] [KIND="validate upgrade store-upgrade models"]   the cells as data, for CI
 #   make cell SESSION="validate-L(U)"   exactly one cell (what each CI job runs)
 #   make ci-lint                    lint the GitHub workflow (actionlint) and the Jenkinsfile (npm-groovy-lint)
 #   make upgrades                   nox -s matrix -- --kind upgrade: every label's upgrade from production (ROLLOUT_FROM=<label>)
 #   make stores                     nox -s matrix -- --kind store-upgrade: production's tracking stores to every label
+#   ROLLOUT_MODELS_FROM=<copy> make models LABEL=3.17.2   production's own models (envs/models.yaml) served by a label
 #   make test                       CI files' lint, unit and end-to-end tests
 #   make unit                       unit tests only
 #   make lock [LABEL=...]           refresh committed locks after changing their inputs
@@ -26,7 +27,7 @@ ifneq ($(RETRAIN),)
 export ROLLOUT_RETRAIN := $(RETRAIN)
 endif
 
-.PHONY: bootstrap rollout decide validate matrix cells cell merge ci-lint upgrades stores test unit lint lock cleanup cache clean-envs
+.PHONY: bootstrap rollout decide validate matrix cells cell merge ci-lint upgrades stores models test unit lint lock cleanup cache clean-envs
 .DEFAULT_GOAL := help
 
 help:
@@ -74,6 +75,12 @@ decide: bootstrap
 
 stores: bootstrap
 	$(NOX) -s matrix -- --kind store-upgrade --nox '$(NOX)' --jobs $(MAKE_JOBS) $(if $(SHARD),--shard $(SHARD)) $(if $(LABEL),--label $(LABEL))
+
+# Production's own models, from the copy of its tracking store ROLLOUT_MODELS_FROM names (without one: one line).
+models: bootstrap
+	@test -n "$(LABEL)" || { echo "usage: ROLLOUT_MODELS_FROM=<copy> make models LABEL=<label>"; exit 2; }
+	@test -n "$$ROLLOUT_MODELS_FROM" || { $(NOX) -s models-$(LABEL); exit 2; }
+	$(NOX) -s matrix -- --kind models --label $(LABEL) --nox '$(NOX)' --jobs $(MAKE_JOBS) $(if $(SHARD),--shard $(SHARD))
 
 test: bootstrap ci-lint
 	$(NOX) -s tests

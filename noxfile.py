@@ -74,7 +74,7 @@ DOCS = {
     "validate": "Validate mlflow {label} on every use case ({mlflow}).",
     "upgrade": "Upgrade from {source} to {label}: the models logged there, their requests and speed.",
     "store-upgrade": "Upgrade the tracking stores of {source} to {label}: db upgrade, file store, clients.",
-    "models": "Production's own models (ROLLOUT_MODELS_FROM, envs/models.yaml) served by {label}, as served by {source}.",
+    "models": "Production's own models (ROLLOUT_MODELS_FROM, envs/models.yaml): as {source} serves them, then {label}.",
 }
 MODEL_IDS = entry.production_models(TOOL)  # None: ROLLOUT_MODELS_FROM is not set, no models cells
 

@@ -124,8 +124,9 @@ def production_models(tool: Tool, printer: Printer = stderr) -> list[str] | None
 
 
 def models_unset(printer: Printer = stderr) -> int:
-    return _fail(printer, "ROLLOUT_MODELS_FROM is not set: name a copy of production's tracking store (a SQLite "
-                 "file or an mlruns/ folder); envs/models.yaml says which of its models to check", BAD_INPUT)  # fmt: skip
+    why = ("ROLLOUT_MODELS_FROM is not set: name a copy of production's tracking store (a SQLite file, an mlruns/ "
+           "folder or a postgresql:// database); envs/models.yaml says which of its models to check")  # fmt: skip
+    return _fail(printer, why, BAD_INPUT)
 
 
 # --- inputs ---------------------------------------------------------------------------------------
@@ -245,7 +246,8 @@ def cells(noxfile: Path, argv: list[str], printer: Printer = stderr) -> int:
     return OK
 
 
-RUN_PREFIX = {("upgrade",): "upgrades", ("store-upgrade",): "stores"}  # else `matrix`: the run folder's name
+# the run folder's name by the kinds run (else `matrix`)
+RUN_PREFIX = {("upgrade",): "upgrades", ("store-upgrade",): "stores", ("models",): "models"}
 
 
 def matrix(tool: Tool, noxfile: Path, argv: list[str], nox_here: list[str], printer: Printer = stderr) -> int:

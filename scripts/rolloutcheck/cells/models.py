@@ -113,8 +113,9 @@ class ModelCell:
         uv = backends.UvBackend()  # the model's logged requirements are PyPI pins, whatever ENV_BACKEND says
         for side, label, prefix in ((Side.FROM, source, "from-"), (Side.TO, target, "to-")):
             found = interpreter.find(pythons[side])
-            ctx = make_context(config=CellConfig(label, usecase, probes), venv=models_venv(target, model.id, side),
-                               log_prefix=prefix, python=found.python, python_missing=found.missing, **common)  # fmt: skip
+            venv = models_venv(target, model.id, side)
+            ctx = make_context(config=CellConfig(label, usecase, probes), venv=venv, log_prefix=prefix,
+                               python=found.python, python_missing=found.missing, **common)  # fmt: skip
             self.contexts[side] = dataclasses.replace(ctx, backend=uv, backend_problem=None)
         result.env_backend = uv.name
         self.contexts[Side.TO_ALL] = dataclasses.replace(self.contexts[Side.TO], log_prefix="")

@@ -156,7 +156,9 @@ STORE_UPGRADE = Kind(
 
 # production's own model from a copy of its tracking store: served as production serves it (its logged
 # requirements, the *from* label's mlflow), then by the *to* label as an upgrade cell serves its model
-_OLD_MODEL_SERVED = UPGRADE.steps()[UPGRADE.stages().index("local-serve") - 1 :]  # local-, speed, model-env-, pin-remedy
+_OLD_MODEL_SERVED = UPGRADE.steps()[
+    UPGRADE.stages().index("local-serve") - 1 :
+]  # local-, speed, model-env-, pin-remedy
 MODELS = Kind(
     "models",
     {

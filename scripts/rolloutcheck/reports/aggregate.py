@@ -23,7 +23,9 @@ def selection_cells(selection: list[str]) -> list[tuple[str, str, str]]:
     for name in selection:
         name, _, one = name.partition("(")
         kind, label = layout.kind_and_label(name.removeprefix("validate-"))
-        names = {"store-upgrade": store_kinds(), "models": []}.get(kind) if kind != "validate" else None  # models: ids only
+        names = (
+            {"store-upgrade": store_kinds(), "models": []}.get(kind) if kind != "validate" else None
+        )  # models: ids only
         names = usecases.names() if names is None else names
         cells += [(kind, label, usecase) for usecase in ([one.rstrip(")")] if one else names)]
     return list(dict.fromkeys(cells))

@@ -85,8 +85,9 @@ def markdown(cells: list[CellResult]) -> str:
     validate = [c for c in cells if c.kind == "validate"]
     upgrades = [c for c in cells if c.kind == "upgrade"]
     stores = [c for c in cells if c.kind == "store-upgrade"]
+    models = [c for c in cells if c.kind == "models"]
     lines = []
-    if validate or not (upgrades or stores):
+    if validate or not (upgrades or stores or models):
         labels = list(dict.fromkeys(c.label for c in validate))
         usecases = sorted({c.usecase for c in validate}, key=natural_key)
         latest = {(c.label, c.usecase): c for c in validate}
@@ -114,6 +115,9 @@ def markdown(cells: list[CellResult]) -> str:
     if stores:
         lines += ["", "Tracking stores (written by the *from* label, upgraded and read by the *to* label):", ""]
         lines += store_table(stores)
+    if models:
+        lines += ["", "Production's models (a copy of its store; served by the *from* label, then the *to* label):", ""]
+        lines += _table(MODEL_COLUMNS, [model_row(c) for c in models])
     notes = []
     for cell in cells:
         where = cell.title
@@ -155,6 +159,22 @@ def upgrade_row(cell: CellResult) -> list[str]:
     verdict = cell.status.upper() + (f" at {failure.stage}" if failure else "")
     return [f"{cell.from_label} -> {cell.label}", cell.usecase, verdict, local, model_env,
             ", ".join(m["probe"] for m in migrations) or "none", "; ".join(speeds) or "-"]  # fmt: skip
+
+
+MODEL_COLUMNS = ["model", "flavor", "from -> to", "cell", "local / model-env", "answers equal", "p95 from -> to"]
+
+
+def model_row(cell: CellResult) -> list[str]:
+    """One of production's models: who it is, both ways of serving it, whether the answers held, speed."""
+    model = cell.upgrade.get("model") or {}
+    ways = [f"{_stage_text(cell, f'{b}-serve')} / {_stage_text(cell, f'{b}-probe')}" for b in ("local", "model-env")]
+    asked = [p for p in cell.probes if p.name.startswith(("local:", "model-env:"))]
+    equal = f"{sum(p.status == PASS for p in asked)} of {len(asked)}" if asked else "-"
+    speeds = [f"{s['from']['p95_ms']:.0f} -> {s['to']['p95_ms']:.0f} ms" for s in cell.speed.values() if "from" in s]
+    failure = cell.failure()
+    verdict = cell.status.upper() + (f" at {failure.stage}" if failure else "")
+    return [model.get("shown") or cell.usecase, cell.flavor or "?", f"{cell.from_label} -> {cell.label}", verdict,
+            f"{ways[0]}; {ways[1]}", equal, "; ".join(speeds) or "-"]  # fmt: skip
 
 
 STORE_COLUMNS = kinds.STORE_KINDS  # the store table's columns, in declared order

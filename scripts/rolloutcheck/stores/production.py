@@ -1,6 +1,8 @@
 """Production's models in a copy of its tracking store (ROLLOUT_MODELS_FROM), read without mlflow and never written.
 
-The copy is a SQLite file (opened read-only: `mode=ro`) or an `mlruns/` folder (files read). What a
+The copy is a SQLite file (opened read-only: `mode=ro`), an `mlruns/` folder (files read), or a PostgreSQL
+database that is itself a copy (read by `psql` in a read-only transaction, the password given by
+environment, never on its command line). What a
 selection (inputs/modelselect.py) picks becomes one `ProductionModel` each, with a stable id (the nox
 parameter): `<registered name>-v<version>`, or `run-<run id>-<artifact path>`. Artifact locations
 recorded in the store point where production kept them; in a copy they are found again under the
@@ -9,9 +11,14 @@ copy's folder (the longest tail of the recorded path that exists there), else at
 
 from __future__ import annotations
 
+import csv
 import fnmatch
+import io
+import os
 import re
+import shutil
 import sqlite3
+import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,8 +26,10 @@ from urllib.parse import unquote, urlsplit
 
 import yaml
 
+from rolloutcheck.core import secrets
 from rolloutcheck.core.errors import Failure
 from rolloutcheck.inputs.modelselect import LINK_TAG, Registered, Runs, Selection
+from rolloutcheck.stores import postgres
 
 NOTHING = "nothing-selected"  # the one cell of a selection that matches no model: it fails config saying so
 MAX_DEPTH = 4  # how deep under a run's artifacts an MLmodel is looked for
@@ -77,10 +86,15 @@ class Copy:
 
     def __init__(self, given: str):
         self.given = given
+        if given.startswith(("postgresql://", "postgres://")):
+            self.path, self.root, self.kind = None, None, "postgresql"
+            self.url, self.password = secrets.split_password(given)
+            return
         path = local_path(given[len("sqlite:///") :] if given.startswith("sqlite:///") else given)
-        if given.startswith(("postgresql://", "postgres://", "mysql")):
-            raise CopyError("ROLLOUT_MODELS_FROM: a database server copy is not read yet; give a SQLite file or mlruns/ folder")
-        if path is None or not path.exists():
+        if path is None or "://" in given and not given.startswith(("file:", "sqlite:")):
+            raise CopyError(f"ROLLOUT_MODELS_FROM: {secrets.redact(given)} is no SQLite file, mlruns/ folder or "
+                            "postgresql:// database")  # fmt: skip
+        if not path.exists():
             raise CopyError(f"ROLLOUT_MODELS_FROM: {path or given} does not exist")
         self.path = path.resolve()
         self.root = self.path.parent  # artifacts of a copy sit beside the store (or inside an mlruns/ folder)
@@ -90,6 +104,8 @@ class Copy:
         path = local_path(recorded)
         if path is None:
             return None
+        if self.root is None:  # a database copy: the artifacts are where it says, read only
+            return path if path.exists() else None
         parts = path.parts[1:]
         for start in range(len(parts)):
             candidate = self.root.joinpath(*parts[start:])
@@ -97,15 +113,41 @@ class Copy:
                 return candidate
         return path if path.exists() else None
 
-    # -- SQLite ---------------------------------------------------------------------------------------
+    # -- SQLite and PostgreSQL ------------------------------------------------------------------------
     def _sql(self, query: str, *args) -> list[tuple]:
+        if self.kind == "postgresql":
+            return self._psql(query, *args)
         try:
             with sqlite3.connect(f"{self.path.as_uri()}?mode=ro", uri=True) as db:
                 return db.execute(query, args).fetchall()
         except sqlite3.DatabaseError as error:
             raise CopyError(f"ROLLOUT_MODELS_FROM: {self.path} is not a readable tracking store: {error}") from None
 
+    def _psql(self, query: str, *args) -> list[tuple]:
+        """`query` (`?` placeholders, bound as psql variables) in a read-only transaction, rows as text."""
+        for n, _ in enumerate(args):
+            query = query.replace("?", f":'a{n}'", 1)
+        script = f"BEGIN TRANSACTION READ ONLY;\n{query};\nROLLBACK;\n"
+        try:
+            psql = shutil.which("psql") or str(postgres.bindir() / "psql")
+        except postgres.PostgresError as error:
+            raise CopyError(f"ROLLOUT_MODELS_FROM: {error}") from None
+        command = [psql, "-X", "-q", "--csv", "-t", "-v", "ON_ERROR_STOP=1",
+                   *(a for n, arg in enumerate(args) for a in ("-v", f"a{n}={arg}")), self.url]  # fmt: skip
+        environ = {**os.environ, **({secrets.PASSWORD_VAR: self.password} if self.password else {})}
+        try:
+            done = subprocess.run(command, input=script, capture_output=True, text=True, env=environ, timeout=120)
+        except (OSError, subprocess.TimeoutExpired) as error:
+            raise CopyError(f"ROLLOUT_MODELS_FROM: psql could not read {self.url}: {error}") from None
+        if done.returncode != 0:
+            line = (done.stderr.strip().splitlines() or ["no output"])[-1]
+            raise CopyError(f"ROLLOUT_MODELS_FROM: {self.url} is not a readable tracking store: {secrets.redact(line)}")
+        return [tuple(row) for row in csv.reader(io.StringIO(done.stdout)) if row]
+
     def _tables(self) -> set[str]:
+        if self.kind == "postgresql":
+            rows = self._sql("SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema()")
+            return {row[0] for row in rows}
         return {row[0] for row in self._sql("SELECT name FROM sqlite_master WHERE type = 'table'")}
 
     def versions(self) -> list[Version]:
@@ -205,7 +247,7 @@ def _registered(copy: Copy, entry: Registered, version: Version) -> ProductionMo
         path = Path(source).name
     tags = next((r.tags for r in _all_runs(copy) if r.run_id == run_id), {}) if run_id else {}
     problem = None if model_dir and (model_dir / "MLmodel").is_file() else (
-        f"{shown}: its files ({source}) are not in the copy under {copy.root}")  # fmt: skip
+        f"{shown}: its files ({source}) are not in the copy under {copy.root or 'the recorded path'}")  # fmt: skip
     registered = {"name": version.name, "version": version.version, "stage": version.stage,
                   "aliases": list(version.aliases), "source": source}  # fmt: skip
     return ProductionModel(slug(f"{version.name}-v{version.version}"), shown, run_id, path, model_dir,
@@ -229,8 +271,10 @@ def _from_runs(copy: Copy, entry: Runs) -> Iterator[ProductionModel]:
         shown = f"run {run.run_id} of experiment {run.experiment}"
         usecase = entry.usecase or run.tags.get(LINK_TAG)
         if artifacts is None:
-            yield ProductionModel(slug(f"run-{run.run_id}"), shown, run.run_id, entry.path, None, usecase,
-                                  problem=f"{shown}: its artifacts ({run.artifact_uri}) are not in the copy")  # fmt: skip
+            problem = f"{shown}: its artifacts ({run.artifact_uri}) are not in the copy"
+            yield ProductionModel(
+                slug(f"run-{run.run_id}"), shown, run.run_id, entry.path, None, usecase, problem=problem
+            )
             continue
         dirs = [artifacts / entry.path] if entry.path else list(_models_under(artifacts))
         for model_dir in dirs:
@@ -272,8 +316,9 @@ def select(given: str, selection: Selection) -> tuple[list[ProductionModel], str
 
 def model_python(model_dir: Path) -> str | None:
     """The `X.Y` Python the model was logged with: python_env.yaml, else conda.yaml, else MLmodel."""
-    for name, pattern in (("python_env.yaml", r"^python:\s*['\"]?(\d+\.\d+)"), ("conda.yaml", r"-\s*python=+(\d+\.\d+)"),
-                          ("MLmodel", r"python_version:\s*['\"]?(\d+\.\d+)")):  # fmt: skip
+    patterns = (("python_env.yaml", r"^python:\s*['\"]?(\d+\.\d+)"), ("conda.yaml", r"-\s*python=+(\d+\.\d+)"),
+                ("MLmodel", r"python_version:\s*['\"]?(\d+\.\d+)"))  # fmt: skip
+    for name, pattern in patterns:
         file = model_dir / name
         if file.is_file():
             found = re.search(pattern, file.read_text(), re.M)

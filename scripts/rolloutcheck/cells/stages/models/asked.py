@@ -79,5 +79,9 @@ class AsLogged:
                                                        status, request=str(spec.request_file)))  # fmt: skip
         source.report = dataclasses.replace(source.report, oracle=answers)
         if failed:
-            raise StageFailed(f"production (mlflow {source.result.mlflow_version}) does not answer " + "; ".join(failed))
-        record.reason = f"{len(answers)} request(s) answered by mlflow {source.result.mlflow_version}: the as-logged answers"
+            raise StageFailed(
+                f"production (mlflow {source.result.mlflow_version}) does not answer " + "; ".join(failed)
+            )
+        record.reason = (
+            f"{len(answers)} request(s) answered by mlflow {source.result.mlflow_version}: the as-logged answers"
+        )

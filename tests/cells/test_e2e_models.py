@@ -1,0 +1,114 @@
+"""Production's own models for real: stores written by production labels' own clients (tests/fixtures), copied
+as a team would, their selected models served by production from their logged requirements and by 3.17.2
+both ways, the copy's bytes unchanged, and the decision naming the registered models a break hits."""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+from fixtures import production_store
+
+from rolloutcheck.models.results import FAIL, FINDING, PASS, XFAIL, CellResult
+from sessions import NOX, ROOT, copy_repo, nox_env, ours
+
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(2400)]
+
+
+def digest(folder: Path) -> dict[str, str]:
+    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(folder.rglob("*")) if p.is_file()}  # fmt: skip
+
+
+def store_copy(tmp_path: Path, label: str) -> Path:
+    """A store written by `label`'s client, then copied elsewhere (its recorded artifact paths go stale)."""
+    written = production_store(label, tmp_path / "production" / label)
+    copied = tmp_path / "copy" / label
+    shutil.copytree(written.parent, copied)
+    shutil.rmtree(written.parent)  # production's own paths are gone: only the copy can be read
+    return copied / written.name
+
+
+def run_models(session: str, run: Path, copy: Path, cwd: Path = ROOT, **extra: str) -> subprocess.CompletedProcess:
+    done = subprocess.run([NOX, "-s", session], cwd=cwd, capture_output=True, text=True, timeout=2000,
+                          env=nox_env(run, ROLLOUT_MODELS_FROM=str(copy), **extra))  # fmt: skip
+    assert not ours(run), "processes survived the session"
+    return done
+
+
+def cells(run: Path) -> dict[str, CellResult]:
+    return {p.parent.name: CellResult.from_json(p.read_text()) for p in run.glob("models-*/*/cell.json")}
+
+
+def statuses(cell: CellResult) -> dict[str, str]:
+    return {s.stage: s.status for s in cell.stages}
+
+
+def test_a_1_30_1_registry_upgraded_to_3_17_2_every_model_both_ways(tmp_path):
+    copy = store_copy(tmp_path, "1.30.1")
+    before = digest(copy.parent)
+    run = tmp_path / "run"
+    done = run_models("models-3.17.2", run, copy, ROLLOUT_FROM="1.30.1")
+    found = cells(run)
+    assert set(found) == {"wine-elasticnet-v1", "fraud-rules-v1", "adult-xgb-v1"}, done.stdout[-3000:]
+    assert digest(copy.parent) == before  # read, never written
+    # the custom pyfunc: served by production from its logged requirements, then by 3.17.2 both ways, same answers
+    rules = found["fraud-rules-v1"]
+    assert rules.status == PASS and all(s == PASS for s in statuses(rules).values()), done.stdout[-3000:]
+    assert rules.upgrade["model"]["registered"]["stage"] == "Production"
+    assert {p.name for p in rules.probes} == {f"{b}:logged-input-example" for b in ("from", "local", "model-env")}
+    assert "logged-input-example" in rules.speed and rules.upgrade["model_env"]["mlflow"] == "3.17.2"
+    # the sklearn model pickled against numpy 1.x: a finding with the pins shown to work, not a pass
+    wine = found["wine-elasticnet-v1"]
+    local = next(s for s in wine.stages if s.stage == "local-serve")
+    assert local.status == XFAIL and local.reason.startswith(FINDING) and "numpy" in local.reason
+    assert any(r["outcome"] == "proven" for r in wine.upgrade["pin_remedies"])
+    assert wine.upgrade["usecase"] == "sklearn_elasticnet_wine"  # its stored requests were asked too
+    assert any(p.name == "from:seed_pandas_split" and p.status == PASS for p in wine.probes)
+    assert found["adult-xgb-v1"].flavor == "xgboost" and found["adult-xgb-v1"].status != FAIL, done.stdout[-3000:]
+    # the decision names the registered model the break hits, and the pins as the action
+    decided = subprocess.run([NOX, "-s", "decide", "--", str(run)], cwd=ROOT, capture_output=True, text=True,
+                             env=nox_env(run), timeout=300)  # fmt: skip
+    assert "registered model wine-elasticnet v1 (stage Production)" in decided.stdout
+    assert decided.returncode in (1, 3) and "pin " in decided.stdout
+    assert "Production's models" in (run / "summary.md").read_text()
+
+
+def test_run_only_models_of_a_1_2_store_and_a_model_nothing_can_be_asked_of(tmp_path):
+    copy = store_copy(tmp_path, "1.2.SBD.0")
+    before = digest(copy.parent)
+    run = tmp_path / "run"
+    done = run_models("models-3.17.2", run, copy)
+    found = cells(run)
+    assert digest(copy.parent) == before
+    assert len(found) == 2, done.stdout[-3000:]  # the run tagged live=false is not selected
+    wine = next(c for n, c in found.items() if n.endswith("-model"))
+    rules = next(c for n, c in found.items() if n.endswith("-rules"))
+    # linked by its run tag: production's stored requests are what it is asked (mlflow 1.2 logs no example)
+    assert wine.upgrade["usecase"] == "sklearn_elasticnet_wine" and wine.from_label == "1.2.SBD.0"
+    ran = statuses(wine)
+    assert all(ran[s] == PASS for s in ("from-lock", "from-env", "from-serve", "from-probe", "to-env")), ran
+    assert all(ran[s] in (PASS, XFAIL) for s in ("local-serve", "local-probe", "model-env-serve", "model-env-probe"))
+    assert wine.upgrade["model"]["registered"] == {} and wine.upgrade["model"]["run_id"]
+    failure = rules.failure()
+    assert (rules.status, failure.stage) == (FAIL, "config")
+    assert "nothing can be asked" in failure.reason and "rollout.usecase" in failure.reason
+    assert "\n" not in failure.reason and done.returncode != 0
+
+
+def test_a_selection_that_matches_nothing_is_one_line_and_aliases_are_read(tmp_path):
+    copy = store_copy(tmp_path, "2.22.5")
+    listed = subprocess.run([NOX, "-l"], cwd=ROOT, capture_output=True, text=True, timeout=300,
+                            env=nox_env(tmp_path / "run", ROLLOUT_MODELS_FROM=str(copy)))  # fmt: skip
+    assert "models-3.17.2(wine-elasticnet-v2)" in listed.stdout  # under alias champion; v1 under none
+    assert "wine-elasticnet-v1" not in listed.stdout
+    repo = copy_repo(tmp_path / "repo")
+    (repo / "envs" / "models.yaml").write_text("select:\n  - experiment: nobody-logs-here\n")
+    run = tmp_path / "run"
+    done = run_models("models-3.17.2", run, copy, cwd=repo)
+    (cell,) = cells(run).values()
+    assert (cell.status, cell.failure().stage) == (FAIL, "config")
+    assert "selects no model" in cell.failure().reason and done.returncode != 0
