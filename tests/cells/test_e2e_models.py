@@ -10,8 +10,10 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from fixtures import production_store
+from pgserver import password_server, psql
+from prodstores import production_store
 
+from rolloutcheck.core.secrets import split_password
 from rolloutcheck.models.results import FAIL, FINDING, PASS, XFAIL, CellResult
 from sessions import NOX, ROOT, copy_repo, nox_env, ours
 
@@ -32,7 +34,9 @@ def store_copy(tmp_path: Path, label: str) -> Path:
     return copied / written.name
 
 
-def run_models(session: str, run: Path, copy: Path, cwd: Path = ROOT, **extra: str) -> subprocess.CompletedProcess:
+def run_models(
+    session: str, run: Path, copy: Path | str, cwd: Path = ROOT, **extra: str
+) -> subprocess.CompletedProcess:
     done = subprocess.run([NOX, "-s", session], cwd=cwd, capture_output=True, text=True, timeout=2000,
                           env=nox_env(run, ROLLOUT_MODELS_FROM=str(copy), **extra))  # fmt: skip
     assert not ours(run), "processes survived the session"
@@ -112,3 +116,21 @@ def test_a_selection_that_matches_nothing_is_one_line_and_aliases_are_read(tmp_p
     (cell,) = cells(run).values()
     assert (cell.status, cell.failure().stage) == (FAIL, "config")
     assert "selects no model" in cell.failure().reason and done.returncode != 0
+
+
+def test_a_postgresql_copy_with_a_password_in_its_url_leaves_it_in_no_file(tmp_path):
+    """The copy is a database on a server that demands a password; the URL with it is all the tool is given."""
+    password = "s3cr3t-models-pw"
+    with password_server(password) as admin:
+        clean, _ = split_password(admin)
+        assert psql(clean, "CREATE DATABASE prodcopy", password).returncode == 0
+        url = admin.rsplit("/", 1)[0] + "/prodcopy"
+        production_store("1.30.1", tmp_path / "production", tracking_uri=url)
+        run = tmp_path / "run"
+        done = run_models("models-3.17.2(fraud-rules-v1)", run, url, ROLLOUT_FROM="1.30.1")
+        assert cells(run), done.stdout[-2000:] + done.stderr[-2000:]
+        (cell,) = cells(run).values()
+        assert cell.status == PASS, done.stdout[-3000:]
+        assert cell.upgrade["model"]["registered"]["name"] == "fraud-rules"
+        leaked = [str(p) for p in run.rglob("*") if p.is_file() and password.encode() in p.read_bytes()]
+        assert not leaked and password not in done.stdout + done.stderr

@@ -230,14 +230,14 @@ def _models_under(artifacts: Path, depth: int = 0) -> Iterator[Path]:
             yield from _models_under(child, depth + 1)
 
 
-def _registered(copy: Copy, entry: Registered, version: Version) -> ProductionModel:
+def _registered(copy: Copy, entry: Registered, version: Version, runs: dict[str, Run]) -> ProductionModel:
     where = [f"stage {version.stage}"] if version.stage and version.stage != "None" else []
     where += [f"alias {a}" for a in version.aliases]
     shown = f"registered model {version.name} v{version.version}" + (f" ({', '.join(where)})" if where else "")
     source, run_id, path, model_dir = version.source, version.run_id, None, None
     if source.startswith("runs:/"):
         run_id, _, path = source[len("runs:/") :].partition("/")
-        run = next((r for r in _all_runs(copy) if r.run_id == run_id), None)
+        run = runs.get(run_id)
         artifacts = copy.locate(run.artifact_uri) if run else None
         model_dir = artifacts / path if artifacts and (artifacts / path / "MLmodel").is_file() else None
     elif source.startswith("models:/"):
@@ -245,7 +245,7 @@ def _registered(copy: Copy, entry: Registered, version: Version) -> ProductionMo
     else:
         model_dir = copy.locate(source)
         path = Path(source).name
-    tags = next((r.tags for r in _all_runs(copy) if r.run_id == run_id), {}) if run_id else {}
+    tags = runs[run_id].tags if run_id in runs else {}
     problem = None if model_dir and (model_dir / "MLmodel").is_file() else (
         f"{shown}: its files ({source}) are not in the copy under {copy.root or 'the recorded path'}")  # fmt: skip
     registered = {"name": version.name, "version": version.version, "stage": version.stage,
@@ -254,13 +254,13 @@ def _registered(copy: Copy, entry: Registered, version: Version) -> ProductionMo
                            entry.usecase or tags.get(LINK_TAG), registered, problem)  # fmt: skip
 
 
-def _all_runs(copy: Copy) -> list[Run]:
-    """Every active run of every experiment (for a registered version's run)."""
-    if copy.kind == "sqlite":
-        names = [row[0] for row in copy._sql("SELECT name FROM experiments")]
-    else:
+def _all_runs(copy: Copy) -> dict[str, Run]:
+    """Every active run of every experiment, by id (the runs registered versions come from)."""
+    if copy.kind == "mlruns":
         names = [Copy._meta(p / "meta.yaml").get("name") for p in copy.path.iterdir() if (p / "meta.yaml").is_file()]
-    return [run for name in names if name for run in copy.runs(name)]
+    else:
+        names = [row[0] for row in copy._sql("SELECT name FROM experiments")]
+    return {run.run_id: run for name in names if name for run in copy.runs(name)}
 
 
 def _from_runs(copy: Copy, entry: Runs) -> Iterator[ProductionModel]:
@@ -289,10 +289,11 @@ def select(given: str, selection: Selection) -> tuple[list[ProductionModel], str
     `limit`; and a one-line note when more matched than the limit."""
     copy = Copy(given)
     found: dict[str, ProductionModel] = {}
-    versions = None
+    versions, runs = None, {}
     for entry in selection.entries:
         if isinstance(entry, Registered):
-            versions = copy.versions() if versions is None else versions
+            if versions is None:
+                versions, runs = copy.versions(), _all_runs(copy)
             for version in versions:
                 if not fnmatch.fnmatchcase(version.name, entry.pattern):
                     continue
@@ -302,7 +303,7 @@ def select(given: str, selection: Selection) -> tuple[list[ProductionModel], str
                     continue
                 if entry.version and entry.version != version.version:
                     continue
-                model = _registered(copy, entry, version)
+                model = _registered(copy, entry, version, runs)
                 found.setdefault(model.id, model)
         else:
             for model in _from_runs(copy, entry):
