@@ -143,4 +143,5 @@ def test_the_model_table_names_the_model_both_ways_and_the_answers():
     row = summary.model_row(cell)
     assert row[0].startswith("registered model wine-elasticnet v1") and row[1] == "sklearn"
     assert row[2] == "1.30.1 -> 3.17.2" and row[5] == "1 of 2" and row[6] == "18 -> 20 ms"
+    assert row[3] == "breaks: local-serve" and row[4] == "XFAIL, PASS / PASS, PASS" and "numpy==1.26.4" in row[7]
     assert "Production's models" in summary.markdown([cell])

@@ -91,9 +91,12 @@ class ModelCell:
         request, started, state = self.request, self.started, self.state
         source, target, result = request.source, request.label, started.result
         model = self.model = chosen(request.settings.models_from, request.variant)
+        result.upgrade["model"] = {"id": model.id, "shown": model.shown, "run_id": model.run_id, "path": model.path,
+                                   "registered": model.registered, "usecase": model.usecase,
+                                   "copy": str(model.model_dir)}  # fmt: skip
         model_dir = started.cell_dir / "model"
         shutil.copytree(model.model_dir, model_dir)  # served from here: the copy itself is only read
-        flavor = flavor_of(model_dir)
+        flavor = result.flavor = flavor_of(model_dir)
         example = input_example(str(model_dir), yaml.safe_load((model_dir / "MLmodel").read_text()) or {})
         if model.usecase:
             linked = preflight.check(source, model.usecase)  # a ConfigError (unknown use case) fails config
@@ -128,10 +131,8 @@ class ModelCell:
             breaks, stage, state.source.result.mlflow_version, result.mlflow_version
         )
         result.flavor, result.run_id = flavor, model.run_id
-        result.upgrade["model"] = {"id": model.id, "shown": model.shown, "run_id": model.run_id, "path": model.path,
-                                   "registered": model.registered, "flavor": flavor, "usecase": model.usecase,
-                                   "copy": str(model.model_dir), "input_example": bool(example and "kind" in example),
-                                   "python": {"from": pythons[Side.FROM], "to": pythons[Side.TO]}}  # fmt: skip
+        result.upgrade["model"] |= {"flavor": flavor, "input_example": bool(example and "kind" in example),
+                                    "python": {"from": pythons[Side.FROM], "to": pythons[Side.TO]}}  # fmt: skip
         if model.usecase:
             result.upgrade["usecase"] = model.usecase
         asked = [*(["its input example"] if example and "kind" in example else []),

@@ -161,20 +161,27 @@ def upgrade_row(cell: CellResult) -> list[str]:
             ", ".join(m["probe"] for m in migrations) or "none", "; ".join(speeds) or "-"]  # fmt: skip
 
 
-MODEL_COLUMNS = ["model", "flavor", "from -> to", "cell", "local / model-env", "answers equal", "p95 from -> to"]
+MODEL_COLUMNS = ["model", "flavor", "from -> to", "cell", "local / model-env (serve, probe)", "answers equal",
+                 "p95 from -> to", "pins proven"]  # fmt: skip
 
 
 def model_row(cell: CellResult) -> list[str]:
-    """One of production's models: who it is, both ways of serving it, whether the answers held, speed."""
+    """One of production's models: who it is, both ways of serving it, whether the answers held, speed, and
+    the library pins shown to bring it back when it broke."""
     model = cell.upgrade.get("model") or {}
-    ways = [f"{_stage_text(cell, f'{b}-serve')} / {_stage_text(cell, f'{b}-probe')}" for b in ("local", "model-env")]
+    ran = {s.stage: s.status.upper() for s in cell.stages}
+    ways = [f"{ran.get(f'{b}-serve', '-')}, {ran.get(f'{b}-probe', '-')}" for b in ("local", "model-env")]
     asked = [p for p in cell.probes if p.name.startswith(("local:", "model-env:"))]
     equal = f"{sum(p.status == PASS for p in asked)} of {len(asked)}" if asked else "-"
     speeds = [f"{s['from']['p95_ms']:.0f} -> {s['to']['p95_ms']:.0f} ms" for s in cell.speed.values() if "from" in s]
     failure = cell.failure()
-    verdict = cell.status.upper() + (f" at {failure.stage}" if failure else "")
+    broke = [s.stage for s in cell.stages if s.status == XFAIL and not s.reason.startswith("not run")]
+    verdict = f"FAIL at {failure.stage}" if failure else f"breaks: {', '.join(broke)}" if broke else cell.status.upper()
+    proven = [r for r in cell.upgrade.get("pin_remedies", []) if r.get("outcome") == "proven"]
+    best = min(proven, key=lambda r: len(r["pins"])) if proven else None
+    pins = f"{best['name']}: {', '.join(best['pins'][:4])}{' ...' if len(best['pins']) > 4 else ''}" if best else "-"
     return [model.get("shown") or cell.usecase, cell.flavor or "?", f"{cell.from_label} -> {cell.label}", verdict,
-            f"{ways[0]}; {ways[1]}", equal, "; ".join(speeds) or "-"]  # fmt: skip
+            f"{ways[0]} / {ways[1]}", equal, "; ".join(speeds) or "-", pins]  # fmt: skip
 
 
 STORE_COLUMNS = kinds.STORE_KINDS  # the store table's columns, in declared order
