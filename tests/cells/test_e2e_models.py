@@ -79,6 +79,7 @@ def test_a_1_30_1_registry_upgraded_to_3_17_2_every_model_both_ways(tmp_path):
     assert "registered model wine-elasticnet v1 (stage Production)" in decided.stdout
     assert decided.returncode in (1, 3) and "pin " in decided.stdout
     assert "Production's models" in (run / "summary.md").read_text()
+    assert 'id="models"' in (run / "report.html").read_text() and "fraud-rules v1" in (run / "report.html").read_text()
 
 
 def test_run_only_models_of_a_1_2_store_and_a_model_nothing_can_be_asked_of(tmp_path):

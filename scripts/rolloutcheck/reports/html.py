@@ -236,6 +236,7 @@ def row_view(index: int, cell: CellResult, run: Path, history: list[dict], has_d
         "history": earlier, "history_text": " · ".join(f"{h['run']}: {h['status']}" for h in earlier),
         "upgrade_row": report.upgrade_row(cell) if cell.kind == "upgrade" else None,
         "store_text": report.store_text(cell) if cell.kind == "store-upgrade" else None,
+        "model_row": report.model_row(cell) if cell.kind == "models" else None,
     }  # fmt: skip
 
 
@@ -291,6 +292,7 @@ def render(run: Path, cells: list[CellResult], runs: dict[str, RunEntry] | None 
         limit=OVERVIEW_LIMIT, upgrades=[v for v in views if v["kind"] == "upgrade"] if overview else [],
         changes=changes(run.name, cells, runs), upgrade_header=upgrade_header(upgrades),
         store_kinds=store_kinds, store_rows=store_rows, facets=facets, attention=attention,
+        models=[v for v in views if v["kind"] == "models"] if overview else [], model_header=report.MODEL_COLUMNS,
         counts={s: sum(1 for v in views if v["status"] == s) for s in (PASS.upper(), FAIL.upper())},
         junit=_link(str(run / "junit.xml"), run), summary=_link(str(run / "summary.md"), run),
         decision=decision_view(run), shown=BANNER_ITEMS, page=PAGE_ROWS,
