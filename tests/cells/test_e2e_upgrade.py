@@ -49,7 +49,8 @@ def test_upgrade_to_3_17_2_serves_the_logged_model_both_ways(tmp_path):
     # the old model broke, so library pins were tried: each ends proven, not resolvable or still fails
     remedies = {r["name"]: r for r in result.upgrade["pin_remedies"]}
     assert (
-        set(remedies) == {"model-libraries", "mlflow-in-place", "nearest-production"} and stages["pin-remedy"] == PASS
+        set(remedies) == {"model-libraries", "model-closure", "mlflow-in-place", "nearest-production"}
+        and stages["pin-remedy"] == PASS
     )
     assert all(r["outcome"] in ("proven", "not resolvable", "still fails") and r["reason"] for r in remedies.values())
     assert "mlflow==3.17.2" in remedies["model-libraries"]["requirements"]

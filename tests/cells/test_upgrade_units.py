@@ -183,3 +183,14 @@ def test_pin_remedy_reads_the_packages_uv_names_in_a_conflict():
     with tempfile.TemporaryDirectory() as folder:
         (Path(folder) / "requirements.lock").write_text(lock)
         assert pin.lock_pins(Path(folder) / "requirements.lock") == ["numpy==1.23.5"]  # mlflow itself is replaced
+
+
+def test_what_the_model_s_libraries_need_is_read_off_the_production_lock():
+    """scikit-learn records itself, not the numpy its pickle was built against: the lock's `# via` lines say it."""
+    from rolloutcheck.envs import locks
+
+    lock = paths.cell_env_dir("sklearn_elasticnet_wine", "1.2.SBD.0") / "requirements.lock"
+    needed = locks.needed_by(lock, {"scikit-learn"})
+    assert {"scikit-learn", "numpy", "scipy", "joblib", "threadpoolctl"} <= needed
+    assert "mlflow" not in needed and "flask" not in needed  # what only mlflow needs is not the model's
+    assert locks.needed_by(lock, {"not-in-the-lock"}) == set()

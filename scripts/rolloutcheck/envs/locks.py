@@ -95,6 +95,34 @@ def locked_versions(lock: Path) -> dict[str, str]:
     return {canonicalize_name(m.group(1)): m.group(2) for m in map(PINNED.match, lock.read_text().splitlines()) if m}
 
 
+_VIA = re.compile(r"^\s*#\s+(?:via\s+)?([A-Za-z0-9][A-Za-z0-9_.\-]*)\s*$")  # `# via numpy` / `#   pandas`
+
+
+def needed_by(lock: Path, roots: set[str]) -> set[str]:
+    """The packages of a lock that `roots` need, directly or not (canonical names, roots included), read
+    off uv's `# via` annotations; a lock without them gives the roots found in it."""
+    if not lock.is_file():
+        return set()
+    needs: dict[str, set[str]] = {}  # package -> what it depends on
+    current = None
+    for line in lock.read_text().splitlines():
+        pinned = PINNED.match(line)
+        if pinned:
+            current = canonicalize_name(pinned.group(1))
+            needs.setdefault(current, set())
+            continue
+        via = _VIA.match(line)
+        if current and via and not via.group(1).startswith("-"):
+            needs.setdefault(canonicalize_name(via.group(1)), set()).add(current)
+    found, todo = set(), [canonicalize_name(r) for r in roots if canonicalize_name(r) in needs]
+    while todo:
+        name = todo.pop()
+        if name not in found:
+            found.add(name)
+            todo += sorted(needs.get(name, ()))
+    return found
+
+
 def resolver_lines(output: str) -> list[str]:
     """uv's output without its tree drawing and `cause:` prefixes, blank lines left out."""
     lines = [line.strip(" ╰─▶×│").strip().removeprefix("cause:").strip() for line in output.splitlines()]

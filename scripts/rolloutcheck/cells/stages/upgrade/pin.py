@@ -4,9 +4,12 @@ production's requests again, so the decision can offer a library pin that is sho
 Tried in order, each resolved with uv for the *to* env's Python:
   1. model-libraries: the *to* label's mlflow plus the library versions the model itself recorded
      (its logged requirements.txt, else the pinned dependencies of its conda.yaml);
-  2. mlflow-in-place: the production environment's lock with only mlflow replaced by the *to*
+  2. model-closure: those, plus what they need at its production version (numpy and scipy under
+     scikit-learn, read off the production lock's `# via` lines), unpinned where the new mlflow
+     cannot take it: a pickle breaks on the numpy it was built against, which no model records;
+  3. mlflow-in-place: the production environment's lock with only mlflow replaced by the *to*
      label's (what "upgrade mlflow in place" means);
-  3. nearest-production: the model's libraries and every package of the production lock at its
+  4. nearest-production: the model's libraries and every package of the production lock at its
      production version, except those the new mlflow cannot take (unpinned, one uv conflict at a
      time): a model records scikit-learn but not the numpy it was built against, and a 1.x
      pyfunc wrapper records neither tensorflow nor xgboost.
@@ -90,8 +93,13 @@ def remedies(ctx: CellContext, state: UpgradeState, model_dir: Path) -> list[Rem
     tried = [Remedy("model-libraries", [ctx.label.mlflow, *libraries], list(ctx.label.constraints))]
     if state.source.lock_file is not None and state.source.lock_file.is_file():
         production = lock_pins(state.source.lock_file)
-        tried.append(Remedy("mlflow-in-place", [ctx.label.mlflow, *production], list(ctx.label.constraints)))
         named = {_name(r) for r in libraries}
+        needed = locks.needed_by(state.source.lock_file, named) - named
+        closure = [p for p in production if _name(p) in needed]
+        if closure:
+            tried.append(Remedy("model-closure", [ctx.label.mlflow, *libraries, *closure], list(ctx.label.constraints),
+                                frozenset(_name(p) for p in closure)))  # fmt: skip
+        tried.append(Remedy("mlflow-in-place", [ctx.label.mlflow, *production], list(ctx.label.constraints)))
         kept = [p for p in production if _name(p) not in named]  # the model's own pins come first
         tried.append(Remedy("nearest-production", [ctx.label.mlflow, *libraries, *kept], list(ctx.label.constraints),
                             frozenset(_name(p) for p in kept)))  # fmt: skip
