@@ -25,6 +25,7 @@ from rolloutcheck.cells.context import CellContext, CellState, UpgradeState
 from rolloutcheck.cells.stages import serve
 from rolloutcheck.cells.stages.tracking import CheckReport
 from rolloutcheck.cells.stages.upgrade import oldmodel
+from rolloutcheck.cells.stages.upgrade.pin import model_libraries
 from rolloutcheck.cells.validate import make_context
 from rolloutcheck.core import paths, versionmatch
 from rolloutcheck.core.errors import ConfigError
@@ -132,6 +133,7 @@ class ModelCell:
         )
         result.flavor, result.run_id = flavor, model.run_id
         result.upgrade["model"] |= {"flavor": flavor, "input_example": bool(example and "kind" in example),
+                                    "requirements": model_libraries(model_dir),  # what the model logged it needs
                                     "python": {"from": pythons[Side.FROM], "to": pythons[Side.TO]}}  # fmt: skip
         if model.usecase:
             result.upgrade["usecase"] = model.usecase
