@@ -189,7 +189,9 @@ def _stage_finding(cell: CellResult, stage: StageResult, cells: dict) -> Finding
                 proofs.append(f"the old model served by mlflow {cell.label} with those pins: {best['reason']}")
         ran = {s.stage: s.status for s in cell.stages}
         if stage.stage.startswith("model-env") and ran.get("local-serve") == ran.get("local-probe") == PASS:
-            remedy += f"; or serve the old model in the {cell.label} environment (`--env-manager local`)"
+            where = (f"its logged requirements with mlflow {cell.label} ({Path(cell.cell_dir, 'to-lock').as_posix()})"
+                     if model else f"the {cell.label} environment")  # fmt: skip
+            remedy += f"; or serve the old model in {where} (`--env-manager local`)"
             proofs.append("the old model answered production's requests as logged there (local-probe passed)")
         remedies = cell.upgrade.get("pin_remedies", [])
         tried = [
