@@ -21,11 +21,11 @@ from pathlib import Path
 import yaml
 
 from rolloutcheck.cells import lifecycle
-from rolloutcheck.cells.context import CellContext, CellState, UpgradeState
 from rolloutcheck.cells.stages import serve
 from rolloutcheck.cells.stages.tracking import CheckReport
 from rolloutcheck.cells.stages.upgrade import oldmodel
 from rolloutcheck.cells.stages.upgrade.pin import model_libraries
+from rolloutcheck.cells.upgrade import UpgradeCell
 from rolloutcheck.cells.validate import make_context
 from rolloutcheck.core import paths, versionmatch
 from rolloutcheck.core.errors import ConfigError
@@ -35,7 +35,7 @@ from rolloutcheck.inputs import modelselect, preflight, requirements, usecases
 from rolloutcheck.inputs.preflight import CellConfig
 from rolloutcheck.inputs.registry import Label
 from rolloutcheck.models.kinds import Side
-from rolloutcheck.models.results import CellResult, StageResult
+from rolloutcheck.models.results import StageResult
 from rolloutcheck.stores import production
 
 LINK_HOW = (f"link it to a use case whose stored requests it answers: tag its run `{modelselect.LINK_TAG}=<use case>` "
@@ -72,14 +72,11 @@ def flavor_of(model_dir: Path) -> str:
     return flavors[0] if flavors else "python_function"
 
 
-class ModelCell:
+class ModelCell(UpgradeCell):
+    """An upgrade cell whose *from* model is production's own (its state, sides and binding are the same)."""
+
     def __init__(self, started: lifecycle.Started):
-        self.started, self.request = started, started.request
-        source, result = self.request.source, started.result
-        self.state = UpgradeState(
-            result, CellState(CellResult(source.name, self.request.variant, str(started.cell_dir))), CellState(result)
-        )
-        self.contexts: dict[Side, CellContext] = {}
+        super().__init__(started)
         self.model: production.ProductionModel | None = None
 
     def title(self) -> str:
@@ -141,14 +138,7 @@ class ModelCell:
                  *([f"{len(probes)} stored request(s) of {model.usecase}"] if probes else [])]  # fmt: skip
         record.reason = f"{model.shown}, {flavor}, Python {python}; asked {' and '.join(asked)}"
 
-    def bind(self, side: Side) -> tuple[CellContext, object]:
-        states = {Side.FROM: self.state.source, Side.TO: self.state.target}
-        return self.contexts[side], states.get(side, self.state)
-
-    def known(self, stage: str) -> str | None:
-        return self.state.known(stage)
-
-    def cleanup(self) -> None:
+    def cleanup(self) -> None:  # no tracking check to stop; run id and flavor are the model's, set in configure
         state, result = self.state, self.started.result
         oldmodel.stop(state)
         serve.stop(state.source)

@@ -84,8 +84,9 @@ class UpgradeCell:
         record.reason = f"{len(config.source.probes)} probes, from {source.name} to {target.name}{moved}"
 
     def bind(self, side: Side) -> tuple[CellContext, object]:
-        states = {Side.FROM: self.state.source, Side.TO: self.state.target, Side.TO_ALL: self.state}
-        return self.contexts[side], states[side]
+        """One side's own state, or (FROM_ALL, TO_ALL) the whole cell's."""
+        states = {Side.FROM: self.state.source, Side.TO: self.state.target}
+        return self.contexts[side], states.get(side, self.state)
 
     def known(self, stage: str) -> str | None:
         return self.state.known(stage)
