@@ -48,10 +48,10 @@ def test_upgrade_to_3_17_2_serves_the_logged_model_both_ways(tmp_path):
     assert result.from_label == "1.2.SBD.0" and result.upgrade["from_mlflow"] == "1.2.0"
     # the old model broke, so library pins were tried: each ends proven, not resolvable or still fails
     remedies = {r["name"]: r for r in result.upgrade["pin_remedies"]}
-    assert (
-        set(remedies) == {"model-libraries", "model-closure", "mlflow-in-place", "nearest-production"}
-        and stages["pin-remedy"] == PASS
-    )
+    order = ["model-libraries", "model-closure", "mlflow-in-place", "nearest-production"]
+    assert list(remedies) == order[: len(remedies)] and stages["pin-remedy"] == PASS  # fewest changes first
+    outcomes = [r["outcome"] for r in remedies.values()]
+    assert "proven" not in outcomes[:-1] and (outcomes[-1] == "proven" or len(outcomes) == len(order))
     assert all(r["outcome"] in ("proven", "not resolvable", "still fails") and r["reason"] for r in remedies.values())
     assert "mlflow==3.17.2" in remedies["model-libraries"]["requirements"]
     assert any(r.startswith("scikit-learn==1.1") for r in remedies["model-libraries"]["requirements"])

@@ -1,7 +1,7 @@
 """pin-remedy: when the old model fails in the *to* label's environment, serve it in remedy environments and ask
 production's requests again, so the decision can offer a library pin that is shown to work.
 
-Tried in order, each resolved with uv for the *to* env's Python:
+Tried in order, fewest changes first, until one is proven; each resolved with uv for the *to* env's Python:
   1. model-libraries: the *to* label's mlflow plus the library versions the model itself recorded
      (its logged requirements.txt, else the pinned dependencies of its conda.yaml);
   2. model-closure: those, plus what they need at its production version (numpy and scipy under
@@ -222,7 +222,11 @@ def run(ctx: CellContext, state: UpgradeState, record: StageResult) -> None:
         record.reason = f"not needed: the old model answered as logged on {ctx.label.name}"
         return
     candidates = remedies(ctx, state, Path(logged_model_dir(state)))
-    tried = [attempt(ctx, state, n, remedy) for n, remedy in enumerate(candidates, 1)]
+    tried = []
+    for n, remedy in enumerate(candidates, 1):  # fewest changes first: the first that works is the remedy
+        tried.append(attempt(ctx, state, n, remedy))
+        if tried[-1]["outcome"] == PROVEN:
+            break
     state.result.upgrade["pin_remedies"] = tried
     record.details["remedies"] = tried
     record.reason = "; ".join(f"{t['name']}: {t['outcome']}" for t in tried) + f" (after {', '.join(broken)} broke)"
