@@ -31,6 +31,14 @@ def ours(run: Path) -> list[psutil.Process]:
     return found
 
 
+def cmdline(proc: psutil.Process) -> list[str]:
+    """A process's command line, or none when it ended since it was listed (a check process exiting)."""
+    try:
+        return proc.cmdline()
+    except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
+        return []
+
+
 def nox_env(run: Path, **extra: str) -> dict[str, str]:
     return {**os.environ, "ROLLOUT_RUN_DIR": str(run), **extra}
 
@@ -66,7 +74,7 @@ def interrupt_while_serving(session: str, run: Path, log: Path, signum: int, set
         deadline = time.monotonic() + 1200
         server = []
         while time.monotonic() < deadline and nox.poll() is None:
-            server = [p for p in ours(run) if "serve" in " ".join(p.cmdline())]
+            server = [p for p in ours(run) if "serve" in " ".join(cmdline(p))]
             if server:
                 break
             time.sleep(0.5)
