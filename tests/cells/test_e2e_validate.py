@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 from pathlib import Path
 
@@ -68,7 +69,8 @@ def test_sklearn_cell_passes_end_to_end(tmp_path, label, seed_status, v2_status)
 
 
 def test_unresolvable_label_is_a_clear_lock_result(tmp_path):
-    """3.18.0 added by YAML only: its mlflow-skinny is not on the index."""
+    """3.18.0 added by YAML only: a part it pins at 3.18.0 is not on the index (mlflow-skinny until 2026-12-02,
+    mlflow-tracing since)."""
     override = tmp_path / "versions.local.yaml"
     override.write_text('labels:\n  "3.18.0": {mlflow: "mlflow==3.18.0"}\n')
     run = tmp_path / "run"
@@ -78,7 +80,8 @@ def test_unresolvable_label_is_a_clear_lock_result(tmp_path):
     result = only_cell(run, "3.18.0", SKLEARN)
     lock = stage(result, "lock")
     assert lock.status == FAIL and lock.reason.startswith("unresolvable: ")
-    assert "mlflow-skinny" in lock.reason and Path(lock.log).is_file()
+    assert re.search(r"no version of mlflow-(skinny|tracing)==3\.18\.0", lock.reason), lock.reason
+    assert Path(lock.log).is_file()
     assert all(s.status == SKIP for s in result.stages[2:])
     assert "| 3.18.0 (?) | FAIL lock: unresolvable" in done.stdout
     assert not (ROOT / "envs" / SKLEARN / "3.18.0").exists()
