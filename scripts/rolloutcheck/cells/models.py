@@ -66,8 +66,7 @@ def chosen(given: str | None, model_id: str) -> production.ProductionModel:
     return model
 
 
-def flavor_of(model_dir: Path) -> str:
-    mlmodel = yaml.safe_load((model_dir / "MLmodel").read_text()) or {}
+def flavor_of(mlmodel: dict) -> str:
     flavors = [f for f in (mlmodel.get("flavors") or {}) if f != "python_function"]
     return flavors[0] if flavors else "python_function"
 
@@ -94,14 +93,16 @@ class ModelCell(UpgradeCell):
                                    "copy": str(model.model_dir)}  # fmt: skip
         model_dir = started.cell_dir / "model"
         shutil.copytree(model.model_dir, model_dir)  # served from here: the copy itself is only read
-        flavor = result.flavor = flavor_of(model_dir)
-        example = input_example(str(model_dir), yaml.safe_load((model_dir / "MLmodel").read_text()) or {})
+        mlmodel = yaml.safe_load((model_dir / "MLmodel").read_text()) or {}
+        flavor = result.flavor = flavor_of(mlmodel)
+        example = input_example(str(model_dir), mlmodel)
+        askable = bool(example and "kind" in example)  # a logged example the tool can send
         if model.usecase:
             linked = preflight.check(source, model.usecase)  # a ConfigError (unknown use case) fails config
             usecase, probes = linked.usecase, linked.probes
         else:
             usecase, probes = usecases.UseCase(model.id, model_dir, flavor, {}, ()), ()
-        if not probes and not (example and "kind" in example):
+        if not probes and not askable:
             raise ConfigError(modelselect.MODELS_FILE, f"nothing can be asked of {model.shown}: it logged no input "
                               f"example the tool can send and no use case is linked; {LINK_HOW}")  # fmt: skip
         python = production.model_python(model_dir) or interpreter.DEFAULT
@@ -128,13 +129,13 @@ class ModelCell(UpgradeCell):
         state.known = lambda stage: preflight.known_break(
             breaks, stage, state.source.result.mlflow_version, result.mlflow_version
         )
-        result.flavor, result.run_id = flavor, model.run_id
-        result.upgrade["model"] |= {"flavor": flavor, "input_example": bool(example and "kind" in example),
+        result.run_id = model.run_id
+        result.upgrade["model"] |= {"flavor": flavor, "input_example": askable,
                                     "requirements": model_libraries(model_dir),  # what the model logged it needs
                                     "python": {"from": pythons[Side.FROM], "to": pythons[Side.TO]}}  # fmt: skip
         if model.usecase:
             result.upgrade["usecase"] = model.usecase
-        asked = [*(["its input example"] if example and "kind" in example else []),
+        asked = [*(["its input example"] if askable else []),
                  *([f"{len(probes)} stored request(s) of {model.usecase}"] if probes else [])]  # fmt: skip
         record.reason = f"{model.shown}, {flavor}, Python {python}; asked {' and '.join(asked)}"
 

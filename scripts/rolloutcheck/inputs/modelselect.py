@@ -20,7 +20,7 @@ from pathlib import Path
 
 from rolloutcheck.core import paths
 from rolloutcheck.core.errors import ConfigError
-from rolloutcheck.inputs.projects import read_yaml
+from rolloutcheck.inputs.projects import read_yaml, refuse_unknown
 
 MODELS_FILE = paths.ENVS / "models.yaml"
 TOP_KEYS = ("limit", "select")
@@ -74,9 +74,7 @@ def _entry(entry: object, index: int, path: Path) -> Registered | Runs:
     if ("registered" in entry) == ("experiment" in entry):
         raise ConfigError(path, f"{where}: exactly one of `registered` (the registry) or `experiment` (runs)")
     known = REGISTERED_KEYS if "registered" in entry else RUN_KEYS
-    unknown = sorted(set(map(str, entry)) - set(known))
-    if unknown:
-        raise ConfigError(path, f"{where}: unknown key; known: {', '.join(known)}", unknown[0])
+    refuse_unknown(entry, known, path, f"{where}: ")
     text = {key: _text(entry, key, where, path) for key in known if key != "tags"}
     if "registered" in entry:
         if not any(text[k] for k in ("stage", "alias", "version")):
@@ -96,9 +94,7 @@ def load(path: Path = MODELS_FILE) -> Selection:
     data = read_yaml(path)
     if not isinstance(data, dict):
         raise ConfigError(path, "must be a mapping with `select` (and `limit`)")
-    unknown = sorted(set(map(str, data)) - set(TOP_KEYS))
-    if unknown:
-        raise ConfigError(path, f"unknown key; known: {', '.join(TOP_KEYS)}", unknown[0])
+    refuse_unknown(data, TOP_KEYS, path)
     limit = data.get("limit", DEFAULT_LIMIT)
     if not isinstance(limit, int) or isinstance(limit, bool) or limit < 1:
         raise ConfigError(path, "must be a positive whole number", "limit")

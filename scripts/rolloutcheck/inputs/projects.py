@@ -122,14 +122,19 @@ def _requirement(entry: str, source: Path, seen: tuple[Path, ...] = ()) -> list[
     return [entry]
 
 
+def refuse_unknown(data: dict, known: tuple[str, ...], path: Path, where: str = "") -> None:
+    """ConfigError naming the first key of `data` that is not `known` (the files the tool reads refuse them)."""
+    unknown = sorted(set(map(str, data)) - set(known))
+    if unknown:
+        raise ConfigError(path, f"{where}unknown key; known: {', '.join(known)}", unknown[0])
+
+
 def read_python_env(path: Path) -> ProjectEnv:
     """A python_env.yaml (mlflow 1.26+); unknown keys refused as mlflow refuses them."""
     data = read_yaml(path)
     if not isinstance(data, dict):
         raise ConfigError(path, "must be a YAML mapping")
-    unknown = sorted(set(map(str, data)) - set(PYTHON_ENV_KEYS))
-    if unknown:
-        raise ConfigError(path, f"unknown key; known: {', '.join(PYTHON_ENV_KEYS)}", unknown[0])
+    refuse_unknown(data, PYTHON_ENV_KEYS, path)
     python = python_of(data.get("python"))
     if python is None:
         raise ConfigError(path, 'must name a Python version (`python: "3.8"`)', "python")

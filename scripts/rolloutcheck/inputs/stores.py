@@ -12,7 +12,7 @@ from pathlib import Path
 
 from rolloutcheck.core import paths
 from rolloutcheck.core.errors import ConfigError
-from rolloutcheck.inputs import preflight, usecases
+from rolloutcheck.inputs import preflight, projects, usecases
 from rolloutcheck.inputs.usecases import UseCase
 from rolloutcheck.models import kinds
 
@@ -78,9 +78,7 @@ def load(path: Path = STORES_FILE) -> StoreConfig:
     spec = usecases.read_yaml(path)
     if not isinstance(spec, dict):
         raise ConfigError(path, "must be a YAML mapping")
-    unknown = sorted(set(map(str, spec)) - set(KEYS))
-    if unknown:
-        raise ConfigError(path, f"unknown key; known: {', '.join(KEYS)}", unknown[0])
+    projects.refuse_unknown(spec, KEYS, path)
     name = spec.get("usecase")
     if not isinstance(name, str) or not (paths.USECASES / name).is_dir():
         raise ConfigError(path, f"{name!r} is not a folder of usecases/", "usecase")

@@ -102,9 +102,7 @@ def load(folder: Path) -> UseCase:
     spec_file = folder / "usecase.yaml"
     project = projects.load(folder)
     spec = _mapping(spec_file)
-    unknown = sorted(set(map(str, spec)) - set(USECASE_KEYS))
-    if unknown:
-        raise ConfigError(spec_file, f"unknown key; known: {', '.join(USECASE_KEYS)}", unknown[0])
+    projects.refuse_unknown(spec, USECASE_KEYS, spec_file)
     if not isinstance(spec.get("flavor"), str) or not spec["flavor"]:
         raise ConfigError(spec_file, "missing: the flavor MLmodel must list next to python_function", "flavor")
     params = spec.get("params") or {}

@@ -95,6 +95,12 @@ class CellResult:
             return FAIL
         return PASS
 
+    def proven_remedy(self) -> dict | None:
+        """The library-pin remedy shown to work here (pin-remedy stops at the first; of older runs' several,
+        the one that changes fewest pins), or None."""
+        proven = [r for r in self.upgrade.get("pin_remedies", []) if r.get("outcome") == "proven"]
+        return min(proven, key=lambda r: len(r.get("pins", []))) if proven else None
+
     def failure(self) -> StageResult | None:
         """The stage to blame: the first that failed, else the first that did not pass."""
         if self.problem:

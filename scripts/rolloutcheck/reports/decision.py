@@ -175,9 +175,8 @@ def _stage_finding(cell: CellResult, stage: StageResult, cells: dict) -> Finding
                 f"the validate cell {retrained.title} passed (trained, logged, served, probed on {cell.label})"
             )
             evidence.append(retrained.cell_dir)
-        pinned = [r for r in cell.upgrade.get("pin_remedies", []) if r.get("outcome") == "proven"]
-        if pinned:
-            best = min(pinned, key=lambda r: len(r["pins"]))  # the proven remedy that changes least
+        best = cell.proven_remedy()
+        if best:
             slower = {n: f["verdict"] for n, f in (best.get("speed") or {}).items() if f.get("regression")}
             more = f" and {len(best['pins']) - 8} more" if len(best["pins"]) > 8 else ""
             pins = f"pin {', '.join(best['pins'][:8])}{more} ({best['name']} in {Path(best['folder']).name})"

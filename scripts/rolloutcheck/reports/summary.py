@@ -177,8 +177,7 @@ def model_row(cell: CellResult) -> list[str]:
     failure = cell.failure()
     broke = [s.stage for s in cell.stages if s.status == XFAIL and not s.reason.startswith("not run")]
     verdict = f"FAIL at {failure.stage}" if failure else f"breaks: {', '.join(broke)}" if broke else cell.status.upper()
-    proven = [r for r in cell.upgrade.get("pin_remedies", []) if r.get("outcome") == "proven"]
-    best = min(proven, key=lambda r: len(r["pins"])) if proven else None
+    best = cell.proven_remedy()
     pins = f"{best['name']}: {', '.join(best['pins'][:4])}{' ...' if len(best['pins']) > 4 else ''}" if best else "-"
     return [model.get("shown") or cell.usecase, cell.flavor or "?", f"{cell.from_label} -> {cell.label}", verdict,
             f"{ways[0]} / {ways[1]}", equal, "; ".join(speeds) or "-", pins]  # fmt: skip

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import csv
 import fnmatch
+import functools
 import io
 import os
 import re
@@ -144,6 +145,7 @@ class Copy:
             raise CopyError(f"ROLLOUT_MODELS_FROM: {self.url} is not a readable tracking store: {secrets.redact(line)}")
         return [tuple(row) for row in csv.reader(io.StringIO(done.stdout)) if row]
 
+    @functools.cached_property
     def _tables(self) -> set[str]:
         if self.kind == "postgresql":
             rows = self._sql("SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema()")
@@ -153,7 +155,7 @@ class Copy:
     def versions(self) -> list[Version]:
         if self.kind == "mlruns":
             return list(self._file_versions())
-        tables = self._tables()
+        tables = self._tables
         if "model_versions" not in tables:
             return []  # a store written before the registry (mlflow < 1.4)
         aliases: dict[tuple[str, str], list[str]] = {}
@@ -171,15 +173,16 @@ class Copy:
         rows = self._sql("SELECT r.run_uuid, r.artifact_uri FROM runs r JOIN experiments e "
                          "ON r.experiment_id = e.experiment_id WHERE e.name = ? AND r.lifecycle_stage = 'active' "
                          "ORDER BY r.start_time, r.run_uuid", experiment)  # fmt: skip
-        found = []
-        for run_id, artifact_uri in rows:
-            tags = dict(self._sql("SELECT key, value FROM tags WHERE run_uuid = ?", run_id))
-            found.append(Run(run_id, experiment, artifact_uri or "", tags))
-        return found
+        tags: dict[str, dict[str, str]] = {}  # one query for the experiment's tags, not one per run
+        for run_id, key, value in self._sql("SELECT t.run_uuid, t.key, t.value FROM tags t JOIN runs r ON "
+                                            "t.run_uuid = r.run_uuid JOIN experiments e ON r.experiment_id = "
+                                            "e.experiment_id WHERE e.name = ?", experiment):  # fmt: skip
+            tags.setdefault(run_id, {})[key] = value
+        return [Run(run_id, experiment, artifact_uri or "", tags.get(run_id, {})) for run_id, artifact_uri in rows]
 
     def logged_model_dir(self, model_id: str) -> Path | None:
         """A 3.x LoggedModel's artifacts (`models:/m-...` sources)."""
-        if self.kind == "sqlite" and "logged_models" in self._tables():
+        if self.kind != "mlruns" and "logged_models" in self._tables:
             rows = self._sql("SELECT artifact_location FROM logged_models WHERE model_id = ?", model_id)
             return self.locate(rows[0][0]) if rows else None
         return None

@@ -14,7 +14,7 @@ import json
 from rolloutcheck.cells.context import CellContext, StageFailed, UpgradeState
 from rolloutcheck.cells.stages import serve
 from rolloutcheck.cells.stages.probe import logged_example
-from rolloutcheck.cells.stages.upgrade.replay import error_line, production_requests
+from rolloutcheck.cells.stages.upgrade.replay import error_line, exchange, production_requests
 from rolloutcheck.core import net
 from rolloutcheck.drivers import serving
 from rolloutcheck.models.results import PASS, ProbeResult, StageResult
@@ -61,12 +61,7 @@ class AsLogged:
         answers, failed = {}, []
         with ctx.log("probe").open("a") as log:
             for spec in chosen:
-                sent = spec.request.for_server(net.HOST, source.server.port)
-                try:
-                    status, text = probing.send(sent)
-                except Exception as error:  # noqa: BLE001 - any transport error is this request's failure
-                    status, text = None, f"{type(error).__name__}: {error}"
-                log.write(f"--- {spec.name}: {sent.method} {sent.url}\n{sent.body}\n<-- {status}\n{text[:4000]}\n")
+                status, text = exchange(spec.name, spec.request.for_server(net.HOST, source.server.port), log)
                 try:
                     predictions = probing.flatten(json.loads(text)) if status == 200 else None
                 except (ValueError, TypeError):

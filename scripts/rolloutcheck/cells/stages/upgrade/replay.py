@@ -54,6 +54,16 @@ class Answer:
     seconds: float
 
 
+def exchange(name: str, sent, log) -> tuple[int | None, str]:
+    """Send one request to a local server: (HTTP status or None, body or the transport error), both logged."""
+    try:
+        status, text = probing.send(sent)
+    except Exception as error:  # noqa: BLE001 - any transport error is this request's failure
+        status, text = None, f"{type(error).__name__}: {error}"
+    log.write(f"--- {name}: {sent.method} {sent.url}\n{sent.headers}\n{sent.body}\n<-- {status}\n{text[:4000]}\n")
+    return status, text
+
+
 def answers(ctx: CellContext, state: UpgradeState, server, log_file: Path) -> list[Answer]:
     """Production's requests (in the *to* protocol) sent to `server`; each judged, written to `log_file`."""
     from_version, to_version = state.source.result.mlflow_version, state.target.result.mlflow_version
@@ -68,15 +78,8 @@ def answers(ctx: CellContext, state: UpgradeState, server, log_file: Path) -> li
             request, must_change = (spec.request, False) if spec in example else in_protocol_of(spec, to_version)
             as_logged = state.source.report.oracle.get(spec.name)
             wanted = expectations.select(list(spec.expectations), from_version)
-            sent = request.for_server(net.HOST, server.port)
             started = time.monotonic()
-            try:
-                status, text = probing.send(sent)
-            except Exception as error:  # noqa: BLE001 - any transport error is this probe's failure
-                status, text = None, f"{type(error).__name__}: {error}"
-            log.write(
-                f"--- {spec.name}: {sent.method} {sent.url}\n{sent.headers}\n{sent.body}\n<-- {status}\n{text[:4000]}\n"
-            )
+            status, text = exchange(spec.name, request.for_server(net.HOST, server.port), log)
             verdict, reason = _judge(status, text, as_logged, wanted.tolerance)
             found.append(
                 Answer(spec, request, must_change, verdict, reason, status, round(time.monotonic() - started, 3))
