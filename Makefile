@@ -20,6 +20,9 @@
 #   RETRAIN=1 make ...              train every model again (ROLLOUT_RETRAIN=1), even when one of the same inputs is kept
 
 PYTHON ?= python3
+# Python keeps compiled bytecode: with PYTHONDONTWRITEBYTECODE=1 (set on some machines and CI images)
+# every nox, pytest and mlflow process compiles its imports from source again, seconds each time.
+unexport PYTHONDONTWRITEBYTECODE
 TOOLS := $(CURDIR)/.tools
 NOX := $(TOOLS)/bin/nox
 export PATH := $(TOOLS)/bin:$(PATH)

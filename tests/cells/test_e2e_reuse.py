@@ -1,7 +1,7 @@
 """Trained models reused by their inputs, for real: a second cell with unchanged inputs takes the model the
-first one kept (serve, probes and speed still run on it), a damaged kept model is trained again, never
-passed, and an upgrade takes production's model from the validate cell of the same run. Each test has a
-results folder (and so a model cache) of its own."""
+first one kept and its tracking check (serve, probes and speed still run on it), a damaged kept model is
+trained again, never passed, and an upgrade takes production's model from the validate cell of the same
+run. Each test has a results folder (and so a model cache) of its own."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ import pytest
 
 from rolloutcheck.core import paths, procs
 from rolloutcheck.models.results import PASS
+from rolloutcheck.stores import trained
 from sessions import only_cell, stage, validate
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(1800)]
@@ -40,19 +41,31 @@ def test_unchanged_inputs_take_the_kept_model_and_a_damaged_one_is_trained_again
     assert train.reason == f"run {first.run_id}, reused from r1/3.17.2/{USECASE} (inputs unchanged)"
     assert train.details["model_key"] == key and second.run_id == first.run_id
     assert all(p.status == PASS for p in second.probes if p.name == "dataframe_split")  # served from the copy
-    assert stage(second, "tracking").reason.startswith("run FINISHED")  # checked again, on the copy
+    tracking = stage(second, "tracking")  # the same model, probes and check: the first cell's check is taken
+    assert tracking.reason.startswith("run FINISHED") and tracking.reason.endswith(
+        f"checked before in r1/3.17.2/{USECASE} (same model, probes and check)"
+    )
+    assert tracking.details["check_reused_from"] == f"r1/3.17.2/{USECASE}" and tracking.seconds < 2
+    assert not any(r.get("role") == "tracking" for r in map(json.loads, commands(second)))  # no check process
     assert all(f["requests"] > 0 for f in second.speed.values())
     assert "Model cache: 1 trained model(s)" in done.stdout
-    recorded = [json.loads(line) for line in (Path(second.cell_dir) / "logs" / procs.COMMANDS_FILE).open()]
+    recorded = [json.loads(line) for line in commands(second)]
     assert any(r["command"][1:2] == ["run"] for r in recorded)  # repro.sh still trains
 
-    model = next(p for p in (results / paths.MODEL_CACHE_DIR / key).rglob("model.*") if p.suffix in (".pkl", ".skops"))
+    entry = results / paths.MODEL_CACHE_DIR / key
+    stored = [p for p in entry.rglob("model.*") if trained.CHECKS_DIR not in p.relative_to(entry).parts]
+    model = next(p for p in stored if p.suffix in (".pkl", ".skops"))  # the store's, not a kept check's copy
     model.write_bytes(model.read_bytes()[:-8] + b"damaged!")
     third, _ = cell_of(results, "r3", "3.17.2", session)
     train = stage(third, "train")
     assert train.reason.startswith("run ") and "reused" not in train.reason and third.run_id != first.run_id
     assert "set aside" in train.details["reuse"] and "differs from what was recorded" in train.details["reuse"]
     assert stage(third, "tracking").details["model_cache"] == f"kept as {key}"  # a whole one again
+    assert "check_reused_from" not in stage(third, "tracking").details  # a new model is checked
+
+
+def commands(result) -> list[str]:
+    return (Path(result.cell_dir) / "logs" / procs.COMMANDS_FILE).read_text().splitlines()
 
 
 def test_an_upgrade_takes_productions_model_from_the_validate_cell_of_the_same_run(tmp_path):

@@ -203,8 +203,10 @@ def test_cell_processes_do_not_inherit_the_tools_environment():
     from rolloutcheck.core.settings import Settings
 
     settings = Settings.from_environ({"UV_PYTHON": "/tool", "UV_PROJECT_ENVIRONMENT": "/tool", "VIRTUAL_ENV": "/tool",
-                                      "PATH": "/bin", "HTTP_PROXY": "http://proxy:1"})  # fmt: skip
+                                      "PATH": "/bin", "HTTP_PROXY": "http://proxy:1",
+                                      "PYTHONDONTWRITEBYTECODE": "1"})  # fmt: skip
     environ = settings.process_environ()
+    assert "PYTHONDONTWRITEBYTECODE" not in environ  # every mlflow process would compile its modules again
     assert "UV_PYTHON" not in environ and "UV_PROJECT_ENVIRONMENT" not in environ and "VIRTUAL_ENV" not in environ
     assert environ["PATH"] == "/bin" and environ["HTTP_PROXY"] == "http://proxy:1"  # installs keep the proxy
     assert environ["ROLLOUT_RUN_DIR"] == str(settings.run_dir)

@@ -127,3 +127,63 @@ def test_keep_n_and_clear(tmp_path):
     assert json.loads((cache / "c" / trained.ENTRY_FILE).read_text())["key"] == "c"
     trained.prune(cache, None)
     assert trained.entries(cache) == []
+
+
+def fake_check(cell_dir: Path, folder: str = "check") -> Path:
+    """A passing check's folder: its spec and report name the cell, the model it downloaded."""
+    work = cell_dir / folder
+    (work / "tmp1" / "model").mkdir(parents=True)
+    (work / "tmp1" / "model" / "model.pkl").write_bytes(b"\x80pickle")
+    (work / "spec.json").write_text(json.dumps({"work_dir": str(work), "store_dir": f"{cell_dir}/mlruns"}))
+    (work / "out.json").write_text(json.dumps({"model_dir": f"{work}/tmp1/model", "oracle": {"p": [5.9]}}))
+    return work
+
+
+def test_a_kept_check_is_taken_by_a_cell_of_the_same_model_with_its_paths_rewritten(tmp_path):
+    old, new, cache = tmp_path / "run1" / "1.2.SBD.0" / "uc", tmp_path / "run2" / "up" / "uc", tmp_path / "cache"
+    fake_cell(old)
+    entry = trained.store(cache, "k1", {}, old, "abc", "run1/1.2.SBD.0/uc")
+    assert trained.take_check(entry.folder, "c1", new, "check") == (None, None)  # none kept yet: the check runs
+    assert trained.keep_check(entry.folder, "c1", fake_check(old), old, "run1/1.2.SBD.0/uc")
+    assert not trained.keep_check(entry.folder, "c1", fake_check(tmp_path / "other"), old, "x")  # kept once
+    assert trained.lookup(cache, "k1")[1] is None  # the entry's own manifest still holds
+    new.mkdir(parents=True)
+    assert trained.take_check(entry.folder, "c1", new, "from-check") == ("run1/1.2.SBD.0/uc", None)
+    out = json.loads((new / "from-check" / "out.json").read_text())
+    assert out["model_dir"] == f"{new}/from-check/tmp1/model" and out["oracle"] == {"p": [5.9]}
+    assert Path(out["model_dir"], "model.pkl").read_bytes() == b"\x80pickle"
+    assert json.loads((new / "from-check" / "spec.json").read_text())["store_dir"] == f"{new}/mlruns"
+    assert not (new / "from-check" / trained.CHECK_FILE).exists()
+    with pytest.raises(trained.CacheError, match="never overwrites"):
+        trained.take_check(entry.folder, "c1", new, "from-check")
+
+
+@pytest.mark.parametrize("damage", ["change", "remove", "record"])
+def test_a_damaged_kept_check_is_removed_and_the_check_runs(tmp_path, damage):
+    cell, cache = tmp_path / "cell", tmp_path / "cache"
+    fake_cell(cell)
+    entry = trained.store(cache, "k1", {}, cell, "abc", "r/l/u")
+    trained.keep_check(entry.folder, "c1", fake_check(cell), cell, "r/l/u")
+    kept = entry.folder / trained.CHECKS_DIR / "c1"
+    if damage == "change":
+        (kept / "out.json").write_text(json.dumps({"oracle": {"p": [1.0]}}))  # another answer: never taken
+    elif damage == "remove":
+        (kept / "tmp1" / "model" / "model.pkl").unlink()
+    else:
+        (kept / trained.CHECK_FILE).write_text("{")
+    source, problem = trained.take_check(entry.folder, "c1", tmp_path / "new", "check")
+    assert source is None and problem.startswith("kept tracking check removed: ")
+    assert not kept.exists() and not (tmp_path / "new" / "check").exists()
+
+
+def test_the_check_key_holds_what_the_check_reads_not_where_the_cell_is():
+    from rolloutcheck.cells.stages import tracking
+
+    spec = {"tracking_uri": "sqlite:////a/mlflow.db", "store_dir": "/a/mlruns", "work_dir": "/a/check",
+            "run_id": "r1", "params": {"alpha": 0.5}, "probes": {"p": {"kind": "frame", "data": [[1]]}}}  # fmt: skip
+    key = tracking.check_key(spec)
+    moved = {**spec, "tracking_uri": "sqlite:////b/mlflow.db", "store_dir": "/b/mlruns", "work_dir": "/b/check"}
+    assert tracking.check_key(moved) == key
+    new_probe = {**spec, "probes": {**spec["probes"], "q": {"kind": "frame", "data": [[2]]}}}
+    for changed in (new_probe, {**spec, "run_id": "r2"}, {**spec, "params": {"alpha": 0.4}}):
+        assert tracking.check_key(changed) != key

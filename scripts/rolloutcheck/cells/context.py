@@ -74,7 +74,8 @@ class CellState:
     model_inputs: dict | None = None
     reused_from: str | None = None  # `<run>/<group>/<cell>` whose trained model this cell took
     server: object | None = None  # serving.Server
-    check: object | None = None  # tracking.TrackingCheck
+    check: object | None = None  # tracking.TrackingCheck, or tracking.KeptCheck when an earlier one is taken
+    check_note: str | None = None  # why a kept check of a kept model was not taken (damaged, unreadable)
     report: object | None = None  # tracking.CheckReport
     python_version: str | None = None  # X.Y of the env (a models cell locks for the Python its model was logged with)
 

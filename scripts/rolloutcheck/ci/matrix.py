@@ -18,6 +18,7 @@ from pathlib import Path
 from rolloutcheck.ci.progress import Estimate, Progress, history
 from rolloutcheck.ci.selection import Cell
 from rolloutcheck.core import procs
+from rolloutcheck.core.settings import NO_BYTECODE
 from rolloutcheck.core.steplog import Printer, stderr
 from rolloutcheck.models import layout
 from rolloutcheck.reports import aggregate
@@ -33,8 +34,9 @@ def run_matrix(
     logs.mkdir(exist_ok=True)
     progress = Progress([c.key for c in cells], Estimate(history(run.parent, exclude=run)), jobs, printer)
     # NOX_SCRIPT_MODE=none is what nox's script mode gave *this* process: a cell's nox (make's) must
-    # enter the tool's environment itself
-    environ = {**{k: v for k, v in os.environ.items() if k != "NOX_SCRIPT_MODE"}, "ROLLOUT_RUN_DIR": str(run)}
+    # enter the tool's environment itself; with NO_BYTECODE each cell's nox compiles the tool's modules again
+    environ = {**{k: v for k, v in os.environ.items() if k not in ("NOX_SCRIPT_MODE", NO_BYTECODE)},
+               "ROLLOUT_RUN_DIR": str(run)}  # fmt: skip
 
     running: dict[str, subprocess.Popen] = {}
     stopping = threading.Event()

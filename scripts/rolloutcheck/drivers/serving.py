@@ -19,6 +19,9 @@ from rolloutcheck.core.steplog import last_error_line
 from rolloutcheck.probes import localhttp
 
 
+POLL_SECONDS = 0.1  # a refused connection costs microseconds; a server's start is waited for to the tenth
+
+
 class ServeError(Failure, RuntimeError):
     pass
 
@@ -85,7 +88,7 @@ class Server:
                 if not self.listening():  # another process won the race for the port (make -j2)
                     raise PortTaken(f"port {self.port} answered, but not from this cell's server")
                 return time.monotonic() - started
-            time.sleep(0.5)
+            time.sleep(POLL_SECONDS)
         raise ServeError(f"server never healthy: no 200 from {self.health} within {timeout:.0f}s")
 
     def listening(self) -> bool:

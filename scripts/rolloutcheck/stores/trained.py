@@ -8,6 +8,12 @@ whole entry or none, and two cells storing the same key at once (`make -j2`) lea
 Restoring copies it into the new cell (never shared for writing) and rewrites the old cell folder's
 path wherever the store recorded it (meta.yaml files, every text column of the SQLite store). An
 entry whose files are missing or differ from the manifest is set aside, never used.
+
+An entry also keeps the passing tracking checks of its model (`checks/<check key>/`: the check's folder,
+the model as it downloaded it, its report), keyed by everything the check reads besides the model: the
+check script, the expected params and metrics, every probe's payload. A later cell with the same model
+and the same check key takes the report instead of loading the model again; a new probe changes the
+check key, so the check runs (and computes that probe's oracle). Kept and verified the same way.
 """
 
 from __future__ import annotations
@@ -28,6 +34,8 @@ from rolloutcheck.core.errors import Failure
 
 STORE_PARTS = ("mlruns", "mlflow.db")  # what a cell's private tracking store is made of (traits.tracking_uri)
 ENTRY_FILE = "entry.json"
+CHECKS_DIR = "checks"  # an entry's kept tracking checks, one folder per check key
+CHECK_FILE = "check.json"  # in a kept check: the cell folder it ran in, its manifest
 
 
 class CacheError(Failure):
@@ -74,20 +82,26 @@ class Entry:
         return cls(folder, raw["key"], raw["run_id"], raw["source"], raw["cell_dir"], raw["inputs"], raw["manifest"])
 
 
-def _manifest(folder: Path) -> dict[str, list]:
-    return {str(p.relative_to(folder)): [p.stat().st_size, file_digest(p)]
-            for p in sorted(folder.rglob("*")) if p.is_file() and p.name != ENTRY_FILE}  # fmt: skip
+def _manifest(folder: Path, skip: tuple[str, ...] = (ENTRY_FILE,)) -> dict[str, list]:
+    """Size and sha256 of every file under `folder` but `skip` (top-level names)."""
+    files = [p for p in sorted(folder.rglob("*")) if p.is_file() and p.relative_to(folder).parts[0] not in skip]
+    return {str(p.relative_to(folder)): [p.stat().st_size, file_digest(p)] for p in files}
 
 
-def verify(entry: Entry) -> str | None:
-    """What is wrong with an entry's files (missing, changed, added), or None when they are as recorded."""
-    for relative, (size, digest) in entry.manifest.items():
-        path = entry.folder / relative
+def _damage(folder: Path, manifest: dict[str, list]) -> str | None:
+    """What differs between `folder` and its manifest (a file missing or changed), or None."""
+    for relative, (size, digest) in manifest.items():
+        path = folder / relative
         if not path.is_file():
             return f"{relative} is missing"
         if path.stat().st_size != size or file_digest(path) != digest:
             return f"{relative} differs from what was recorded"
     return None
+
+
+def verify(entry: Entry) -> str | None:
+    """What is wrong with an entry's files (missing, changed), or None when they are as recorded."""
+    return _damage(entry.folder, entry.manifest)
 
 
 def lookup(cache: Path, key: str) -> tuple[Entry | None, str | None]:
@@ -141,9 +155,7 @@ def store(cache: Path, key: str, inputs: dict, cell_dir: Path, run_id: str, sour
         entry = {"key": key, "run_id": run_id, "source": source, "cell_dir": str(cell_dir), "inputs": inputs,
                  "stored": stored, "manifest": _manifest(scratch)}  # fmt: skip
         write_atomic(scratch / ENTRY_FILE, json.dumps(entry, indent=1))
-        try:
-            os.rename(scratch, cache / key)
-        except OSError:  # an entry appeared meanwhile: keep that one
+        if not _put(scratch, cache / key):  # an entry appeared meanwhile: keep that one
             return None
     except OSError as error:
         raise CacheError(f"could not keep the trained model in {cache}: {error}") from None
@@ -151,6 +163,66 @@ def store(cache: Path, key: str, inputs: dict, cell_dir: Path, run_id: str, sour
         if scratch.exists():
             shutil.rmtree(scratch, ignore_errors=True)
     return Entry.load(cache / key)
+
+
+def _put(scratch: Path, target: Path) -> bool:
+    """Rename a finished scratch folder into place; False when `target` appeared meanwhile."""
+    try:
+        os.rename(scratch, target)
+    except OSError:
+        return False
+    return True
+
+
+def keep_check(entry: Path, check_key: str, check_dir: Path, cell_dir: Path, source: str) -> bool:
+    """Keep a passing tracking check (its folder: report, downloaded model) in the entry of its model;
+    False when one of that key is kept already. Made in a scratch folder and renamed into place."""
+    checks = entry / CHECKS_DIR
+    if not (entry / ENTRY_FILE).is_file() or (checks / check_key / CHECK_FILE).is_file():
+        return False
+    checks.mkdir(exist_ok=True)
+    scratch = checks / f".new-{check_key}-{uuid.uuid4().hex[:8]}"
+    try:
+        shutil.copytree(check_dir, scratch, symlinks=True)
+        recorded = {"cell_dir": str(cell_dir), "folder": check_dir.name, "source": source,
+                    "manifest": _manifest(scratch, skip=(CHECK_FILE,))}  # fmt: skip
+        write_atomic(scratch / CHECK_FILE, json.dumps(recorded, indent=1))
+        return _put(scratch, checks / check_key)
+    except OSError as error:
+        raise CacheError(f"could not keep the tracking check in {checks}: {error}") from None
+    finally:
+        if scratch.exists():
+            shutil.rmtree(scratch, ignore_errors=True)
+
+
+def take_check(entry: Path, check_key: str, cell_dir: Path, folder: str) -> tuple[str | None, str | None]:
+    """Copy the kept check of `check_key` into `cell_dir/folder`, its recorded paths pointed there:
+    (where it ran first, None), or (None, why not: none kept, or damaged and removed)."""
+    kept = entry / CHECKS_DIR / check_key
+    if not (kept / CHECK_FILE).is_file():
+        return None, None
+    try:
+        recorded = json.loads((kept / CHECK_FILE).read_text())
+        problem = _damage(kept, recorded["manifest"])
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        problem = f"its {CHECK_FILE} is unreadable ({type(error).__name__})"
+    if problem:
+        shutil.rmtree(kept, ignore_errors=True)
+        return None, f"kept tracking check removed: {problem}"
+    target = cell_dir / folder
+    if target.exists():
+        raise CacheError(f"{target} exists already: a kept check never overwrites a cell's files")
+    try:
+        shutil.copytree(kept, target, symlinks=True)
+        (target / CHECK_FILE).unlink()
+        old, new = str(Path(recorded["cell_dir"]) / recorded["folder"]), str(target)
+        for name in ("spec.json", "out.json"):  # the only files naming where the check ran
+            path = target / name
+            if path.is_file():
+                path.write_text(path.read_text().replace(old, new).replace(recorded["cell_dir"], str(cell_dir)))
+    except OSError as error:
+        raise CacheError(f"could not restore the kept tracking check {check_key}: {error}") from None
+    return recorded["source"], None
 
 
 def _rewrite_sqlite(db: Path, old: str, new: str) -> int:

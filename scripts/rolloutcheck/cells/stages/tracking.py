@@ -4,10 +4,16 @@ The check runs in the environment under test (inenv/check_run.py) and, for all b
 models, beside the server's start-up: `start()` launches it before serve, `run()` waits for it.
 Besides the tracking checks it computes the *oracle*: the model's own in-process predictions on
 each probe's input, aligned by column name.
+
+A cell that took a kept model (stages/reuse.py) also takes that model's kept check when nothing the
+check reads changed (`check_key`: the check script, the spec but for where the cell is): the same
+model, store and environment give the same report, so loading the model again would only repeat it.
+A new or changed probe changes the key: the check runs and is kept for the next cell.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import subprocess
 import time
@@ -19,6 +25,7 @@ from rolloutcheck.cells.stages import reuse
 from rolloutcheck.core import paths
 from rolloutcheck.models.results import StageResult
 from rolloutcheck.probes import forms
+from rolloutcheck.stores import trained
 
 NAME = "tracking"
 EXAMPLE_PROBE = "logged-input-example"  # the probe made of the example the model logged
@@ -70,30 +77,68 @@ class CheckReport:
         )
 
 
+@dataclass(frozen=True)
+class KeptCheck:
+    """The report of an earlier passing check of the same model and check inputs (not run again)."""
+
+    report: CheckReport
+    source: str  # `<run>/<group>/<cell>` where it ran
+
+
+WHERE = ("tracking_uri", "store_dir", "work_dir")  # the spec's paths of the cell: not inputs of the check
+
+
 def describe(ctx: CellContext) -> str:
     return "tracking and model checks with the env's own mlflow"
 
 
 def start(ctx: CellContext, state: CellState) -> None:
-    """Launch the check now, beside the server's start-up, unless the model needs a JVM: its
-    h2o.init would race the server's for the one JVM both are configured to use."""
-    if not ctx.usecase.needs_java:
+    """Take the kept check of a kept model, or launch the check now, beside the server's start-up,
+    unless the model needs a JVM: its h2o.init would race the server's for the one JVM both use."""
+    state.check = _kept(ctx, state)
+    if state.check is None and not ctx.usecase.needs_java:
         state.check = _launch(ctx, state)
 
 
-def _launch(ctx: CellContext, state: CellState) -> TrackingCheck:
+def work_dir(ctx: CellContext) -> Path:
+    return ctx.cell_dir / f"{ctx.log_prefix}check"
+
+
+def check_key(spec: dict) -> str:
+    """What the check reads besides the model and its store: the script and the spec but the cell's paths."""
+    inputs = {k: v for k, v in spec.items() if k not in WHERE}
+    inputs["script"] = trained.file_digest(CHECK_SCRIPT)
+    return hashlib.sha256(json.dumps(inputs, sort_keys=True, default=str).encode()).hexdigest()[:32]
+
+
+def _kept(ctx: CellContext, state: CellState) -> KeptCheck | None:
+    """The kept check of this cell's model (only when the model itself was taken from the cache)."""
+    if not state.reused_from or state.model_key is None or ctx.model_cache is None:
+        return None
+    key, started = check_key(spec_of(ctx, state)), time.monotonic()
+    try:
+        source, state.check_note = trained.take_check(ctx.model_cache / state.model_key, key, ctx.cell_dir,
+                                                      work_dir(ctx).name)  # fmt: skip
+    except trained.CacheError as error:  # an optimisation that failed: the check runs
+        state.check_note = error.reason
+        return None
+    if source is None:
+        return None
+    taken = max(round(time.monotonic() - started, 2), 0.01)  # the stage's time: taking it, not the server's start
+    return KeptCheck(CheckReport.from_file(work_dir(ctx) / "out.json", taken), source)
+
+
+def spec_of(ctx: CellContext, state: CellState) -> dict:
     state.need("traits", "environ", "run_id")
-    work = ctx.cell_dir / f"{ctx.log_prefix}check"
-    work.mkdir()
     usecase = ctx.usecase
     default_uri = state.traits.tracking_uri(ctx.cell_dir)
     tracking_uri = state.environ.get("MLFLOW_TRACKING_URI", default_uri)  # a store check points it elsewhere
-    spec = {
+    return {
         "tracking_uri": tracking_uri,
         # the file-store layout is checked only for the cell's own store
         "store_kind": state.traits.store_kind if tracking_uri == default_uri else "other",
         "store_dir": str(ctx.cell_dir / "mlruns"),
-        "work_dir": str(work),
+        "work_dir": str(work_dir(ctx)),
         "run_id": state.run_id,
         "model_path": usecase.model_path,
         "params": usecase.expected_params,
@@ -104,6 +149,12 @@ def _launch(ctx: CellContext, state: CellState) -> TrackingCheck:
         "probes": {p.name: payload for p in ctx.config.probes if (payload := forms.of(p.request))},
         "example_probe": EXAMPLE_PROBE,
     }
+
+
+def _launch(ctx: CellContext, state: CellState) -> TrackingCheck:
+    spec = spec_of(ctx, state)
+    work = work_dir(ctx)
+    work.mkdir()
     (work / "spec.json").write_text(json.dumps(spec, indent=2))
     out = work / "out.json"
     command = [str(ctx.prefix / "bin" / "python"), str(CHECK_SCRIPT), str(work / "spec.json"), str(out)]
@@ -113,6 +164,8 @@ def _launch(ctx: CellContext, state: CellState) -> TrackingCheck:
 
 def _finished(ctx: CellContext, state: CellState) -> CheckReport:
     check = state.check = state.check or _launch(ctx, state)
+    if isinstance(check, KeptCheck):
+        return check.report
     try:
         check.proc.wait(timeout=ctx.timeouts.tracking)
     except subprocess.TimeoutExpired:
@@ -139,14 +192,34 @@ def run(ctx: CellContext, state: CellState, record: StageResult) -> None:
     state.report = report
     state.result.flavor = report.flavor
     record.seconds = report.seconds
-    record.details = {"metrics": report.metrics, "flavors": list(report.flavors), "flavor": report.flavor,
+    record.details = {"check_cache": state.check_note} if state.check_note else {}
+    record.details |= {"metrics": report.metrics, "flavors": list(report.flavors), "flavor": report.flavor,
                       "mlflow_version": report.mlflow_version, "model_uri": report.model_uri}  # fmt: skip
     if report.error or report.problems:
         raise StageFailed("; ".join(filter(None, [report.error, *report.problems])))
     record.reason = f"run FINISHED, params and metrics as expected, flavor {report.flavor}, model {report.model_uri}"
+    if isinstance(state.check, KeptCheck):
+        record.reason += f"; checked before in {state.check.source} (same model, probes and check)"
+        record.details["check_reused_from"] = state.check.source
+        return
     reuse.keep(ctx, state, record)  # a model trained here and checked: later cells with its inputs take it
+    keep_check(ctx, state, record)
+
+
+def keep_check(ctx: CellContext, state: CellState, record: StageResult) -> None:
+    """After a passing check: keep it with its model, for cells that take the model and ask the same."""
+    if state.model_key is None or ctx.model_cache is None or not reuse.applies(ctx, state):
+        return
+    spec = json.loads((work_dir(ctx) / "spec.json").read_text())
+    try:
+        kept = trained.keep_check(ctx.model_cache / state.model_key, check_key(spec), work_dir(ctx), ctx.cell_dir,
+                                  reuse.source_of(ctx))  # fmt: skip
+    except trained.CacheError as error:  # an optimisation that failed: the cell's verdict stands
+        record.details["check_cache"] = error.reason
+        return
+    record.details["check_cache"] = "kept" if kept else "kept already"
 
 
 def stop(ctx: CellContext, state: CellState) -> None:
-    if state.check is not None and state.check.proc.poll() is None:
+    if isinstance(state.check, TrackingCheck) and state.check.proc.poll() is None:
         ctx.launch(NAME, state.environ or {}).stop(state.check.proc)
