@@ -36,6 +36,55 @@ def test_stop_reaches_children_in_other_sessions(tmp_path):
     assert not any(p.is_running() and p.status() != psutil.STATUS_ZOMBIE for p in tree)
 
 
+# A master that stops its own worker on SIGTERM (gunicorn's master, when its worker is killed under it,
+# starts a new one first); the worker logs who stopped it.
+WORKER = """
+import os, signal, sys
+signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})
+sender = signal.sigwaitinfo({signal.SIGTERM}).si_pid
+open(sys.argv[1], "a").write("worker stopped by " + ("its master" if sender == os.getppid() else "another") + "\\n")
+"""
+MASTER = """
+import signal, subprocess, sys, time
+worker = subprocess.Popen([sys.executable, "-c", sys.argv[2], sys.argv[1]])
+def stop(*_):
+    worker.terminate(); worker.wait(); sys.exit(0)
+signal.signal(signal.SIGTERM, stop)
+time.sleep(300)
+"""
+
+
+def started_tree(tmp_path: Path, command: list[str]) -> tuple[subprocess.Popen, str]:
+    marker = procs.new_marker()
+    proc = procs.start(command, tmp_path / "log", dict(os.environ), tmp_path, marker)
+    deadline = time.monotonic() + 20
+    while len(procs.marked(marker)) < 2 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return proc, marker
+
+
+def test_stop_signals_a_master_before_the_worker_it_stops_itself(tmp_path):
+    log = tmp_path / "order.log"
+    proc, marker = started_tree(tmp_path, [sys.executable, "-c", MASTER, str(log), WORKER])
+    assert procs.stop(proc, marker) == 2
+    assert log.read_text().splitlines() == ["worker stopped by its master"]
+    assert not procs.marked(marker)
+
+
+IGNORING = (
+    "import signal, subprocess, sys, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); "
+    "subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(300)']); time.sleep(300)"
+)
+
+
+def test_a_tree_whose_top_ignores_sigterm_is_still_stopped(tmp_path):
+    proc, marker = started_tree(tmp_path, [sys.executable, "-c", IGNORING])
+    tree = procs.marked(marker)
+    assert len(tree) == 2
+    assert procs.stop(proc, marker, grace=2.0) == 2  # the child is signalled after a wave, the top killed at 2 s
+    assert not any(p.is_running() and p.status() != psutil.STATUS_ZOMBIE for p in tree)
+
+
 def test_stop_finds_orphans_by_marker(tmp_path):
     """The parent is gone (its child re-parented to init): the marker still finds the child."""
     marker = procs.new_marker()

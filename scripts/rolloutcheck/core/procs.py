@@ -16,6 +16,7 @@ import os
 import shlex
 import signal
 import subprocess
+import time
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -126,18 +127,51 @@ def marked(marker: str, role: str | None = None) -> list[psutil.Process]:
     return found
 
 
+WAVE_SECONDS = 0.5  # how long the top of a tree has to end before everything left is signalled at once
+
+
+def _gone(proc: psutil.Process) -> bool:
+    try:
+        return not proc.is_running() or proc.status() == psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return True
+
+
+def _parent(proc: psutil.Process) -> int | None:
+    try:
+        return proc.ppid()
+    except psutil.NoSuchProcess:
+        return None
+
+
+def _signal(procs: list[psutil.Process], sig: int) -> None:
+    for victim in procs:
+        try:
+            victim.send_signal(sig)
+        except psutil.NoSuchProcess:
+            pass
+
+
 def _terminate(victims: dict[int, psutil.Process], grace: float) -> None:
-    for victim in victims.values():
-        try:
-            victim.send_signal(signal.SIGTERM)
-        except psutil.NoSuchProcess:
-            pass
-    _, alive = psutil.wait_procs(list(victims.values()), timeout=grace)
-    for victim in alive:
-        try:
-            victim.kill()
-        except psutil.NoSuchProcess:
-            pass
+    """SIGTERM from the top of each tree down: a process whose parent is among the victims is left
+    to that parent first, so a server stops its own workers (gunicorn's master signalled with its
+    worker starts a new worker first and takes 2 s instead of 0.7 s). When a wave ends nothing within
+    WAVE_SECONDS, every process left is signalled; what is alive at `grace` is killed."""
+    alive, signalled = [p for p in victims.values() if not _gone(p)], set()
+    deadline = time.monotonic() + grace
+    while alive and (left := deadline - time.monotonic()) > 0:
+        pids = {p.pid for p in alive}
+        tops = [p for p in alive if p.pid not in signalled and _parent(p) not in pids]
+        _signal(tops, signal.SIGTERM)
+        signalled.update(p.pid for p in tops)
+        waiting = [p for p in alive if p.pid in signalled]
+        gone, _ = psutil.wait_procs(waiting, timeout=min(left, WAVE_SECONDS))
+        if not gone:  # the top does not end on its own (it waits for its children): signal the rest
+            rest = [p for p in alive if p.pid not in signalled]
+            _signal(rest, signal.SIGTERM)
+            signalled.update(p.pid for p in rest)
+        alive = [p for p in alive if not _gone(p)]
+    _signal(alive, signal.SIGKILL)
     psutil.wait_procs(alive, timeout=grace)
 
 

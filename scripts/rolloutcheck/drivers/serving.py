@@ -18,7 +18,6 @@ from rolloutcheck.core.procs import Launch
 from rolloutcheck.core.steplog import last_error_line
 from rolloutcheck.probes import localhttp
 
-
 POLL_SECONDS = 0.1  # a refused connection costs microseconds; a server's start is waited for to the tenth
 
 
