@@ -5,7 +5,8 @@ order of shutdown) with three variables in its environment: the cell's marker, t
 process in the cell (a server attempt, the tracking check, ...) and its owner (the pid and start
 time of the process running the cell). Stopping takes the whole tree as it is *before* anything
 is killed, plus every process still carrying the marker (and role): a JVM that h2o's server
-starts in a separate session, or a worker re-parented to init, is found either way. A process
+starts in a separate session, or a worker re-parented to init, is found either way. The tree is
+signalled from the top down (a server stops its own workers), then whatever is left. A process
 whose owner is gone (the run was SIGKILLed) is a leftover that `stop_leftovers()` ends.
 """
 
