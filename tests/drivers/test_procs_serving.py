@@ -36,21 +36,20 @@ def test_stop_reaches_children_in_other_sessions(tmp_path):
     assert not any(p.is_running() and p.status() != psutil.STATUS_ZOMBIE for p in tree)
 
 
-# A master that stops its own worker on SIGTERM (gunicorn's master, when its worker is killed under it,
-# starts a new one first); the worker logs who stopped it.
-WORKER = """
-import os, signal, sys
-signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})
-sender = signal.sigwaitinfo({signal.SIGTERM}).si_pid
-open(sys.argv[1], "a").write("worker stopped by " + ("its master" if sender == os.getppid() else "another") + "\\n")
-"""
-MASTER = """
-import signal, subprocess, sys, time
-worker = subprocess.Popen([sys.executable, "-c", sys.argv[2], sys.argv[1]])
-def stop(*_):
-    worker.terminate(); worker.wait(); sys.exit(0)
-signal.signal(signal.SIGTERM, stop)
+# A wrapper that relays its child's output, as mlflow's CLI relays its server's: the child says it is
+# stopping on SIGTERM, which reaches the wrapper's log only while the wrapper still reads.
+CHILD = """
+import signal, sys, time
+signal.signal(signal.SIGTERM, lambda *_: (print("child stopping", flush=True), sys.exit(0)))
+print("child up", flush=True)
 time.sleep(300)
+"""
+WRAPPER = """
+import subprocess, sys
+child = subprocess.Popen([sys.executable, "-c", sys.argv[2]], stdout=subprocess.PIPE, text=True)
+with open(sys.argv[1], "a") as log:
+    for line in child.stdout:
+        log.write(line); log.flush()
 """
 
 
@@ -63,11 +62,14 @@ def started_tree(tmp_path: Path, command: list[str]) -> tuple[subprocess.Popen, 
     return proc, marker
 
 
-def test_stop_signals_a_master_before_the_worker_it_stops_itself(tmp_path):
-    log = tmp_path / "order.log"
-    proc, marker = started_tree(tmp_path, [sys.executable, "-c", MASTER, str(log), WORKER])
+def test_the_process_a_cell_started_is_stopped_after_the_tree_under_it(tmp_path):
+    log = tmp_path / "relayed.log"
+    proc, marker = started_tree(tmp_path, [sys.executable, "-c", WRAPPER, str(log), CHILD])
+    deadline = time.monotonic() + 20
+    while "child up" not in (log.read_text() if log.exists() else "") and time.monotonic() < deadline:
+        time.sleep(0.1)
     assert procs.stop(proc, marker) == 2
-    assert log.read_text().splitlines() == ["worker stopped by its master"]
+    assert log.read_text().splitlines() == ["child up", "child stopping"]  # the wrapper still relayed it
     assert not procs.marked(marker)
 
 
@@ -81,7 +83,7 @@ def test_a_tree_whose_top_ignores_sigterm_is_still_stopped(tmp_path):
     proc, marker = started_tree(tmp_path, [sys.executable, "-c", IGNORING])
     tree = procs.marked(marker)
     assert len(tree) == 2
-    assert procs.stop(proc, marker, grace=2.0) == 2  # the child is signalled after a wave, the top killed at 2 s
+    assert procs.stop(proc, marker, grace=2.0) == 2  # the top is killed at 2 s
     assert not any(p.is_running() and p.status() != psutil.STATUS_ZOMBIE for p in tree)
 
 
