@@ -7,9 +7,12 @@ lock reuses the environment instead of reinstalling.
 
 from __future__ import annotations
 
+import fcntl
 import importlib.metadata
 import shutil
 import subprocess
+from collections.abc import Iterator
+from contextlib import contextmanager
 from functools import cache
 from pathlib import Path
 
@@ -20,6 +23,16 @@ from rolloutcheck.envs import marker as envmark
 
 class EnvError(Failure, RuntimeError):
     pass
+
+
+@contextmanager
+def exclusive(venv: Path) -> Iterator[None]:
+    """One cell at a time creates, fills or checks an environment: the store cells of a label share one
+    (`make -j2`: a second `uv venv` into one being made fails, two syncs into one would mix)."""
+    venv.parent.mkdir(parents=True, exist_ok=True)
+    with venv.with_name(f".{venv.name}.lock").open("w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)  # released when the file is closed, or the process ends
+        yield
 
 
 def bin_dir(venv: Path) -> Path:

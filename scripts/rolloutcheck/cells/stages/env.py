@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from packaging.version import InvalidVersion, Version
 
 from rolloutcheck.cells.context import CellContext, CellState, StageFailed
@@ -31,6 +33,15 @@ def process_environ(ctx: CellContext, traits: Traits) -> dict[str, str]:
     }
 
 
+def build(ctx: CellContext, lock_file: Path) -> bool:
+    """Create (an upgrade's or store check's own env) and fill the environment, one cell at a time;
+    whether anything was installed."""
+    with environment.exclusive(ctx.venv):
+        if ctx.python:
+            ctx.backend.create(ctx.venv, ctx.python, ctx.log(NAME))
+        return ctx.backend.install(ctx.label, lock_file, ctx.prefix, ctx.log(NAME))
+
+
 def run(ctx: CellContext, state: CellState, record: StageResult) -> None:
     state.need("lock_file")
     if ctx.python_missing and not ctx.backend.builds_python:
@@ -41,9 +52,7 @@ def run(ctx: CellContext, state: CellState, record: StageResult) -> None:
             raise StageFailed("Java not found: this use case needs a JDK (`java -version` failed or is missing)")
         record.details["java"] = java
     # an EnvError or LockError (Python or install failed) fails the stage with its reason
-    if ctx.python:
-        ctx.backend.create(ctx.venv, ctx.python, ctx.log(NAME))
-    installed = ctx.backend.install(ctx.label, state.lock_file, ctx.prefix, ctx.log(NAME))
+    installed = build(ctx, state.lock_file)
     record.reason = "installed from lock" if installed else "reused: lock unchanged, nothing installed"
     record.details["reused"] = not installed
     version = environment.installed_version(ctx.prefix)
