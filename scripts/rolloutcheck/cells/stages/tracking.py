@@ -13,7 +13,6 @@ A new or changed probe changes the key: the check runs and is kept for the next 
 
 from __future__ import annotations
 
-import hashlib
 import json
 import subprocess
 import time
@@ -107,8 +106,7 @@ def work_dir(ctx: CellContext) -> Path:
 def check_key(spec: dict) -> str:
     """What the check reads besides the model and its store: the script and the spec but the cell's paths."""
     inputs = {k: v for k, v in spec.items() if k not in WHERE}
-    inputs["script"] = trained.file_digest(CHECK_SCRIPT)
-    return hashlib.sha256(json.dumps(inputs, sort_keys=True, default=str).encode()).hexdigest()[:32]
+    return trained.key_of({**inputs, "script": trained.file_digest(CHECK_SCRIPT)})
 
 
 def _kept(ctx: CellContext, state: CellState) -> KeptCheck | None:
