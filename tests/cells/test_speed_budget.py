@@ -1,11 +1,14 @@
-"""A validate cell's load stops at the time budget (ROLLOUT_SPEED_SECONDS); ROLLOUT_RETRAIN is read once."""
+"""A validate cell's load stops at the time budget (ROLLOUT_SPEED_SECONDS), its count can be set
+(ROLLOUT_SPEED_REQUESTS); ROLLOUT_RETRAIN is read once."""
 
 from __future__ import annotations
 
 from types import SimpleNamespace
 
+import pytest
+
 from rolloutcheck.cells.stages import speed
-from rolloutcheck.core.settings import Settings, SpeedLimits
+from rolloutcheck.core.settings import Settings, SettingsError, SpeedLimits
 from rolloutcheck.probes.loadtest import Load
 
 
@@ -15,6 +18,8 @@ def test_the_validate_load_stops_at_the_budget_and_keeps_its_request_count():
     quick = SimpleNamespace(usecase=SimpleNamespace(load=Load(seconds=2.0)), limits=SpeedLimits())
     assert speed.bounded(quick).seconds == 2.0  # a use case's own smaller bound stands
     assert "up to 200 requests per probe in 10 s" in speed.describe(ctx)
+    more = SimpleNamespace(usecase=ctx.usecase, limits=SpeedLimits(validate_requests=5000))
+    assert speed.bounded(more) == Load(requests=5000, seconds=10.0)  # more requests, the same time bound
 
 
 def test_settings_read_the_budget_and_the_retrain_switch(tmp_path):
@@ -23,6 +28,11 @@ def test_settings_read_the_budget_and_the_retrain_switch(tmp_path):
     assert settings.speed.validate_seconds == 3.0 and settings.retrain
     assert settings.model_cache == tmp_path / "model-cache"
     assert not Settings.from_environ({"ROLLOUT_RESULTS": str(tmp_path)}).retrain
+    assert settings.speed.validate_requests is None
+    assert Settings.from_environ({"ROLLOUT_SPEED_REQUESTS": "5000"}).speed.validate_requests == 5000
+    for bad in ("0", "-3", "1e4", "many"):
+        with pytest.raises(SettingsError, match="ROLLOUT_SPEED_REQUESTS=.* must be a positive whole number"):
+            Settings.from_environ({"ROLLOUT_SPEED_REQUESTS": bad})
 
 
 def test_the_reuse_key_holds_the_java_version_of_a_jvm_model(tmp_path, monkeypatch):

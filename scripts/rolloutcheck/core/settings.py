@@ -15,6 +15,7 @@ CLI) call `Settings.from_environ()` once. Every variable the tool reads is liste
 | ROLLOUT_FROM | the registry's `production` | the label upgrades start from |
 | ROLLOUT_SPEED_P95_RATIO, _MIN_MS | 1.5, 5 | speed regression: p95 ratio above and slower by more |
 | ROLLOUT_SPEED_SECONDS | 10 | a validate cell's speed stage stops after this many seconds per server |
+| ROLLOUT_SPEED_REQUESTS | the use case's | requests per probe of a validate cell's load (still time-bounded) |
 | ROLLOUT_STORE_SIZE | `default` | how much the store check writes (a size of envs/stores.yaml) |
 | ROLLOUT_POSTGRES_URL | | an existing PostgreSQL server for the store check, instead of a private cluster |
 | ROLLOUT_STORE_COPY | | a copy of production's store to check instead of a generated one |
@@ -61,6 +62,7 @@ class SpeedLimits:
     p95_ratio: float = 1.5
     p95_min_ms: float = 5.0
     validate_seconds: float = 10.0  # a validate cell's load stops here per server (upgrades keep their count)
+    validate_requests: int | None = None  # instead of the use case's load.requests in validate cells
 
 
 @dataclass(frozen=True)
@@ -103,6 +105,7 @@ class Settings:
                 p95_ratio=_positive(environ, "ROLLOUT_SPEED_P95_RATIO", SpeedLimits.p95_ratio),
                 p95_min_ms=_positive(environ, "ROLLOUT_SPEED_P95_MIN_MS", SpeedLimits.p95_min_ms),
                 validate_seconds=_positive(environ, "ROLLOUT_SPEED_SECONDS", SpeedLimits.validate_seconds),
+                validate_requests=_count(environ, "ROLLOUT_SPEED_REQUESTS"),
             ),
             from_label=environ.get("ROLLOUT_FROM") or None,
             store_size=environ.get("ROLLOUT_STORE_SIZE") or "default",
@@ -137,6 +140,16 @@ def _postgres_url(environ: Mapping[str, str]) -> str | None:
     if raw and not raw.startswith(("postgresql://", "postgres://")):
         raise SettingsError(f"ROLLOUT_POSTGRES_URL must be a postgresql:// URL, not {raw.split(':')[0]!r}")
     return raw
+
+
+def _count(environ: Mapping[str, str], name: str) -> int | None:
+    """A positive whole number from `name`, else None."""
+    raw = environ.get(name)
+    if not raw:
+        return None
+    if not raw.strip().isdigit() or int(raw) <= 0:
+        raise SettingsError(f"{name}={raw!r} must be a positive whole number")
+    return int(raw)
 
 
 def _positive(environ: Mapping[str, str], name: str, default: float) -> float:

@@ -19,9 +19,11 @@ NAME = "speed"
 
 def bounded(ctx: CellContext) -> loadtest.Load:
     """The use case's load, stopped at the validate budget (ROLLOUT_SPEED_SECONDS): a slow server
-    (h2o's 1.x answers 4 requests a second) is measured on what it answered by then."""
+    (h2o's 1.x answers 4 requests a second) is measured on what it answered by then. The request
+    count is the use case's unless ROLLOUT_SPEED_REQUESTS asks for another (a stabler p99)."""
     load = ctx.usecase.load
-    return dataclasses.replace(load, seconds=min(load.seconds, ctx.limits.validate_seconds))
+    requests = ctx.limits.validate_requests or load.requests
+    return dataclasses.replace(load, requests=requests, seconds=min(load.seconds, ctx.limits.validate_seconds))
 
 
 def describe(ctx: CellContext) -> str:
