@@ -51,8 +51,8 @@ from rolloutcheck.inputs import stores, usecases
 from rolloutcheck.models.kinds import KINDS
 
 nox.needs_version = ">=2026.10.20"
-nox.options.default_venv_backend = "uv"
-nox.options.reuse_venv = "yes"  # an env is refilled only when its lock changes
+# No session has nox make an environment: a cell's env stage makes and refills its own (uv or conda,
+# reused while its lock is unchanged, one process at a time), the rest run in the tool's.
 nox.options.sessions = []  # nothing by default: say which label to validate
 
 try:  # settings and the registry, read and validated once; a broken one is one line, not a traceback
@@ -101,14 +101,14 @@ def _cell_session(kind: str, label: str):
         def session(session: nox.Session, **variant: str) -> None:
             _done(session, entry.cell(TOOL, kind, label, variant[parameter], printer=session.log))
 
-        return nox.parametrize(parameter, [nox.param(n, id=n) for n in names])(session), "none"
+        return nox.parametrize(parameter, [nox.param(n, id=n) for n in names])(session)
 
     def session(session: nox.Session, usecase: str, python_missing: str | None) -> None:
-        venv = Path(session.virtualenv.location)
-        _done(session, entry.cell(TOOL, kind, label, usecase, venv=venv, python_missing=python_missing,
+        # the env stage makes the cell's environment (not nox): one process at a time, under a lock
+        _done(session, entry.cell(TOOL, kind, label, usecase, python=session.python, python_missing=python_missing,
                                   printer=session.log))  # fmt: skip
 
-    return nox.parametrize("python,python_missing,usecase", _usecase_cells(label))(session), None
+    return nox.parametrize("python,python_missing,usecase", _usecase_cells(label))(session)
 
 
 for _label in TOOL.labels.values():
@@ -120,11 +120,9 @@ for _label in TOOL.labels.values():
             _unset.__doc__ = "Production's own models: set ROLLOUT_MODELS_FROM to a copy of its tracking store."
             nox.session(name=f"models-{_label.name}", venv_backend="none")(_unset)
             continue
-        _session, _backend = _cell_session(_kind, _label.name)
+        _session = _cell_session(_kind, _label.name)
         _session.__doc__ = DOCS[_kind].format(label=_label.name, mlflow=_label.mlflow, source=TOOL.source)
-        nox.session(name=f"{_kind}-{_label.name}", tags=[_kind], **({"venv_backend": _backend} if _backend else {}))(
-            _session
-        )
+        nox.session(name=f"{_kind}-{_label.name}", tags=[_kind], venv_backend="none")(_session)
 
     _rollout = lambda session, label=_label.name: _decided(  # noqa: E731
         session, entry.rollout(TOOL, label, Path(__file__), session.posargs, NOX_HERE, session.log)

@@ -81,10 +81,13 @@ def verdict(cells: Sequence[CellResult], where: Path, printer: Printer = stderr)
 
 
 def cell(
-    tool: Tool, kind: str, label: str, variant: str, *, venv: Path | None = None, python_missing: str | None = None,
-    printer: Printer = stderr,
+    tool: Tool, kind: str, label: str, variant: str, *, python: str | None = None, python_missing: str | None = None,
+    venv: Path | None = None, printer: Printer = stderr,
 ) -> int:  # fmt: skip
-    """One cell of any kind; its summary and its label's table so far; 1 when it did not pass."""
+    """One cell of any kind; its summary and its label's table so far; 1 when it did not pass. A use case's
+    cell gets its environment's place (`.nox/<session>`, made by its env stage with `python`)."""
+    if venv is None and KINDS[kind].parameter == "usecase":
+        venv = paths.cell_venv(kind, label, variant)
     source = None
     if kind != "validate":
         if tool.source not in tool.labels:
@@ -95,7 +98,7 @@ def cell(
         source = tool.labels[tool.source]
     request = CellRequest(
         kind=KINDS[kind], label=tool.labels[label], variant=variant, settings=tool.settings, source=source,
-        venv=venv, python_missing=python_missing, printer=printer,
+        venv=venv, python=python, python_missing=python_missing, printer=printer,
     )  # fmt: skip
     result = cell_kinds.run(request)
     print_summary(result, printer)

@@ -28,7 +28,7 @@ class CellContext:
     config: CellConfig
     backend: EnvBackend | None  # None: `backend_problem` says why no backend could be used
     backend_problem: str | None
-    venv: Path  # the virtualenv nox made for the session
+    venv: Path  # the cell's environment (the env stage makes it with `python`, or conda-lock beside it)
     cell_dir: Path
     marker: str  # carried by every process the cell starts (procs.py)
     timeouts: Timeouts

@@ -36,7 +36,8 @@ class CellRequest:
     variant: str  # the use case, or for a store check the store kind
     settings: Settings
     source: Label | None = None  # the *from* label of upgrade and store cells
-    venv: Path | None = None  # the virtualenv nox made for the session (none for store cells)
+    venv: Path | None = None  # the session's environment, paths.cell_venv (none for store and model cells)
+    python: str | None = None  # the Python it is made with: the one the project names, or a stand-in
     python_missing: str | None = None  # why the Python the project names is not here (one line)
     printer: Printer = field(default=stderr, compare=False)
 

@@ -34,7 +34,7 @@ def store_venv(label: Label, source: Label | None = None) -> Path:
     """The store environments, in nox's folder: one per label, and one *from* env per *to* label (so
     that `make -j2` never fills one env from two processes)."""
     name = f"stores-{paths.slug(label.name)}" + (f"-from-{paths.slug(source.name)}" if source else "")
-    return paths.ROOT / ".nox" / name
+    return paths.NOX_DIR / name
 
 
 class StoreCell:

@@ -68,6 +68,7 @@ class UpgradeCell:
                 config=config.target,
                 venv=request.venv,
                 log_prefix="to-",
+                python=request.python,
                 python_missing=request.python_missing,
                 **common,
             ),  # fmt: skip

@@ -54,6 +54,7 @@ class ValidateCell:
         self.ctx = make_context(
             settings=request.settings, config=config, venv=request.venv, cell_dir=started.cell_dir,
             marker=started.marker, python_missing=request.python_missing, result=started.result,
+            python=request.python,
         )  # fmt: skip
         backend = started.result.env_backend or "no"
         record.reason = f"{len(config.probes)} probes, {backend} backend, {preflight.project_note(config)}"

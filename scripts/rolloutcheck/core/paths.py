@@ -16,7 +16,14 @@ PROBE_DEFAULTS = PROBES / "_defaults"  # expectations shared by every use case, 
 VERSIONS_FILE = ENVS / "versions.yaml"
 CONDA_TO_PYPI = ENVS / "conda-to-pypi.yaml"
 MODEL_CACHE_DIR = "model-cache"  # under the results folder: trained models kept by their inputs
+NOX_DIR = ROOT / ".nox"  # environments: the tool's own, and one per cell (git-ignored)
 INENV = PACKAGE / "drivers" / "inenv"  # scripts run by the Python of a cell's environment, not imported
+
+
+def cell_venv(kind: str, label: str, variant: str) -> Path:
+    """The environment of one cell's session, where nox would put it (`.nox/validate-1-2-sbd-0-h2o_wine`);
+    the cell's env stage makes it, under a lock beside it (envs/install.exclusive)."""
+    return NOX_DIR / f"{kind}-{slug(label)}-{variant}"
 
 
 def cell_env_dir(usecase: str, label: str) -> Path:

@@ -50,7 +50,7 @@ class UvBackend:
     builds_python: bool = False
 
     def prefix(self, venv: Path) -> Path:
-        return venv  # nox's own virtualenv, made with the Python conda.yaml names
+        return venv  # the cell's virtualenv, made with the Python conda.yaml names
 
     def _inputs(self, usecase: UseCase, label: Label) -> envspec.LockInputs:
         try:
@@ -74,10 +74,14 @@ class UvBackend:
         return locks.refresh_command(label.name)
 
     def create(self, venv: Path, python: str, log: Path) -> None:
-        """A virtualenv outside nox's sessions (an upgrade cell's *from* side); kept while it exists."""
+        """The cell's virtualenv (made here, not by nox: under the env lock, so two cells of one session
+        never create it at once); kept while it exists."""
         if (venv / "bin" / "python").exists():
             return
-        code, lines = procs.run_logged([tools.uv_bin(), "venv", "--python", python, str(venv)], log)
+        # `3.11` is the python3.11 on PATH (interpreter.find checked it runs), not one uv prefers
+        exe = python if "/" in python else (shutil.which(f"python{python}") or python)
+        shutil.rmtree(venv, ignore_errors=True)  # a folder without a working python (an interrupted create)
+        code, lines = procs.run_logged([tools.uv_bin(), "venv", "--python", exe, str(venv)], log)
         if code != 0:
             raise environment.EnvError(f"uv venv failed: {(lines or ['no output'])[-1]}")
 
@@ -89,7 +93,7 @@ class CondaBackend:
     builds_python: bool = True
 
     def prefix(self, venv: Path) -> Path:
-        return venv.with_name(f"{venv.name}-conda")  # beside nox's, which stays unused
+        return venv.with_name(f"{venv.name}-conda")  # beside the uv one's place, which stays empty
 
     def lock_file(self, usecase: UseCase, label: Label) -> Path:
         return conda_backend.files(usecase.name, label.name)[1]

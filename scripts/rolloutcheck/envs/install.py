@@ -1,6 +1,6 @@
 """Installing a cell's environment from its lock, and what is (not) on this machine.
 
-nox creates the virtualenv (uv backend, the Python that conda.yaml names); this module fills it
+The env stage creates the virtualenv (uv, the Python that conda.yaml names); this module fills it
 with `uv pip sync` from the lock and marks it as holding that lock (envmark.py), so an unchanged
 lock reuses the environment instead of reinstalling.
 """

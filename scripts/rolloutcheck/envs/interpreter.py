@@ -26,7 +26,7 @@ DEFAULT = "3.11"  # a project that names no Python runs on the tool's own
 
 @dataclass(frozen=True)
 class Found:
-    python: str  # what nox and uv are given: `3.11` when on PATH, else the interpreter's path
+    python: str  # what the env stage gives uv: `3.11` when on PATH, else the interpreter's path
     missing: str | None = None  # the one-line reason when the named Python is nowhere here
 
 
