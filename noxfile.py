@@ -10,6 +10,7 @@
 #   "junitparser==5.0.3",
 #   "pytest==9.0.3",
 #   "pytest-timeout==2.4.0",
+#   "pytest-xdist==3.8.0",  # `nox -s tests` runs two tests at a time
 #   "ruff==0.17.6",
 #   "conda-lock==4.0.3",
 #   "py-rattler==0.28.0",
@@ -216,8 +217,11 @@ def ci_lint(session: nox.Session) -> None:
 
 @nox.session(venv_backend="none")
 def tests(session: nox.Session) -> None:
-    """Unit and end-to-end tests (`nox -s tests -- -m "not e2e"` for the fast part)."""
-    session.run(sys.executable, "-m", "pytest", *session.posargs, env={"PYTHONPATH": str(SCRIPTS)})
+    """Unit and end-to-end tests, two at a time (`-- -m "not e2e"` for the fast part, `-- -n 0` one at a time)."""
+    # an end-to-end test keeps about one core busy (it waits on servers, uv and PyPI the rest): two workers
+    # take the machine's two; a work unit per test (a group only where tests share machine-wide state)
+    workers = ["-n", "2", "--dist", "loadgroup"]
+    session.run(sys.executable, "-m", "pytest", *workers, *session.posargs, env={"PYTHONPATH": str(SCRIPTS)})
 
 
 @nox.session(venv_backend="none")

@@ -20,6 +20,12 @@ if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
     signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
+def pytest_collection_modifyitems(config, items):
+    """End-to-end tests first (minutes each), the unit tests after them: with two workers the quick ones
+    fill the gaps at the end instead of one worker finishing a long test alone."""
+    items.sort(key=lambda item: item.get_closest_marker("e2e") is None)
+
+
 @pytest.fixture
 def root() -> Path:
     return ROOT

@@ -236,6 +236,7 @@ def test_local_requests_ignore_proxies_and_refuse_foreign_redirects(tmp_path, mo
         procs.stop(proc, marker)
 
 
+@pytest.mark.xdist_group("leftovers")  # stopping leftovers stops every one on the machine: one test at a time
 def test_leftovers_of_a_killed_owner_are_stopped(tmp_path):
     """A run killed with SIGKILL cannot clean up: its processes carry an owner that is gone."""
     scripts = Path(__file__).resolve().parents[2] / "scripts"

@@ -102,6 +102,7 @@ def test_broken_registry_is_one_line_and_exit_2(tmp_path):
     assert done.returncode == 2 and "not valid YAML" in done.stderr and "Traceback" not in done.stderr
 
 
+@pytest.mark.xdist_group("leftovers")  # `nox -s cleanup` stops every leftover on the machine
 def test_sigkilled_run_is_reported_missing_and_cleaned_up(tmp_path):
     """SIGKILL cannot be handled: the servers survive nox, `nox -s cleanup` stops them, and the
     report of the run names the unfinished cell and the cells that never ran."""

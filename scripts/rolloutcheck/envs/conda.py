@@ -15,18 +15,16 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import shutil
 import sys
 import tempfile
-import uuid
 from pathlib import Path
 
 import yaml
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
-from rolloutcheck.core import paths, procs
+from rolloutcheck.core import atomic, paths, procs
 from rolloutcheck.envs import marker as envmark
 from rolloutcheck.envs.locks import DIGEST_PREFIX, LockError, LockState
 from rolloutcheck.envs.spec import CONDA_SPEC, EnvSpecError, is_mlflow, local_file_digests
@@ -140,20 +138,9 @@ def lock(usecase: UseCase, label: Label, conda_exe: str, log: Path, *, pypi_to_c
             raise LockError(f"cannot derive the environment: {error}") from None
         lock_environment(staged_env, staged_lock, conda_exe, log, pypi_to_conda_lookup=pypi_to_conda_lookup)
         env_file.parent.mkdir(parents=True, exist_ok=True)
-        _replace(staged_lock, lock_file)
-        _replace(staged_env, env_file)
+        atomic.copy_atomic(staged_lock, lock_file)
+        atomic.copy_atomic(staged_env, env_file)
     return lock_file
-
-
-def _replace(source: Path, target: Path) -> None:
-    """Put `source`'s content at `target` atomically: a copy beside `target`, renamed over it."""
-    temporary = target.with_name(f".{target.name}.{uuid.uuid4().hex}.tmp")  # created with the usual mode
-    try:
-        shutil.copyfile(source, temporary)
-        os.replace(temporary, target)
-    except BaseException:
-        temporary.unlink(missing_ok=True)
-        raise
 
 
 def lock_environment(

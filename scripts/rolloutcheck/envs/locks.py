@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import re
 import shlex
-import shutil
 import subprocess
 import tempfile
 from dataclasses import dataclass
@@ -18,7 +17,7 @@ from pathlib import Path
 
 from packaging.utils import canonicalize_name
 
-from rolloutcheck.core import paths, tools
+from rolloutcheck.core import atomic, paths, tools
 from rolloutcheck.core.errors import Failure
 from rolloutcheck.envs.spec import EnvSpecError, LockInputs
 
@@ -206,6 +205,6 @@ def lock(inputs: LockInputs, log: Path) -> Path:
             f"{DIGEST_PREFIX}{digest}\n" + done.stdout
         )
         files.folder.mkdir(parents=True, exist_ok=True)
-        for name in ("requirements", "constraints", "lock"):
-            shutil.copyfile(getattr(staged, name), getattr(files, name))
+        for name in ("requirements", "constraints", "lock"):  # a cell may be reading them (make -j2)
+            atomic.copy_atomic(getattr(staged, name), getattr(files, name))
     return files.lock

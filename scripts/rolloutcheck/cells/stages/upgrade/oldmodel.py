@@ -18,6 +18,7 @@ from rolloutcheck.cells.context import CellContext, StageFailed, UpgradeState
 from rolloutcheck.cells.stages import serve
 from rolloutcheck.core import procs
 from rolloutcheck.drivers import serving
+from rolloutcheck.envs import install as environment
 from rolloutcheck.models.results import StageResult
 
 LIBRARIES = ("mlflow", "scikit-learn", "xgboost", "xgboost-cpu", "h2o", "tensorflow", "tensorflow-cpu", "keras",
@@ -73,7 +74,10 @@ class ModelEnv:
         command = serving.serve_command(ctx.prefix, model_dir, ["--env-manager", manager])
         record.details["env_manager"] = manager
         launch = ctx.launch("model-env-serve", environ)
-        state.model_env = serve.start(command, launch, ctx.timeouts.model_env, f"--env-manager {manager}: ")
+        # mlflow takes an env folder that exists as made: a second cell (make -j2) whose model logged the
+        # same requirements would serve from one half built. One cell at a time builds and starts.
+        with environment.exclusive(root):
+            state.model_env = serve.start(command, launch, ctx.timeouts.model_env, f"--env-manager {manager}: ")
         inside = _inside(state.model_env, root)
         state.result.upgrade["model_env"] = inside
         record.details.update(inside)
