@@ -17,7 +17,7 @@ def test_the_validate_load_stops_at_the_budget_and_keeps_its_request_count():
     assert speed.bounded(ctx) == Load(requests=200, seconds=10.0)
     quick = SimpleNamespace(usecase=SimpleNamespace(load=Load(seconds=2.0)), limits=SpeedLimits())
     assert speed.bounded(quick).seconds == 2.0  # a use case's own smaller bound stands
-    assert "up to 200 requests per probe in 10 s" in speed.describe(ctx)
+    assert "up to 200 requests per probe in 10 s in all" in speed.describe(ctx)
     more = SimpleNamespace(usecase=ctx.usecase, limits=SpeedLimits(validate_requests=5000))
     assert speed.bounded(more) == Load(requests=5000, seconds=10.0)  # more requests, the same time bound
 

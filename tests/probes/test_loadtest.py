@@ -84,6 +84,33 @@ def test_interleaved_load_against_two_real_servers_is_bounded(tmp_path):
         # bounded in time: a tiny time budget stops long before the count
         short = loadtest.interleaved({"slow": requests["slow"]}, loadtest.Load(requests=10_000, seconds=0.5))
         assert short["slow"].count < 10_000
+
     finally:
         for proc in started:
             procs.stop(proc, marker)
+
+
+def test_a_slow_server_is_not_loaded_a_whole_round_past_the_time_budget(tmp_path):
+    """10,000 requests in rounds of 1,000 at 40 a second would run 25 s past a 1 s budget; the rounds
+    shrink to what fits in the time left at the rate the server answers."""
+    marker, port = procs.new_marker(), net.free_port()
+    server = procs.start([sys.executable, "-c", PING, str(port), "0.1"], tmp_path / "slow.log", dict(os.environ),
+                         tmp_path, marker)  # fmt: skip
+    try:
+        deadline = time.monotonic() + 20
+        while not serving.port_in_use(port) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        request = curl.Request("POST", f"http://127.0.0.1:{port}/invocations", {}, "{}")
+        started = time.monotonic()
+        found = loadtest.interleaved({"slow": request}, loadtest.Load(requests=10_000, warmup=0, seconds=1.0))
+        took = time.monotonic() - started
+        assert took < 4.0 and 4 <= found["slow"].count < 200, (took, found["slow"].count)
+    finally:
+        procs.stop(server, marker)
+
+
+def test_rounds_fit_the_time_left_at_the_rate_answered():
+    answered = loadtest.Figures(latencies_ms=[100.0] * 40, wall=2.0)  # 20 requests a second
+    assert loadtest.fits(answered, 0.5, 4) == 10
+    assert loadtest.fits(answered, 0.0, 4) == 4  # at least one request per client
+    assert loadtest.fits(loadtest.Figures(), 5.0, 4) == 4  # nothing answered yet: one round of the clients

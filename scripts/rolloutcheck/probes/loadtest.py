@@ -89,6 +89,15 @@ def _batch(pool: ThreadPoolExecutor, clients: list, request: curl.Request, n: in
                 into.latencies_ms.append(outcome)
 
 
+def fits(figures: Figures, seconds_left: float, concurrency: int) -> int:
+    """How many requests fit in `seconds_left` at the rate the server answered so far (one round of
+    `concurrency` before it answered any): a slow server (h2o's 1.x: 4 requests a second) does not
+    run a whole round past the deadline."""
+    if not figures.count or figures.wall <= 0:
+        return concurrency
+    return max(concurrency, int(figures.count / figures.wall * max(0.0, seconds_left)))
+
+
 def interleaved(requests: dict[str, curl.Request], load: Load, rounds: int = 10) -> dict[str, Figures]:
     """`load.requests` requests to each server, alternating between them in `rounds` rounds after a
     warm-up; stops early when `load.seconds` per server (in all) has passed."""
@@ -105,7 +114,9 @@ def interleaved(requests: dict[str, curl.Request], load: Load, rounds: int = 10)
             for name, request in requests.items():
                 left = load.requests - figures[name].count
                 if left > 0:
-                    _batch(pool, clients, request, min(per_round, left), figures[name])
+                    share = (deadline - time.monotonic()) / len(requests)  # of the time left, this server's
+                    batch = min(per_round, left, fits(figures[name], share, load.concurrency))
+                    _batch(pool, clients, request, batch, figures[name])
         for client in clients:
             client.close()
     return figures
