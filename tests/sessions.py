@@ -70,6 +70,12 @@ def stage(result: CellResult, name: str):
 HOLD_SERVER = {"ROLLOUT_SPEED_REQUESTS": "1000000", "ROLLOUT_SPEED_SECONDS": "60"}
 
 
+def foreground_job() -> None:
+    """preexec_fn of a session a test will Ctrl-C: it gets SIGINT as a terminal's foreground job does (a
+    shell's background job, and everything it starts, CI's runner perhaps, has SIGINT ignored)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def tree_of(procs: list[psutil.Process]) -> set[int]:
     """The pids of processes and everything under them that is still there."""
     pids = set()
@@ -86,7 +92,7 @@ def interrupt_while_serving(session: str, run: Path, log: Path, signum: int, set
     with log.open("w") as out:
         nox = subprocess.Popen(
             [NOX, "-s", session], cwd=ROOT, env=nox_env(run, **HOLD_SERVER), stdout=out, stderr=subprocess.STDOUT,
-            start_new_session=True,
+            start_new_session=True, preexec_fn=foreground_job,
         )  # fmt: skip
         deadline = time.monotonic() + 1200
         server = []

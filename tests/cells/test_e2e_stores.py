@@ -22,7 +22,7 @@ from rolloutcheck.core.procs import Launch
 from rolloutcheck.models.results import PASS, XFAIL, CellResult
 from rolloutcheck.stores import postgres as pgcluster
 from rolloutcheck.stores import scripts as storeops
-from sessions import NOX, ROOT, alive, nox_env, ours, validate
+from sessions import NOX, ROOT, alive, foreground_job, nox_env, ours, validate
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(1800)]
 
@@ -186,7 +186,8 @@ def test_ctrl_c_during_a_postgresql_check_leaves_no_database_server(tmp_path):
     log = tmp_path / "nox.log"
     with log.open("w") as out:
         nox = subprocess.Popen([NOX, "-s", "store-upgrade-3.17.2(postgresql)"], cwd=ROOT, env=nox_env(run),
-                               stdout=out, stderr=subprocess.STDOUT, start_new_session=True)  # fmt: skip
+                               stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+                               preexec_fn=foreground_job)  # fmt: skip
         deadline = time.monotonic() + 600
         server: set[int] = set()
         while time.monotonic() < deadline and nox.poll() is None and len(server) < 2:

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from rolloutcheck.models.results import FAIL, PASS, XFAIL, CellResult
-from sessions import NOX, ROOT, alive, copy_repo, ours, validate
+from sessions import NOX, ROOT, alive, copy_repo, foreground_job, ours, validate
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(2400)]
 
@@ -81,7 +81,7 @@ def test_ctrl_c_during_the_load_leaves_no_process(tmp_path):
     with log.open("w") as out:
         nox = subprocess.Popen([NOX, "-s", f"upgrade-1.30.1({SKLEARN})"], cwd=repo, stdout=out,
                                stderr=subprocess.STDOUT, env={**os.environ, "ROLLOUT_RUN_DIR": str(run)},
-                               start_new_session=True)  # fmt: skip
+                               start_new_session=True, preexec_fn=foreground_job)  # fmt: skip
         deadline = time.monotonic() + 1500
         while time.monotonic() < deadline and nox.poll() is None and "] speed: " not in log.read_text():
             time.sleep(0.5)
