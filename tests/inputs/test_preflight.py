@@ -164,6 +164,34 @@ def test_an_error_between_stages_fails_the_next_stage(tmp_path):
     assert "unexpected TypeError" in failure.reason
 
 
+def test_an_interrupt_between_stages_names_the_stage_that_would_have_run(tmp_path):
+    """SIGHUP landing outside a stage's work (seen while a stage's first line was printed) must still
+    leave a result that says where the run stopped, not only stages skipped as "run ended early"."""
+    run = runner(tmp_path)
+    for name in ("config", "lock", "env", "train"):
+        run.step(name, "", lambda record: None)
+    run.interrupted(KeyboardInterrupt("signal SIGHUP"))
+    run.finish()
+    failure = run.result.failure()
+    assert (failure.stage, failure.reason, run.result.status) == ("tracking", "interrupted (signal SIGHUP)", FAIL)
+
+
+def test_an_interrupt_while_a_stage_line_is_printed_fails_that_stage(tmp_path):
+    lines = []
+
+    def printer(line):
+        lines.append(line)
+        if line.endswith("serve: starting"):
+            raise KeyboardInterrupt("signal SIGHUP")
+
+    run = StageRunner(CellResult("l", "u", str(tmp_path)), StepLog("t", printer), tmp_path)
+    assert run.step("config", "", lambda record: None)
+    with pytest.raises(KeyboardInterrupt):
+        run.step("serve", "starting", lambda record: None)
+    serve = [s for s in run.result.stages if s.stage == "serve"]  # recorded by the stage itself
+    assert len(serve) == 1 and (serve[0].status, serve[0].reason) == (FAIL, "interrupted (signal SIGHUP)")
+
+
 def test_a_failed_background_start_fails_its_stage(tmp_path):
     class Stage:
         NAME = "tracking"

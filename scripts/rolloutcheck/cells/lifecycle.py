@@ -108,6 +108,7 @@ def guarded(runner: StageRunner, marker: str, body: Callable[[], None], cleanup:
             body()
     except KeyboardInterrupt as interrupt:
         interrupted = interrupt
+        runner.interrupted(interrupt)
     except Exception as error:  # noqa: BLE001 - outside any stage: still a failed stage, never a pass
         runner.crashed(error)
     finally:

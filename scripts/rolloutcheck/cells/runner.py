@@ -54,10 +54,10 @@ class StageRunner:
             self.result.stages.append(StageResult(name, XFAIL, f"not run: {self.broken} broke (a finding)"))
             return False
         record = StageResult(name, PASS, log=str(self.log(name)))
-        started = self.steps.begin(name, what)
-        self.current = name
+        self.current, started = name, time.monotonic()
         probes_before = len(self.result.probes)
         try:
+            started = self.steps.begin(name, what)  # inside: an interrupt while the line is printed is this stage's
             work(record)
         except Failure as failure:  # the tool's expected failures: StageFailed, LockError, ServeError, ...
             known = self.known(name)
@@ -83,12 +83,12 @@ class StageRunner:
                 record.status, record.reason = XPASS, f"known break no longer seen ({known}): {record.reason}"
         finally:
             self.current = None
+            if record.log and not Path(record.log).exists():
+                record.log = None
+            self.result.stages.append(record)  # before the end line: an interrupt while printing it keeps it
             # a stage launched earlier by start() counts its time from then
             waited = self.steps.end(name, self.background.get(name, started), record.status, record.reason)
             record.seconds = round(record.seconds or waited, 2)
-            if record.log and not Path(record.log).exists():
-                record.log = None
-            self.result.stages.append(record)
         return record.status in (PASS, XPASS)
 
     @contextmanager
@@ -140,6 +140,17 @@ class StageRunner:
         record = StageResult(name, PASS, log=str(self.log(name)))
         self.unexpected(record, error)
         self.result.stages.append(record)
+
+    def interrupted(self, interrupt: KeyboardInterrupt) -> None:
+        """An interrupt outside any stage's work (between stages, launching a background one): it fails
+        the stage that would have run next, so the result still names where the run stopped."""
+        if any(s.status == FAIL and s.reason.startswith("interrupted") for s in self.result.stages):
+            return  # a stage recorded it
+        name = next((s for s in self.result.expected_stages if not self._recorded(s)), None)
+        if name is not None:
+            record = StageResult(name, PASS)
+            self._fail(record, f"interrupted ({interrupt.args[0] if interrupt.args else 'Ctrl-C'})")
+            self.result.stages.append(record)
 
     def finish(self) -> None:
         """Every stage appears once, in lifecycle order; those that never ran are skipped, with why."""
