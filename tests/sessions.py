@@ -39,6 +39,12 @@ def cmdline(proc: psutil.Process) -> list[str]:
         return []
 
 
+# A test in a copy of the repository takes trained models from the checkout's cache (same inputs, same
+# key: the copy's folder is no input), as a second clone pointed at one results folder would; its run
+# folder stays its own. Tests of training itself keep their own results folder.
+SHARED_MODELS = {"ROLLOUT_RESULTS": str(ROOT / "results")}
+
+
 def nox_env(run: Path, **extra: str) -> dict[str, str]:
     return {**os.environ, "ROLLOUT_RUN_DIR": str(run), **extra}
 

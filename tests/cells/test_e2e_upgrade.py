@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from rolloutcheck.models.results import FAIL, PASS, XFAIL, CellResult
-from sessions import NOX, ROOT, alive, copy_repo, foreground_job, ours, validate
+from sessions import NOX, ROOT, SHARED_MODELS, alive, copy_repo, foreground_job, ours, validate
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(2400)]
 
@@ -64,7 +64,7 @@ def test_an_upgrade_break_not_written_down_fails(tmp_path):
     (repo / "probes" / SKLEARN / "upgrade.yaml").unlink()
     run = tmp_path / "run"
     done = subprocess.run([NOX, "-s", f"upgrade-3.17.2({SKLEARN})"], cwd=repo, capture_output=True, text=True,
-                          env={**os.environ, "ROLLOUT_RUN_DIR": str(run)}, timeout=1800)  # fmt: skip
+                          env={**os.environ, "ROLLOUT_RUN_DIR": str(run), **SHARED_MODELS}, timeout=1800)  # fmt: skip
     assert done.returncode != 0
     result = cell(run, "3.17.2", SKLEARN)
     failure = result.failure()

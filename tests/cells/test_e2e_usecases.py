@@ -32,6 +32,11 @@ def test_xgboost_on_the_fork_label_logs_a_pyfunc_model(tmp_path):
     assert "| 1.2.SBD.0 (1.2.0) | PASS [python_function]" in done.stdout
 
 
+# one worker runs both h2o tests, the second taking the model the first trained (a minute of JVM training)
+H2O_ONE_MODEL = pytest.mark.xdist_group("h2o-3.17.2")
+
+
+@H2O_ONE_MODEL
 def test_h2o_cell_passes_and_leaves_no_jvm(tmp_path):
     run = tmp_path / "run"
     done = validate("validate-3.17.2(h2o_wine)", run)  # validate() asserts no java of the run survives
@@ -44,6 +49,7 @@ def test_h2o_cell_passes_and_leaves_no_jvm(tmp_path):
     assert probes == {"seed_pandas_split": XFAIL, "dataframe_split": PASS}
 
 
+@H2O_ONE_MODEL
 def test_h2o_interrupted_while_serving_leaves_no_jvm(tmp_path):
     run = tmp_path / "run"
     code, tree = interrupt_while_serving("validate-3.17.2(h2o_wine)", run, tmp_path / "nox.log", signal.SIGINT, 8)

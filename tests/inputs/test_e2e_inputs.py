@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from rolloutcheck.models.results import FAIL, PASS, CellResult
-from sessions import NOX, ROOT, copy_repo, interrupt_while_serving, ours
+from sessions import NOX, ROOT, SHARED_MODELS, copy_repo, interrupt_while_serving, ours
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(1800)]
 
@@ -68,7 +68,7 @@ def test_broken_inputs_fail_their_own_cell_and_the_rest_runs(tmp_path):
 
     run = tmp_path / "run"
     sessions = [f"validate-1.2.SBD.0({name})" for name in [*BROKEN, "no_probes", SKLEARN]]
-    done = nox(repo, "-s", *sessions, ROLLOUT_RUN_DIR=str(run))
+    done = nox(repo, "-s", *sessions, ROLLOUT_RUN_DIR=str(run), **SHARED_MODELS)
     output = done.stdout + done.stderr
     assert done.returncode != 0
     assert "Traceback" not in output
@@ -156,7 +156,7 @@ def test_matrix_with_a_killed_label_fails_and_names_its_cells(tmp_path):
     tools.mkdir()
     (tools / ".stamp").touch()
     run = tmp_path / "run"
-    env = {**os.environ, "ROLLOUT_RUN_DIR": str(run)}
+    env = {**os.environ, "ROLLOUT_RUN_DIR": str(run), **SHARED_MODELS}
     done = subprocess.run(["make", "matrix", f"NOX={wrapper}", f"TOOLS={tools}"], cwd=repo, env=env,
                           capture_output=True, text=True, timeout=1500)  # fmt: skip
     output = done.stdout + done.stderr
