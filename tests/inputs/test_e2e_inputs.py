@@ -12,6 +12,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+import yaml
 
 from rolloutcheck.models.results import FAIL, PASS, CellResult
 from sessions import NOX, ROOT, SHARED_MODELS, copy_repo, interrupt_while_serving, ours
@@ -149,6 +150,10 @@ def test_matrix_with_a_killed_label_fails_and_names_its_cells(tmp_path):
     for folder in (repo / "usecases").iterdir():  # one use case keeps the matrix short
         if folder.is_dir() and folder.name not in (SKLEARN, "_stores"):
             shutil.rmtree(folder)
+    registry = repo / "envs" / "versions.yaml"  # and two labels: one that passes, one whose nox is killed
+    versions = yaml.safe_load(registry.read_text())
+    versions["labels"] = {name: versions["labels"][name] for name in ("1.2.SBD.0", "3.17.2")}
+    registry.write_text(yaml.safe_dump(versions, sort_keys=False))
     wrapper = tmp_path / "nox"
     wrapper.write_text(f'#!/bin/sh\ncase "$*" in *validate-3.17.2*) kill -9 $$ ;; esac\nexec "{NOX}" "$@"\n')
     wrapper.chmod(0o755)
