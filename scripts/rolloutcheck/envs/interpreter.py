@@ -87,12 +87,20 @@ def find(version: str) -> Found:
     return Found(current, f"Python {version} is not on this machine: looked in {', '.join(searched)}")
 
 
+@cache
+def _project(folder: Path) -> usecases.UseCase | None:
+    """A use case read once per process: nox asks for each of its cells (7 labels' kinds: 49 reads)."""
+    try:
+        return usecases.load(folder)
+    except Failure:
+        return None
+
+
 def interpreter_for(usecase: str, label: Label | None = None) -> tuple[str, str | None]:
     """(Python to build the env with, why the Python the project names is missing, if it is).
     Never fails: a use case whose files are broken gets this Python and fails its config stage."""
-    try:
-        loaded = usecases.load(paths.USECASES / usecase)
-    except Failure:  # reported by the cell's config stage, not while nox loads
+    loaded = _project(paths.USECASES / usecase)
+    if loaded is None:  # reported by the cell's config stage, not while nox loads
         return f"{sys.version_info.major}.{sys.version_info.minor}", None
     wanted = loaded.python_for(mlflow_version_of(label.mlflow) if label else None) or DEFAULT
     found = find(wanted)
