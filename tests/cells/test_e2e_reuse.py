@@ -14,6 +14,7 @@ from rolloutcheck.core import paths, procs
 from rolloutcheck.models.results import PASS
 from rolloutcheck.stores import trained
 from sessions import only_cell, stage, validate
+from upgrades import assert_served_both_ways
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(1800)]
 
@@ -77,3 +78,4 @@ def test_an_upgrade_takes_productions_model_from_the_validate_cell_of_the_same_r
     assert train.status == PASS, done.stdout[-3000:]
     assert train.reason == f"run {production.run_id}, reused from r1/1.2.SBD.0/{USECASE} (inputs unchanged)"
     assert stage(upgrade, "from-serve").status == PASS and stage(upgrade, "from-tracking").status == PASS
+    assert_served_both_ways(upgrade, done)  # the upgrade itself, as a run from production's model shows it

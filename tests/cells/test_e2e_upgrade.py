@@ -1,6 +1,8 @@
 """Upgrade cells for real: the model logged by production (1.2.SBD.0) is served by a newer label in
 its own environment and in the model's rebuilt one, production's requests are replayed in the new
-protocol, and a real break across versions is caught."""
+protocol, and a real break across versions is caught. The upgrade of production's sklearn model to 3.17.2
+is asserted in tests/cells/test_e2e_reuse.py (tests/upgrades.py), where it takes the model from the validate
+cell of its run: one upgrade cell for both."""
 
 from __future__ import annotations
 
@@ -13,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from rolloutcheck.models.results import FAIL, PASS, XFAIL, CellResult
-from sessions import NOX, ROOT, SHARED_MODELS, alive, copy_repo, foreground_job, ours, validate
+from rolloutcheck.models.results import FAIL, CellResult
+from sessions import NOX, SHARED_MODELS, alive, copy_repo, foreground_job, ours
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(2400)]
 
@@ -23,40 +25,6 @@ SKLEARN = "sklearn_elasticnet_wine"
 
 def cell(run: Path, label: str, usecase: str) -> CellResult:
     return CellResult.from_json(next(run.glob(f"upgrade-{label}/{usecase}*/cell.json")).read_text())
-
-
-def statuses(result: CellResult) -> dict[str, str]:
-    return {s.stage: s.status for s in result.stages}
-
-
-def test_upgrade_to_3_17_2_serves_the_logged_model_both_ways(tmp_path):
-    """scikit-learn 1.1 pickles (mlflow 1.2's env) fail on 1.9 (3.17.2's env and the model's rebuilt
-    one): written down in probes/sklearn_elasticnet_wine/upgrade.yaml, so XFAIL with the real error."""
-    run = tmp_path / "run"
-    done = validate(f"upgrade-3.17.2({SKLEARN})", run)
-    result = cell(run, "3.17.2", SKLEARN)
-    stages = statuses(result)
-    assert all(stages[s] == PASS for s in ("config", "from-train", "from-tracking", "from-serve", "to-env")), stages
-    assert stages["local-serve"] == PASS and stages["model-env-serve"] == PASS, done.stdout[-3000:]
-    assert stages["local-probe"] == XFAIL and stages["model-env-probe"] == XFAIL
-    probe = next(s for s in result.stages if s.stage == "local-probe")
-    assert "AttributeError" in probe.reason and "known break" in probe.reason
-    inside = result.upgrade["model_env"]
-    assert inside["logged_environment"] == "conda.yaml only"  # mlflow 1.2 logged no python_env.yaml
-    assert inside["mlflow"] == "3.17.2" and inside["scikit-learn"].startswith("1.")  # mlflow was unpinned
-    assert Path(inside["env"]).is_relative_to(ROOT / ".cache")  # not in $HOME
-    assert result.from_label == "1.2.SBD.0" and result.upgrade["from_mlflow"] == "1.2.0"
-    # the old model broke, so library pins were tried: each ends proven, not resolvable or still fails
-    remedies = {r["name"]: r for r in result.upgrade["pin_remedies"]}
-    order = ["model-libraries", "model-closure", "mlflow-in-place", "nearest-production"]
-    assert list(remedies) == order[: len(remedies)] and stages["pin-remedy"] == PASS  # fewest changes first
-    outcomes = [r["outcome"] for r in remedies.values()]
-    assert "proven" not in outcomes[:-1] and (outcomes[-1] == "proven" or len(outcomes) == len(order))
-    assert all(r["outcome"] in ("proven", "not resolvable", "still fails") and r["reason"] for r in remedies.values())
-    assert "mlflow==3.17.2" in remedies["model-libraries"]["requirements"]
-    assert any(r.startswith("scikit-learn==1.1") for r in remedies["model-libraries"]["requirements"])
-    assert done.returncode == 0, done.stdout[-3000:]
-    assert "| 1.2.SBD.0 -> 3.17.2 | sklearn_elasticnet_wine | PASS" in done.stdout
 
 
 def test_an_upgrade_break_not_written_down_fails(tmp_path):

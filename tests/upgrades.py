@@ -1,0 +1,37 @@
+"""What an upgrade of the sklearn use case from 1.2.SBD.0 to 3.17.2 must show, asserted on a real cell
+(tests/cells/test_e2e_reuse.py runs it after the production label's validate cell, in one run)."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+from rolloutcheck.models.results import PASS, XFAIL, CellResult
+from sessions import ROOT
+
+
+def assert_served_both_ways(result: CellResult, done: subprocess.CompletedProcess) -> None:
+    """scikit-learn 1.1 pickles (mlflow 1.2's env) fail on 1.9 (3.17.2's env and the model's rebuilt
+    one): written down in probes/sklearn_elasticnet_wine/upgrade.yaml, so XFAIL with the real error."""
+    stages = {s.stage: s.status for s in result.stages}
+    assert all(stages[s] == PASS for s in ("config", "from-train", "from-tracking", "from-serve", "to-env")), stages
+    assert stages["local-serve"] == PASS and stages["model-env-serve"] == PASS, done.stdout[-3000:]
+    assert stages["local-probe"] == XFAIL and stages["model-env-probe"] == XFAIL
+    probe = next(s for s in result.stages if s.stage == "local-probe")
+    assert "AttributeError" in probe.reason and "known break" in probe.reason
+    inside = result.upgrade["model_env"]
+    assert inside["logged_environment"] == "conda.yaml only"  # mlflow 1.2 logged no python_env.yaml
+    assert inside["mlflow"] == "3.17.2" and inside["scikit-learn"].startswith("1.")  # mlflow was unpinned
+    assert Path(inside["env"]).is_relative_to(ROOT / ".cache")  # not in $HOME
+    assert result.from_label == "1.2.SBD.0" and result.upgrade["from_mlflow"] == "1.2.0"
+    # the old model broke, so library pins were tried: each ends proven, not resolvable or still fails
+    remedies = {r["name"]: r for r in result.upgrade["pin_remedies"]}
+    order = ["model-libraries", "model-closure", "mlflow-in-place", "nearest-production"]
+    assert list(remedies) == order[: len(remedies)] and stages["pin-remedy"] == PASS  # fewest changes first
+    outcomes = [r["outcome"] for r in remedies.values()]
+    assert "proven" not in outcomes[:-1] and (outcomes[-1] == "proven" or len(outcomes) == len(order))
+    assert all(r["outcome"] in ("proven", "not resolvable", "still fails") and r["reason"] for r in remedies.values())
+    assert "mlflow==3.17.2" in remedies["model-libraries"]["requirements"]
+    assert any(r.startswith("scikit-learn==1.1") for r in remedies["model-libraries"]["requirements"])
+    assert done.returncode == 0, done.stdout[-3000:]
+    assert "| 1.2.SBD.0 -> 3.17.2 | sklearn_elasticnet_wine | PASS" in done.stdout
