@@ -218,8 +218,8 @@ def ci_lint(session: nox.Session) -> None:
 @nox.session(venv_backend="none")
 def tests(session: nox.Session) -> None:
     """Unit and end-to-end tests, two at a time (`-- -m "not e2e"` for the fast part, `-- -n 0` one at a time)."""
-    # an end-to-end test keeps about one core busy (it waits on servers, uv and PyPI the rest): two workers
-    # take the machine's two; a work unit per test (a group only where tests share machine-wide state)
+    # one test at a time kept one of the machine's two cores busy (0.97 of a core over a serial run):
+    # two workers use both; a work unit per test (a group only where tests share machine-wide state)
     workers = ["-n", "2", "--dist", "loadgroup"]
     session.run(sys.executable, "-m", "pytest", *workers, *session.posargs, env={"PYTHONPATH": str(SCRIPTS)})
 
