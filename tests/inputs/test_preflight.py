@@ -175,10 +175,7 @@ def test_what_happens_between_stages_fails_the_stage_that_would_have_run(tmp_pat
 
 
 def test_an_interrupt_while_a_stage_line_is_printed_fails_that_stage(tmp_path):
-    lines = []
-
     def printer(line):
-        lines.append(line)
         if line.endswith("serve: starting"):
             raise KeyboardInterrupt("signal SIGHUP")
 

@@ -73,7 +73,7 @@ class StageRunner:
             else:
                 self._fail(record, failure.reason, failure.log)
         except KeyboardInterrupt as interrupt:
-            self._fail(record, f"interrupted ({interrupt.args[0] if interrupt.args else 'Ctrl-C'})")
+            self._fail(record, interrupted_reason(interrupt))
             raise
         except Exception as error:  # noqa: BLE001 - a bug or an unforeseen failure still ends as this stage's result
             self.unexpected(record, error)
@@ -133,10 +133,13 @@ class StageRunner:
             failed = error
             self.step(name, stage.describe(ctx), lambda record: _reraise(failed))
 
+    def _next_stage(self) -> str | None:
+        """The first declared stage not recorded yet: where a run that stopped between stages stopped."""
+        return next((s for s in self.result.expected_stages if not self._recorded(s)), None)
+
     def crashed(self, error: BaseException) -> None:
         """An exception escaped between stages: it fails the stage that would have run next."""
-        stages = self.result.expected_stages
-        name = next((s for s in stages if not self._recorded(s)), stages[-1])
+        name = self._next_stage() or self.result.expected_stages[-1]
         record = StageResult(name, PASS, log=str(self.log(name)))
         self.unexpected(record, error)
         self.result.stages.append(record)
@@ -146,10 +149,10 @@ class StageRunner:
         the stage that would have run next, so the result still names where the run stopped."""
         if any(s.status == FAIL and s.reason.startswith("interrupted") for s in self.result.stages):
             return  # a stage recorded it
-        name = next((s for s in self.result.expected_stages if not self._recorded(s)), None)
+        name = self._next_stage()
         if name is not None:
             record = StageResult(name, PASS)
-            self._fail(record, f"interrupted ({interrupt.args[0] if interrupt.args else 'Ctrl-C'})")
+            self._fail(record, interrupted_reason(interrupt))
             self.result.stages.append(record)
 
     def finish(self) -> None:
@@ -160,6 +163,11 @@ class StageRunner:
                 why = f"stage {self.failed} failed" if self.failed else "run ended early"
                 self.result.stages.append(StageResult(name, SKIP, f"skipped: {why}"))
         self.result.stages.sort(key=lambda s: stages.index(s.stage) if s.stage in stages else len(stages))
+
+
+def interrupted_reason(interrupt: KeyboardInterrupt) -> str:
+    """`interrupted (signal SIGHUP)`; a plain Ctrl-C carries no signal name."""
+    return f"interrupted ({interrupt.args[0] if interrupt.args else 'Ctrl-C'})"
 
 
 def _reraise(error: BaseException) -> None:

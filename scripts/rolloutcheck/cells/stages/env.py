@@ -34,8 +34,8 @@ def process_environ(ctx: CellContext, traits: Traits) -> dict[str, str]:
 
 
 def build(ctx: CellContext, lock_file: Path) -> bool:
-    """Create (an upgrade's or store check's own env) and fill the environment, one cell at a time;
-    whether anything was installed."""
+    """Create the cell's environment when it has none and fill it from the lock, one cell at a time (cells
+    of one session, or the store cells of a label, share it); whether anything was installed."""
     with environment.exclusive(ctx.venv):
         if ctx.python:
             ctx.backend.create(ctx.venv, ctx.python, ctx.log(NAME))
