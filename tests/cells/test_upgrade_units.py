@@ -4,6 +4,7 @@ requests are production's, and the one line a scoring server's refusal is reduce
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
@@ -14,7 +15,14 @@ from rolloutcheck.core import paths
 from rolloutcheck.core.errors import ConfigError
 from rolloutcheck.core.steplog import StepLog
 from rolloutcheck.inputs import preflight, registry, usecases
+from rolloutcheck.models import breaks
 from rolloutcheck.models.results import FAIL, PASS, SKIP, XFAIL, XPASS, CellResult, ProbeResult
+
+
+def written(stage: str, seen: str, reason: str, kind: str = "retrain"):
+    """The runner's view of one written-down break: stage -> its candidates."""
+    entry = (re.compile(seen), breaks.Described("probes/uc/upgrade.yaml", stage, seen, kind, reason))
+    return lambda name: (entry,) if name == stage else ()
 
 
 def upgrade_runner(tmp_path, known=None) -> StageRunner:
@@ -45,9 +53,7 @@ def test_a_failure_in_a_branch_skips_only_that_branch(tmp_path):
 
 
 def test_a_known_break_is_xfail_and_the_rest_of_its_branch_too(tmp_path):
-    def known(stage):
-        return "scikit-learn 1.1 pickles fail on 1.9" if stage == "local-probe" else None
-
+    known = written("local-probe", "AttributeError: 'str'", "scikit-learn 1.1 pickles fail on 1.9")
     run = upgrade_runner(tmp_path, known)
     for name in ("config", "from-lock", "from-env", "from-train", "from-tracking", "from-serve", "to-lock", "to-env"):
         run.step(name, "", passes)
@@ -65,11 +71,59 @@ def test_a_known_break_is_xfail_and_the_rest_of_its_branch_too(tmp_path):
     assert statuses["local-probe"] == XFAIL and statuses["speed"] == XFAIL and statuses["model-env-probe"] == PASS
     assert "scikit-learn 1.1 pickles" in run.result.stages[9].reason and "AttributeError" in run.result.stages[9].reason
     assert run.result.status == PASS  # every stage passed or is a written-down break
+    assert run.result.stages[9].details["breaks"][0]["entry"]["seen"] == "AttributeError: 'str'"
+
+
+def test_a_failure_a_written_down_break_does_not_describe_is_a_break_not_written_down(tmp_path):
+    """The break written for the stage is about something else: the failure is not filed under it."""
+    run = upgrade_runner(tmp_path, written("local-probe", "numpy.dtype size changed", "numpy 2 ABI"))
+    with run.branch():
+        run.step("local-probe", "", fails)
+    stage = run.result.stages[-1]
+    assert stage.status == XFAIL and stage.reason.startswith("a break not written down at local-probe: HTTP 400")
+    assert "numpy 2 ABI" not in stage.reason and stage.details["breaks"][0]["entry"] is None
+    with run.branch():
+        run.step("model-env-probe", "", fails)  # nothing written down for this stage: a FAIL, as before
+    assert run.result.stages[-1].status == FAIL
+
+
+def test_the_pattern_may_match_a_line_of_the_failure_s_log(tmp_path):
+    log = tmp_path / "serve.log"
+    log.write_text("Traceback (most recent call last):\n  ...\nValueError: numpy.dtype size changed\n")
+
+    def exits(record):
+        raise StageFailed("server exited with code 1", log)
+
+    run = upgrade_runner(tmp_path, written("local-serve", r"numpy\.dtype size changed", "numpy 2 ABI"))
+    run.step("local-serve", "", exits)
+    stage = run.result.stages[-1]
+    assert stage.status == XFAIL and "numpy 2 ABI" in stage.reason
+    assert stage.details["breaks"][0]["seen"] == "ValueError: numpy.dtype size changed"
+
+
+def test_a_break_a_stage_worked_around_is_one_of_its_breaks(tmp_path):
+    """A store opened only with a setting: the stage did its work, and the refusal is a finding of its own."""
+
+    def worked_around(record):
+        record.details["observed"] = ["The filesystem tracking backend is in maintenance mode"]
+        raise StageFailed("1 difference(s), first: experiment 3 lifecycle_stage: 'deleted' -> 'active'")
+
+    deleted = written("to-read", "lifecycle_stage.*deleted.*active", "deleted reads as active", "data-repair")
+    refusal = written("to-read", "maintenance mode", "set MLFLOW_ALLOW_FILE_STORE", "configuration")
+    run = upgrade_runner(tmp_path, lambda stage: (*deleted(stage), *refusal(stage)))
+    with run.branch():
+        run.step("to-read", "", worked_around)
+    stage = run.result.stages[-1]
+    kinds = [b["entry"]["kind"] for b in stage.details["breaks"]]
+    assert stage.status == XFAIL and kinds == ["data-repair", "configuration"]
+    alone = upgrade_runner(tmp_path, deleted)  # the refusal nobody wrote down: a break of its own, not a pass
+    alone.step("to-read", "", lambda record: record.details.update(observed=["maintenance mode"]))
+    assert alone.result.stages[-1].status == XFAIL
+    assert alone.result.stages[-1].reason.startswith("a break not written down at to-read: maintenance mode")
 
 
 def test_requests_that_failed_in_a_known_break_are_xfail_and_others_stay_failed(tmp_path):
-    def known(stage):
-        return "pickles fail on 1.9" if stage == "local-probe" else None
+    known = written("local-probe", "HTTP 400", "pickles fail on 1.9")
 
     def probes_fail(record):
         run.result.probes.append(ProbeResult("local:a", FAIL, "HTTP 400"))
@@ -80,21 +134,21 @@ def test_requests_that_failed_in_a_known_break_are_xfail_and_others_stay_failed(
     with run.branch():
         run.step("local-probe", "", probes_fail)
     assert [(p.name, p.status) for p in run.result.probes] == [("earlier", FAIL), ("local:a", XFAIL)]
-    assert run.result.probes[1].reason == "known break: pickles fail on 1.9 (seen: HTTP 400)"
+    assert run.result.probes[1].reason == "known break: pickles fail on 1.9 [probes/uc/upgrade.yaml] (seen: HTTP 400)"
     with run.branch():
         run.step("model-env-probe", "", probes_fail)  # no known break here: a failure
     assert run.result.probes[2].status == FAIL and run.result.stages[-1].status == FAIL
 
 
 def test_a_known_break_that_no_longer_happens_is_xpass(tmp_path):
-    run = upgrade_runner(tmp_path, lambda stage: "was broken" if stage == "local-serve" else None)
+    run = upgrade_runner(tmp_path, written("local-serve", "x", "was broken"))
     run.step("config", "", passes)
     run.step("local-serve", "", passes)
     assert run.result.stages[-1].status == XPASS and "no longer seen" in run.result.stages[-1].reason
 
 
 def test_unexpected_errors_are_never_excused_by_a_known_break(tmp_path):
-    run = upgrade_runner(tmp_path, lambda stage: "known")
+    run = upgrade_runner(tmp_path, written("local-serve", ".*", "known"))
     run.step("local-serve", "", lambda record: {}["bug"])
     assert run.result.stages[-1].status == FAIL
 
@@ -111,27 +165,36 @@ def case(tmp_path, monkeypatch):
 
 def test_known_breaks_match_from_and_to_on_the_release(case):
     (paths.PROBES / "uc" / "upgrade.yaml").write_text(
-        "- {from: '<2', to: '>=2', stage: local-probe, reason: pickles}\n"
+        "- {from: '<2', to: '>=2', stage: local-probe, seen: AttributeError, kind: retrain, reason: pickles}\n"
     )
     (paths.PROBE_DEFAULTS / "upgrade.yaml").write_text(
-        "- {from: '<2', to: '<2', stage: model-env-serve, reason: no virtualenv in 1.x envs}\n"
+        "- {from: '<2', to: '<2', stage: model-env-serve, seen: virtualenv, kind: retrain, reason: no virtualenv}\n"
     )
-    breaks = preflight.upgrade_breaks(case)
-    config = preflight.UpgradeConfig(None, None, breaks)
-    assert config.known("local-probe", "1.2.0", "3.17.2").startswith("pickles")
-    assert config.known("local-probe", "1.2.0+sbd.0", "2.0.0rc0").startswith("pickles")  # the release rule
-    assert config.known("local-probe", "1.2.0", "1.30.1") is None
-    assert config.known("model-env-serve", "1.2.0", "1.30.1").startswith("no virtualenv")
-    assert config.known("local-serve", "1.2.0", "3.17.2") is None
+    written_down = preflight.upgrade_breaks(case)
+    config = preflight.UpgradeConfig(None, None, written_down)
+
+    def reasons(stage, old, new):
+        return [described.reason for _, described in config.known(stage, old, new)]
+
+    assert reasons("local-probe", "1.2.0", "3.17.2") == ["pickles"]
+    assert reasons("local-probe", "1.2.0+sbd.0", "2.0.0rc0") == ["pickles"]  # the release rule
+    assert reasons("local-probe", "1.2.0", "1.30.1") == []
+    assert reasons("model-env-serve", "1.2.0", "1.30.1") == ["no virtualenv"]
+    assert reasons("local-serve", "1.2.0", "3.17.2") == []
+    seen, described = config.known("local-probe", "1.2.0", "3.17.2")[0]
+    assert seen.search("HTTP 400: AttributeError: x") and described.kind == "retrain"
 
 
 @pytest.mark.parametrize(
     "text, where",
     [
-        ("- {from: '<2', to: '>=2', stage: local-probe}\n", "key 'reason'"),
-        ("- {from: '<2', to: '>=2', stage: local-probe, reason: x, tikcet: 1}\n", "key 'tikcet'"),
-        ("- {from: '<<2', to: '>=2', stage: local-probe, reason: x}\n", "key 'from'"),
-        ("- {from: '<2', to: '>=2', stage: train, reason: x}\n", "key 'stage'"),
+        ("- {from: '<2', to: '>=2', stage: local-probe, seen: x, kind: retrain}\n", "key 'reason'"),
+        ("- {from: '<2', to: '>=2', stage: local-probe, seen: x, kind: retrain, reason: x, tikcet: 1}\n", "'tikcet'"),
+        ("- {from: '<<2', to: '>=2', stage: local-probe, seen: x, kind: retrain, reason: x}\n", "key 'from'"),
+        ("- {from: '<2', to: '>=2', stage: train, seen: x, kind: retrain, reason: x}\n", "key 'stage'"),
+        ("- {from: '<2', to: '>=2', stage: local-probe, kind: retrain, reason: x}\n", "key 'seen': entry 1"),
+        ("- {from: '<2', to: '>=2', stage: local-probe, seen: '(', kind: retrain, reason: x}\n", "not a valid regular"),
+        ("- {from: '<2', to: '>=2', stage: local-probe, seen: x, kind: rebuild, reason: x}\n", "key 'kind'"),
         ("{from: '<2'}\n", "must be a list"),
     ],
 )

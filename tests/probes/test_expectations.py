@@ -7,7 +7,12 @@ from rolloutcheck.probes import judge as probing
 
 ENTRIES = [
     {"mlflow": "<2", "status": 200, "predictions": "oracle"},
-    {"mlflow": ">=2", "status": 200, "predictions": "oracle", "xfail": {"reason": "protocol changed", "status": 415}},
+    {
+        "mlflow": ">=2",
+        "status": 200,
+        "predictions": "oracle",
+        "xfail": {"reason": "protocol changed", "status": 415, "seen": "content type parameters: format"},
+    },
 ]
 
 
@@ -45,6 +50,9 @@ def test_no_entry_matches():
         ([{"mlflow": "<2", "status": True}], "HTTP code"),
         ([{"mlflow": "<2", "status": 200, "xfail": {"status": 415}}], "needs a reason"),
         ([{"mlflow": "<2", "status": 200, "xfail": "broken"}], "must be a mapping"),
+        ([{"mlflow": "<2", "status": 200, "xfail": {"reason": "r", "status": 415}}], "`seen:` is missing"),
+        ([{"mlflow": "<2", "status": 200, "xfail": {"reason": "r", "seen": "[a"}}], "not a valid regular expression"),
+        ([{"mlflow": "<2", "status": 200, "xfail": {"reason": "r", "seen": "a", "kind": "x"}}], "`kind:` must be one"),
         ([{"mlflow": "<2", "status": 200, "golden": 5.1}], "golden must be"),
         ([{"mlflow": "<2", "status": 200, "golden": []}], "golden must be"),
         ([{"mlflow": "<2", "status": 200, "golden": [1.0, "a"]}], "golden must be"),
@@ -72,7 +80,7 @@ def test_malformed_expectations(entries, message):
         ('- mlflow: "<2"\n  status: 200\n  predicitons: oracle\n', "entry 1 (mlflow '<2'): unknown key 'predicitons'"),
         (
             '- mlflow: "<2"\n  status: 200\n- mlflow: ">=2"\n  status: 200\n  xfail: {reason: r, code: 415}\n',
-            "entry 2 (mlflow '>=2') xfail: unknown key 'code'; known keys: reason, status",
+            "entry 2 (mlflow '>=2') xfail: unknown key 'code'; known keys: reason, status, seen, kind",
         ),
         ('- mlflow: "<2"\n  status: 200\n  tolerence: 0.1\n', "known keys: mlflow, status, predictions, golden"),
         ("- just a string\n", "entry 1 is not a mapping"),
@@ -102,11 +110,13 @@ def test_a_complete_entry_loads(tmp_path):
     path = tmp_path / "probe.expect.yaml"
     path.write_text(
         '- mlflow: ">=1.2,<3"\n  status: [200, 201]\n  predictions: oracle\n  golden: [5, 6.5]\n  tolerance: 0\n'
-        '  xfail: {reason: "known", status: 415}\n- mlflow: ">=0"\n  status: 200\n  golden: ["<=50K", ">50K"]\n'
+        '  xfail: {reason: "known", status: 415, seen: "format"}\n'
+        '- mlflow: ">=0"\n  status: 200\n  golden: ["<=50K", ">50K"]\n'
     )
     first, second = expectations.load(path)
     assert (first.status, first.oracle, first.golden, first.tolerance) == ((200, 201), True, (5.0, 6.5), 0.0)
-    assert first.xfail == expectations.KnownBreak("known", (415,))
+    assert (first.xfail.reason, first.xfail.status, first.xfail.seen.pattern) == ("known", (415,), "format")
+    assert first.xfail.kind == "client-request"
     assert (second.golden, second.oracle, second.xfail) == (("<=50K", ">50K"), False, None)
 
 
@@ -126,14 +136,23 @@ def test_every_stored_expectation_loads_and_covers_all_majors(path):
         ("1.2.0", 200, None, [5.1], FAIL),  # 200 without predictions
         ("1.2.0", 200, [5.1], None, FAIL),  # no oracle to compare with
         ("3.17.2", 415, None, [5.1], XFAIL),  # the known break
+        ("3.17.2", 416, None, [5.1], FAIL),  # another status
         ("3.17.2", 200, [5.1], [5.1], XPASS),  # the known break went away
         ("3.17.2", 500, None, [5.1], FAIL),  # broke differently
     ],
 )
 def test_judge(version, status, predictions, oracle, verdict):
-    got, reason = probing.judge(pick(version), status, predictions, oracle)
+    body = "Unrecognized content type parameters: format. IMPORTANT: The MLflow Model scoring protocol has changed"
+    got, reason = probing.judge(pick(version), status, predictions, oracle, body if status == 415 else "")
     assert got == verdict, reason
     assert reason
+
+
+def test_a_refusal_the_written_down_break_does_not_describe_is_a_failure():
+    """The status is the known break's, but the answer is about something else: not that break."""
+    got, reason = probing.judge(pick("3.17.2"), 415, None, [5.1], '{"message": "payload too large for this model"}')
+    assert got == FAIL and reason.startswith("a break not written down at probe: HTTP 415")
+    assert "payload too large" in reason
 
 
 def test_golden_values_and_status_lists():

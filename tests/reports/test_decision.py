@@ -18,6 +18,15 @@ from rolloutcheck.reports.decision import Verdict
 from synthetic import probe, write_cell
 
 SEED = "known break: mlflow 2.0 changed the scoring protocol (seen: HTTP 415)"
+KINDS = {"new-client": "rollout-order", "to-read": "data-repair", "migrated-snapshot": "data-repair"}  # else retrain
+
+
+def broke(stage: str, reason: str, log: str | None = None, kind: str | None = None) -> StageResult:
+    """A stage XFAIL with the written-down break it matched, as the runner records it."""
+    entry = {"source": "probes/uc/upgrade.yaml", "stage": stage, "seen": "x",
+             "kind": kind or KINDS.get(stage, "retrain"), "reason": reason}  # fmt: skip
+    return StageResult(stage, XFAIL, f"known break: {reason} (seen: x)", log=log,
+                       details={"breaks": [{"stage": stage, "seen": "x", "entry": entry}]})  # fmt: skip
 
 
 def validate(label="3.17.2", usecase="uc", xfail=False, failing=None, folder="/r/a") -> CellResult:
@@ -31,8 +40,8 @@ def validate(label="3.17.2", usecase="uc", xfail=False, failing=None, folder="/r
 
 
 def upgrade(label="3.17.2", usecase="uc", broken=(), migrated=True) -> CellResult:
-    stages = [StageResult(s, XFAIL if s in broken else PASS, "known break: old pickle (seen: HTTP 400)"
-                          if s in broken else "fine", log=f"/r/up/logs/{s}.log") for s in UPGRADE.stages()]  # fmt: skip
+    stages = [broke(s, "old pickle", f"/r/up/logs/{s}.log") if s in broken else
+              StageResult(s, PASS, "fine", log=f"/r/up/logs/{s}.log") for s in UPGRADE.stages()]  # fmt: skip
     cell = CellResult(label, usecase, "/r/up", kind="upgrade", from_label="1.2.SBD.0", stages=stages)
     if migrated:
         proof = "HTTP 200 from mlflow 3.17.2, predictions equal the as-logged answers"
@@ -42,8 +51,8 @@ def upgrade(label="3.17.2", usecase="uc", broken=(), migrated=True) -> CellResul
 
 
 def store(kind="client", broken=("new-client",)) -> CellResult:
-    stages = [StageResult(s, XFAIL if s in broken else PASS, "known break: 3.x client on a 1.x server (seen: 404)"
-                          if s in broken else "fine") for s in STORE_UPGRADE.stages(kind)]  # fmt: skip
+    stages = [broke(s, f"{s} is broken") if s in broken else StageResult(s, PASS, "fine")
+              for s in STORE_UPGRADE.stages(kind)]  # fmt: skip
     return CellResult("3.17.2", kind, "/r/st", kind="store-upgrade", from_label="1.2.SBD.0", stages=stages)
 
 
@@ -103,7 +112,8 @@ def test_ids_are_stable_across_runs():
     again.probes[1].reason = "known break: worded differently (seen: HTTP 415 Unsupported)"
     assert decision.decide([again]).findings[0].id == first.id
     other = decision.decide([validate(xfail=True, usecase="other")]).findings[0]
-    assert other.id != first.id
+    assert other.id == first.id and other.members != first.members  # one break, one action; each cell's own id
+    assert decision.decide([validate(label="2.22.5", xfail=True)]).findings[0].id != first.id
 
 
 def test_acceptances_match_lapse_and_go_stale():
@@ -182,7 +192,7 @@ def test_a_proven_library_pin_is_a_remedy_and_failed_ones_are_named():
     ]  # fmt: skip
     made = decision.decide([cell])
     assert made.verdict is Verdict.GO_WITH_ACTIONS
-    assert all("pin scikit-learn==1.1.3" in f.remedy and "mlflow-in-place: not resolvable" in f.remedy
+    assert all("pin `scikit-learn==1.1.3`" in f.remedy and "mlflow-in-place: not resolvable" in f.remedy
                for f in made.findings)  # fmt: skip
     cell.upgrade["pin_remedies"][0]["outcome"] = "still fails"
     assert decision.decide([cell]).verdict is Verdict.NO_GO  # a remedy that could not be proven keeps it blocking

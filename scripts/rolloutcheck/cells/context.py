@@ -11,7 +11,7 @@ from rolloutcheck.core.procs import Launch
 from rolloutcheck.core.settings import SpeedLimits, Timeouts
 from rolloutcheck.drivers.traits import Traits
 from rolloutcheck.envs.backends import EnvBackend
-from rolloutcheck.inputs.preflight import CellConfig
+from rolloutcheck.inputs.preflight import Candidates, CellConfig
 from rolloutcheck.inputs.registry import Label
 from rolloutcheck.inputs.usecases import UseCase
 from rolloutcheck.models.results import CellResult
@@ -95,7 +95,7 @@ class UpgradeState:
     target: CellState  # the *to* label's stages
     local: object | None = None  # serving.Server: *to* CLI, *to* environment, the logged artifact
     model_env: object | None = None  # serving.Server: *to* CLI, the model's own rebuilt environment
-    known: Callable[[str], str | None] = lambda stage: None  # a stage's written-down known break here
+    known: Callable[[str], Candidates] = lambda stage: ()  # a stage's written-down known breaks here
 
 
 @dataclass
@@ -114,4 +114,4 @@ class StoreState:
     snapshot: Path | None = None  # the *from* client's snapshot, what every later read must equal
     backup: Path | None = None  # the store as it was before the upgrade
     servers: dict = field(default_factory=dict)  # name -> serving.Server (tracking servers of the client check)
-    known: Callable[[str], str | None] = lambda stage: None
+    known: Callable[[str], Candidates] = lambda stage: ()

@@ -21,6 +21,7 @@ from rolloutcheck.core import procs, secrets
 from rolloutcheck.core.atomic import write_atomic
 from rolloutcheck.core.settings import Settings
 from rolloutcheck.core.steplog import Printer, StepLog, stderr
+from rolloutcheck.inputs.preflight import Candidates
 from rolloutcheck.inputs.registry import Label
 from rolloutcheck.models import layout
 from rolloutcheck.models.kinds import CONFIG, Kind, Side
@@ -63,7 +64,7 @@ class KindCell(Protocol):
 
     def bind(self, side: Side) -> tuple[object, object]: ...  # the (context, state) a side runs with
 
-    def known(self, stage: str) -> str | None: ...  # a stage's written-down known break here
+    def known(self, stage: str) -> Candidates: ...  # a stage's written-down known breaks here
 
     def cleanup(self) -> None: ...  # stop what the kind's stages started; fill result fields
 

@@ -126,7 +126,7 @@ class ModelCell(UpgradeCell):
         for side_state, side in ((state.source, Side.FROM), (state.target, Side.TO)):
             side_state.report, side_state.python_version = report, pythons[side]
         breaks = preflight.upgrade_breaks(usecase)
-        state.known = lambda stage: preflight.known_break(
+        state.known = lambda stage: preflight.known_breaks(
             breaks, stage, state.source.result.mlflow_version, result.mlflow_version
         )
         result.run_id = model.run_id

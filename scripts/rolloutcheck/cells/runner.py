@@ -7,18 +7,20 @@ Ctrl-C, SIGTERM and SIGHUP fail it as interrupted and propagate, so the cell can
 
 from __future__ import annotations
 
+import re
 import time
 import traceback
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from types import ModuleType
 
 from rolloutcheck.core.errors import Failure
 from rolloutcheck.core.steplog import StepLog
+from rolloutcheck.models import breaks
 from rolloutcheck.models.results import FAIL, FINDING, KNOWN_BREAK, PASS, SKIP, XFAIL, XPASS, CellResult, StageResult
 
-KnownBreaks = Callable[[str], str | None]  # stage -> the reason it is known to break here, or None
+KnownBreaks = Callable[[str], Sequence[tuple[re.Pattern[str], breaks.Described]]]  # stage -> its written-down breaks
 Findings = Callable[[str], bool]  # stage -> whether its failure is a finding of the decision (XFAIL), not a FAIL
 
 
@@ -30,7 +32,7 @@ class StageRunner:
         self.result = result
         self.steps = steps
         self.logs = logs
-        self.known = known or (lambda stage: None)
+        self.known = known or (lambda stage: ())
         self.finding = finding or (lambda stage: False)
         self.failed: str | None = None
         self.broken: str | None = None  # a known break in the current branch: the rest of it does not run
@@ -60,12 +62,21 @@ class StageRunner:
             started = self.steps.begin(name, what)  # inside: an interrupt while the line is printed is this stage's
             work(record)
         except Failure as failure:  # the tool's expected failures: StageFailed, LockError, ServeError, ...
-            known = self.known(name)
-            if known or self.finding(name):
-                why = (lambda seen: f"{KNOWN_BREAK}: {known} (seen: {seen})") if known else (
-                    lambda seen: f"{FINDING}: {seen}")  # fmt: skip
+            candidates = self.known(name)
+            match = breaks.first_match(candidates, breaks.lines_of(failure.reason, failure.log))
+            if match is None and candidates and not self.finding(name):  # written down here, but not this
+                match = breaks.Match(name, failure.reason, None)
+            if match is not None or self.finding(name):
+                if match is None:
+                    why = lambda seen: f"{FINDING}: {seen}"  # noqa: E731 - production's model: nobody wrote it down
+                elif match.known is None:
+                    why = lambda seen: f"{breaks.UNWRITTEN} at {name}: {seen}"  # noqa: E731
+                else:
+                    why = lambda seen: f"{KNOWN_BREAK}: {match.reason} (seen: {seen})"  # noqa: E731
                 record.status, record.reason = XFAIL, why(failure.reason)
                 record.log = str(failure.log or record.log)
+                if match is not None:
+                    record.details.setdefault("breaks", []).append(match.as_dict())
                 self.broken = name
                 for probe in self.result.probes[probes_before:]:  # the requests this stage saw fail are that break
                     if probe.status == FAIL:
@@ -78,10 +89,13 @@ class StageRunner:
         except Exception as error:  # noqa: BLE001 - a bug or an unforeseen failure still ends as this stage's result
             self.unexpected(record, error)
         else:
-            known = self.known(name)
-            if known:
+            candidates = self.known(name)
+            if candidates and not record.details.get("observed"):
+                known = "; ".join(f"{d.reason} [{d.source}]" for _, d in candidates)
                 record.status, record.reason = XPASS, f"known break no longer seen ({known}): {record.reason}"
         finally:
+            if record.status != FAIL:
+                self._observed(name, record)
             self.current = None
             if record.log and not Path(record.log).exists():
                 record.log = None
@@ -90,6 +104,18 @@ class StageRunner:
             waited = self.steps.end(name, self.background.get(name, started), record.status, record.reason)
             record.seconds = round(record.seconds or waited, 2)
         return record.status in (PASS, XPASS)
+
+    def _observed(self, name: str, record: StageResult) -> None:
+        """What a stage met and worked around (`details["observed"]`, e.g. a store opened only with a
+        setting): each is a break too, the written-down one it matches or one nobody wrote down."""
+        observed = record.details.get("observed") or []
+        candidates = self.known(name)
+        for line in observed:
+            match = breaks.first_match(candidates, [line]) or breaks.Match(name, line, None)
+            record.details.setdefault("breaks", []).append(match.as_dict())
+            seen = f"{KNOWN_BREAK}: {match.reason} (seen: {line})" if match.known else match.reason
+            record.reason = seen if record.status == PASS else f"{record.reason}; also {seen}"
+            record.status = XFAIL
 
     @contextmanager
     def branch(self) -> Iterator[None]:

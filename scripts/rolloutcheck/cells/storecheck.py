@@ -78,7 +78,7 @@ class StoreCell:
         # the store stages name their logs in full (`from-snapshot`, `db-upgrade`)
         self.contexts[Side.FROM_ALL] = dataclasses.replace(self.contexts[Side.FROM], log_prefix="")
         self.contexts[Side.TO_ALL] = dataclasses.replace(self.contexts[Side.TO], log_prefix="")
-        state.known = lambda stage: preflight.known_break(
+        state.known = lambda stage: preflight.known_breaks(
             config.breaks, stage, state.source.result.mlflow_version, started.result.mlflow_version
         )
         record.reason = f"{kind} store, size {settings.store_size} ({state.size}), from {source.name} to {target.name}"
@@ -90,7 +90,7 @@ class StoreCell:
         states = {Side.FROM: state.source, Side.TO: state.target, Side.FROM_ALL: state, Side.TO_ALL: state}
         return self.contexts[side], states[side]
 
-    def known(self, stage: str) -> str | None:
+    def known(self, stage: str) -> preflight.Candidates:
         return self.state.known(stage)
 
     def cleanup(self) -> None:

@@ -89,7 +89,7 @@ class UpgradeCell:
         states = {Side.FROM: self.state.source, Side.TO: self.state.target}
         return self.contexts[side], states.get(side, self.state)
 
-    def known(self, stage: str) -> str | None:
+    def known(self, stage: str) -> preflight.Candidates:
         return self.state.known(stage)
 
     def cleanup(self) -> None:

@@ -62,8 +62,8 @@ class ValidateCell:
     def bind(self, side: Side) -> tuple[CellContext, CellState]:
         return self.ctx, self.state
 
-    def known(self, stage: str) -> str | None:
-        return None  # a validate cell's known breaks are per probe (expectation files), not per stage
+    def known(self, stage: str) -> preflight.Candidates:
+        return ()  # a validate cell's known breaks are per probe (expectation files), not per stage
 
     def cleanup(self) -> None:
         serve.stop(self.state)

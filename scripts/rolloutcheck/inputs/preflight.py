@@ -6,6 +6,7 @@ line and the rest of the matrix runs.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -14,7 +15,7 @@ from rolloutcheck.core.errors import ConfigError, shown
 from rolloutcheck.inputs import projects, requirements, usecases
 from rolloutcheck.inputs.registry import Label
 from rolloutcheck.inputs.usecases import UseCase
-from rolloutcheck.models import kinds
+from rolloutcheck.models import breaks, kinds
 from rolloutcheck.probes import curl, expectations, forms
 
 
@@ -93,19 +94,23 @@ def check(label: Label, usecase_name: str) -> CellConfig:
     return CellConfig(label, usecase, probes)
 
 
-BREAK_KEYS = ("from", "to", "stage", "reason")
+BREAK_KEYS = ("from", "to", "stage", "seen", "kind", "reason")
 BREAKABLE = kinds.UPGRADE.breakable()  # the stages a written-down upgrade break may cover
+Candidates = tuple[tuple[re.Pattern[str], breaks.Described], ...]  # what a stage's failure may be, in order
 
 
 @dataclass(frozen=True)
 class UpgradeBreak:
-    """A written-down known break of an upgrade: its stage fails as XFAIL, not FAIL."""
+    """A written-down known break of an upgrade: its stage fails as XFAIL, not FAIL, when the failure's
+    line matches `seen`."""
 
     source: str
     from_spec: str
     to_spec: str
     stage: str
     reason: str
+    seen: re.Pattern[str]
+    kind: str
 
     def applies(self, stage: str, from_version: str, to_version: str) -> bool:
         return (
@@ -114,6 +119,10 @@ class UpgradeBreak:
             and versionmatch.matches(self.to_spec, to_version)
         )
 
+    @property
+    def described(self) -> breaks.Described:
+        return breaks.Described(shown(self.source), self.stage, self.seen.pattern, self.kind, self.reason)
+
 
 @dataclass(frozen=True)
 class UpgradeConfig:
@@ -121,18 +130,17 @@ class UpgradeConfig:
     target: CellConfig  # the *to* label's cell: serves it
     breaks: tuple[UpgradeBreak, ...]
 
-    def known(self, stage: str, from_version: str | None, to_version: str | None) -> str | None:
-        return known_break(self.breaks, stage, from_version, to_version)
+    def known(self, stage: str, from_version: str | None, to_version: str | None) -> Candidates:
+        return known_breaks(self.breaks, stage, from_version, to_version)
 
 
-def known_break(
-    breaks: tuple[UpgradeBreak, ...], stage: str, from_version: str | None, to_version: str | None
-) -> str | None:
-    """The reason (and file) of the first written-down break for `stage` between these versions."""
+def known_breaks(
+    written: tuple[UpgradeBreak, ...], stage: str, from_version: str | None, to_version: str | None
+) -> Candidates:
+    """Every written-down break for `stage` between these versions, in file order (first match wins)."""
     if not from_version or not to_version:
-        return None
-    found = next((b for b in breaks if b.applies(stage, from_version, to_version)), None)
-    return f"{found.reason} [{shown(found.source)}]" if found else None
+        return ()
+    return tuple((b.seen, b.described) for b in written if b.applies(stage, from_version, to_version))
 
 
 def upgrade_breaks(usecase: UseCase) -> tuple[UpgradeBreak, ...]:
@@ -145,7 +153,7 @@ def upgrade_breaks(usecase: UseCase) -> tuple[UpgradeBreak, ...]:
 
 
 def parse_breaks(entries: object, path: Path, breakable: tuple[str, ...], key: str | None = None) -> list[UpgradeBreak]:
-    """Known breaks written as a list of {from, to, stage, reason}; ConfigError naming file and entry."""
+    """Known breaks written as a list of {from, to, stage, seen, kind, reason}; ConfigError naming file and entry."""
     if not isinstance(entries, list):
         raise ConfigError(path, "must be a list of known breaks", key)
     found = []
@@ -167,9 +175,12 @@ def parse_breaks(entries: object, path: Path, breakable: tuple[str, ...], key: s
                 versionmatch.matches(str(entry[name]), "1.0")
             except ValueError:
                 raise ConfigError(path, f"{where}: {entry[name]!r} is not a PEP 440 specifier", name) from None
-        found.append(
-            UpgradeBreak(str(path), str(entry["from"]), str(entry["to"]), entry["stage"], str(entry["reason"]))
-        )
+        try:
+            seen, kind = breaks.pattern(entry["seen"]), breaks.kind(entry["kind"])
+        except breaks.PatternError as error:
+            raise ConfigError(path, f"{where}: {error}", "seen" if "seen:" in str(error) else "kind") from None
+        found.append(UpgradeBreak(str(path), str(entry["from"]), str(entry["to"]), entry["stage"],
+                                  " ".join(str(entry["reason"]).split()), seen, kind))  # fmt: skip
     return found
 
 

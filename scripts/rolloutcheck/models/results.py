@@ -30,7 +30,7 @@ class Status(StrEnum):
 
 
 PASS, FAIL, SKIP, XFAIL, XPASS = Status.PASS, Status.FAIL, Status.SKIP, Status.XFAIL, Status.XPASS
-KNOWN_BREAK = "known break"  # an XFAIL's reason starts so: a written-down break was seen
+KNOWN_BREAK = "known break"  # an XFAIL's reason starts so: a written-down break was seen (models/breaks.py)
 FINDING = "breaks production's model"  # an XFAIL's reason starts so: a break of a models cell (kinds.py), a finding
 
 
@@ -41,7 +41,7 @@ class StageResult:
     reason: str = ""
     seconds: float = 0.0
     log: str | None = None
-    details: dict = field(default_factory=dict)
+    details: dict = field(default_factory=dict)  # "breaks": what its XFAIL is (models/breaks.py Match.as_dict)
 
 
 @dataclass
@@ -52,6 +52,7 @@ class ProbeResult:
     http_status: int | None = None
     seconds: float = 0.0
     request: str | None = None  # the stored curl file
+    known: dict | None = None  # the written-down break (models/breaks.py Described.as_dict) an XFAIL is
 
 
 @dataclass

@@ -3,13 +3,15 @@
 Each `<probe>.expect.yaml` is a list; the first entry whose `mlflow` specifier matches the
 installed version (on its release, see versionmatch.py) applies. An entry gives `status` (one code
 or a list), optionally `predictions: oracle`, `golden` values with `tolerance`, and
-`xfail: {reason, status}` for a known break. The schema is strict: an unknown key or a value of the
-wrong kind is an ExpectationError whose one-line message starts with the file (see probes/README.md).
+`xfail: {reason, seen, status, kind}` for a known break (`seen`: what the answer must match). The
+schema is strict: an unknown key or a value of the wrong kind is an ExpectationError whose one-line
+message starts with the file (see probes/README.md).
 """
 
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -19,9 +21,10 @@ from packaging.version import InvalidVersion, Version
 
 from rolloutcheck.core import versionmatch
 from rolloutcheck.core.errors import Failure
+from rolloutcheck.models import breaks, findings
 
 ENTRY_KEYS = ("mlflow", "status", "predictions", "golden", "tolerance", "xfail")
-XFAIL_KEYS = ("reason", "status")
+XFAIL_KEYS = ("reason", "status", "seen", "kind")
 DEFAULT_TOLERANCE = 1e-6
 
 
@@ -33,6 +36,16 @@ class ExpectationError(Failure, ValueError):
 class KnownBreak:
     reason: str
     status: tuple[int, ...] = ()  # empty: any outcome other than the wanted one
+    seen: re.Pattern[str] | None = None  # what the answer (`HTTP <status>: <body>`) must match to be this break
+    kind: str = findings.CLIENT_REQUEST.key
+    source: str = ""
+
+    def describes(self, line: str) -> bool:
+        return self.seen is not None and self.seen.search(line) is not None
+
+    def as_dict(self) -> dict:
+        return {"source": self.source, "stage": "probe", "seen": self.seen.pattern if self.seen else "",
+                "kind": self.kind, "reason": self.reason}  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -112,7 +125,7 @@ def _tolerance(value, where: str) -> float:
     return float(value)
 
 
-def _xfail(value, where: str) -> KnownBreak:
+def _xfail(value, where: str, source: str) -> KnownBreak:
     where = f"{where} xfail"
     if not isinstance(value, dict):
         raise ExpectationError(f"{where}: must be a mapping with a reason (and optionally status), got {_show(value)}")
@@ -120,7 +133,12 @@ def _xfail(value, where: str) -> KnownBreak:
     reason = value.get("reason")
     if not isinstance(reason, str) or not reason.strip():
         raise ExpectationError(f"{where}: needs a reason (a non-empty string)")
-    return KnownBreak(reason, _codes(value["status"], where) if "status" in value else ())
+    try:
+        seen = breaks.pattern(value.get("seen"))
+        kind = breaks.kind(value.get("kind", findings.CLIENT_REQUEST.key))
+    except breaks.PatternError as error:
+        raise ExpectationError(f"{where}: {error}") from None
+    return KnownBreak(reason, _codes(value["status"], where) if "status" in value else (), seen, kind, source)
 
 
 def _entry(entry, number: int, source: str) -> Expectation:
@@ -142,7 +160,7 @@ def _entry(entry, number: int, source: str) -> Expectation:
         oracle="predictions" in entry,
         golden=_golden(entry["golden"], where) if "golden" in entry else (),
         tolerance=_tolerance(entry["tolerance"], where) if "tolerance" in entry else DEFAULT_TOLERANCE,
-        xfail=_xfail(entry["xfail"], where) if "xfail" in entry else None,
+        xfail=_xfail(entry["xfail"], where, source) if "xfail" in entry else None,
         source=source,
     )
 

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import requests
 
+from rolloutcheck.models.breaks import UNWRITTEN
 from rolloutcheck.models.results import FAIL, PASS, XFAIL, XPASS, ProbeResult
 from rolloutcheck.probes import curl, localhttp
 from rolloutcheck.probes.expectations import Expectation
@@ -88,21 +89,30 @@ def wanted_outcome(
     return True, f"HTTP 200, predictions {predictions} match" + (" the oracle" if expectation.oracle else "")
 
 
+def answer_line(status: int | None, text: str) -> str:
+    """The answer as one line, what a known break's `seen:` is matched against: `HTTP 415: <body start>`."""
+    return f"HTTP {status}: {' '.join(text.split())[:300]}"
+
+
 def judge(
     expectation: Expectation,
     status: int | None,
     predictions: list[Prediction] | None,
     oracle: list[Prediction] | None,
+    text: str = "",
 ) -> tuple[str, str]:
+    """PASS/FAIL by the expectation; with a known break, XFAIL only when the answer is that break (its
+    status and `seen:`), XPASS when the wanted outcome is back, and FAIL for any other answer."""
     ok, why = wanted_outcome(expectation, status, predictions, oracle)
     known = expectation.xfail
     if known is None:
         return (PASS if ok else FAIL), why
     if ok:
         return XPASS, f"known break no longer seen ({known.reason}): {why}"
-    if not known.status or status in known.status:
+    line = answer_line(status, text)
+    if (not known.status or status in known.status) and known.describes(line):
         return XFAIL, known.reason
-    return FAIL, f"neither the wanted outcome nor the known break: {why}"
+    return FAIL, f"{UNWRITTEN} at probe: {why}; {line}"
 
 
 def send(request: curl.Request, timeout: float = 60.0) -> tuple[int | None, str]:
@@ -131,5 +141,7 @@ def run_probe(
             predictions = flatten(json.loads(text))
         except (ValueError, TypeError):
             predictions = None
-    verdict, reason = judge(expectation, status, predictions, oracle)
-    return ProbeResult(probe.name, verdict, reason, status, time.monotonic() - started, str(probe.request_file))
+    verdict, reason = judge(expectation, status, predictions, oracle, text)
+    known = expectation.xfail.as_dict() if verdict == XFAIL and expectation.xfail else None
+    return ProbeResult(probe.name, verdict, reason, status, time.monotonic() - started, str(probe.request_file),
+                       known)  # fmt: skip

@@ -23,13 +23,16 @@ from pathlib import Path
 
 from rolloutcheck.core import versionmatch
 from rolloutcheck.core.atomic import write_atomic
-from rolloutcheck.core.errors import shown
 from rolloutcheck.inputs.acceptances import Acceptance
 from rolloutcheck.inputs.registry import Label
+from rolloutcheck.models import breaks
+from rolloutcheck.models import findings as findings_
 from rolloutcheck.models.results import FINDING, KNOWN_BREAK, PASS, XFAIL, XPASS, CellResult, StageResult
+from rolloutcheck.reports import remedies
 
 DECISION_JSON, DECISION_MD = "decision.json", "decision.md"
-BROKE = (KNOWN_BREAK, FINDING)  # an XFAIL stage or request whose reason starts so is a finding
+BROKE = (KNOWN_BREAK, FINDING, breaks.UNWRITTEN)  # an XFAIL stage or request whose reason starts so is a finding
+NOT_RUN = "not run:"  # an XFAIL stage after a break in its branch: it did not run (runner.py)
 
 
 class Verdict(StrEnum):
@@ -40,37 +43,31 @@ class Verdict(StrEnum):
 
 EXIT_CODES = {Verdict.GO: 0, Verdict.NO_GO: 1, Verdict.GO_WITH_ACTIONS: 3}  # documented in the README
 
-# what kind of action a finding asks for
-CLIENT_REQUEST = "client request change"
-RETRAIN = "model retrain"
-ORDER = "order of the rollout"
-DATA_REPAIR = "data repair"
-SPEED = "speed regression"
-OUT_OF_DATE = "expectation out of date"
-REQUIREMENT = "requirement change"
-KNOWN = "known break"
-
-# which kind of action an upgrade or store stage's known break asks for
-STAGE_KINDS = {
-    "local-serve": RETRAIN, "local-probe": RETRAIN, "model-env-serve": RETRAIN, "model-env-probe": RETRAIN,
-    "to-serve": RETRAIN, "to-probe": RETRAIN, "to-tracking": RETRAIN, "speed": SPEED, "new-client": ORDER,
-    "to-read": DATA_REPAIR, "migrate": DATA_REPAIR, "migrated-snapshot": DATA_REPAIR,
-}  # fmt: skip
+# the kinds' titles, as findings carry them (declared once in models/findings.py)
+CLIENT_REQUEST, RETRAIN, ORDER = findings_.CLIENT_REQUEST.title, findings_.RETRAIN.title, findings_.ORDER.title
+DATA_REPAIR, CONFIGURATION, REQUIREMENT = (findings_.DATA_REPAIR.title, findings_.CONFIGURATION.title,
+                                           findings_.REQUIREMENT.title)  # fmt: skip
+UNWRITTEN, OUT_OF_DATE = findings_.UNWRITTEN.title, findings_.OUT_OF_DATE.title
 
 
 @dataclass
 class Finding:
+    """One action of the decision: every break of the same kind and remedy, in every cell it was seen."""
+
     id: str
-    kind: str
-    cell: str  # the cell's title
+    kind: str  # its title (models/findings.py)
+    cell: str  # the first cell's title
     stage: str
-    seen: str  # what broke, as the stage or probe said it
-    hits: list[str]  # whom it hits: use cases, stored client requests, store kinds
+    seen: str  # what broke, as the stage or probe said it (the first cell's)
+    hits: list[str]  # whom it hits: use cases, stored client requests, store kinds, models
     remedy: str  # the action the rollout needs
     proof: str | None  # the evidence that the remedy works here; None: not proven
     evidence: list[str] = field(default_factory=list)  # log files and cell folders to read
     accepted: dict | None = None  # by, why, until: a team's acceptance
     note: str = ""  # e.g. an acceptance that lapsed
+    cells: list[str] = field(default_factory=list)  # every cell it was seen in
+    members: list[str] = field(default_factory=list)  # the id of each break in each cell (an acceptance may name one)
+    former: list[str] = field(default_factory=list)  # ids earlier versions gave these breaks (stale acceptances)
 
     @property
     def blocking(self) -> bool:
@@ -87,6 +84,9 @@ class Decision:
     findings: list[Finding]
     stale: list[dict]  # acceptances that match no finding
     changed: dict = field(default_factory=dict)  # since the previous decision of the same labels
+    not_on_production: list[dict] = field(default_factory=list)  # cells that fail because production does today
+    not_run: list[dict] = field(default_factory=list)  # checks that did not run, and why: never evidence for GO
+    notes: list[str] = field(default_factory=list)  # what the decision did not look at
 
     @property
     def exit_code(self) -> int:
@@ -103,121 +103,91 @@ def finding_id(*parts: str | None) -> str:
     return "F-" + hashlib.sha256("|".join(p or "" for p in parts).encode()).hexdigest()[:10]
 
 
-def _key(cell: CellResult) -> tuple[str, str, str]:
-    return cell.kind, cell.label, cell.usecase
+def _former_id(seen: remedies.Seen) -> str:
+    """The id the decision gave this break before breaks were told apart by what was seen (stale acceptances
+    of those ids name their successor)."""
+    cell, title = seen.cell, findings_.FINDING_KINDS[seen.kind].title
+    if seen.probe is not None:
+        return finding_id(title, cell.kind, cell.label, cell.usecase, seen.probe.name)
+    return finding_id(title, cell.kind, cell.label, cell.usecase, cell.from_label, seen.stage_name)
 
 
-def _log(stage: StageResult) -> list[str]:
-    return [stage.log] if stage.log else []
+def _stage_kind(cell: CellResult, stage: StageResult, entry: dict | None) -> str:
+    if entry is not None:
+        return entry.get("kind") or findings_.KNOWN.key
+    if stage.reason.startswith(FINDING):  # production's own model: nobody wrote it down, retrain or pins
+        return remedies.DEFAULT_KINDS.get(stage.stage, findings_.RETRAIN.key)
+    return findings_.UNWRITTEN.key
 
 
-def _migration(cells: dict, label: str, usecase: str, probe: str) -> dict | None:
-    upgrade = cells.get(("upgrade", label, usecase))
-    if upgrade is None or upgrade.status != PASS:
-        return None
-    return next((m for m in upgrade.upgrade.get("migrations", []) if m.get("probe") == probe), None)
-
-
-def _retrained(cells: dict, label: str, usecase: str) -> CellResult | None:
-    validate = cells.get(("validate", label, usecase))
-    return validate if validate is not None and validate.status == PASS else None
-
-
-def _probe_findings(cell: CellResult, cells: dict) -> Iterable[Finding]:
-    """A stored request's own known break (XFAIL) or its end (XPASS), from its expectation file, in a
-    cell of any kind; those a stage's known break turned XFAIL ("known break: ...") are that stage's."""
-    usecase = cell.usecase if cell.kind != "store-upgrade" else cell.upgrade.get("usecase", cell.usecase)
+def seen_in(cell: CellResult) -> Iterable[remedies.Seen]:
+    """Every break a cell saw: a stored request's own (XFAIL, XPASS), a stage's (XFAIL: each written-down
+    break it matched, or one nobody wrote down; XPASS: an entry out of date)."""
     stage_broken = any(s.status == XFAIL and s.reason.startswith(BROKE) for s in cell.stages)
     for probe in cell.probes:
         if probe.status not in (XFAIL, XPASS) or (stage_broken and probe.reason.startswith(BROKE)):
             continue  # the runner turned it XFAIL with its stage's known break: the stage's finding covers it
-        fid = finding_id(CLIENT_REQUEST if probe.status == XFAIL else OUT_OF_DATE, *_key(cell), probe.name)
         if probe.status == XPASS:
-            yield Finding(fid, OUT_OF_DATE, cell.title, "probe", probe.reason, [f"{usecase}: {probe.name}"],
-                          f"remove the known break of `{probe.name}` from its expectation file: it no longer happens",
-                          f"the request passed on mlflow {cell.mlflow_version} here", [cell.cell_dir])  # fmt: skip
+            yield remedies.Seen(findings_.OUT_OF_DATE.key, cell, None, probe, probe.reason, probe.known)
+        else:
+            kind = (probe.known or {}).get("kind") or findings_.CLIENT_REQUEST.key
+            yield remedies.Seen(kind, cell, None, probe, probe.reason, probe.known)
+    for stage in cell.stages:
+        if stage.status == XPASS:
+            yield remedies.Seen(findings_.OUT_OF_DATE.key, cell, stage, None, stage.reason, None)
+        elif stage.status == XFAIL and not stage.reason.startswith(NOT_RUN):
+            found = stage.details.get("breaks") or [{"seen": stage.reason, "entry": None}]
+            for one in found:
+                entry = one.get("entry")
+                yield remedies.Seen(_stage_kind(cell, stage, entry), cell, stage, None, one.get("seen", ""), entry)
+
+
+def findings(cells: Sequence[CellResult]) -> list[Finding]:
+    """One finding per remedy: the breaks of every cell grouped by kind, label and the prover's group."""
+    by_key = {(c.kind, c.label, c.usecase): c for c in cells}
+    groups: dict[tuple[str, str, str], list[tuple[remedies.Seen, remedies.Remedy]]] = {}
+    for cell in cells:
+        if cell.problem:
             continue
-        migrated = _migration(cells, cell.label, usecase, probe.name)
-        upgrade = cells.get(("upgrade", cell.label, usecase))
-        remedy = (
-            f"every client that sends `{probe.name}` ({shown(probe.request or '?')}) must send the {cell.label} form"
-        )
-        if migrated:
-            remedy += f": {migrated['curl']}"
-        yield Finding(fid, CLIENT_REQUEST, cell.title, "probe", probe.reason, [f"{usecase}: {probe.name}"],
-                      remedy, migrated["proof"] if migrated else None,
-                      [cell.cell_dir, *([upgrade.cell_dir] if upgrade else [])])  # fmt: skip
+        for seen in seen_in(cell):
+            remedy = remedies.PROVERS[seen.kind](seen, by_key)
+            groups.setdefault((seen.kind, cell.label, remedy.group), []).append((seen, remedy))
+    return [_merged(key, members) for key, members in groups.items()]
 
 
-def _stage_finding(cell: CellResult, stage: StageResult, cells: dict) -> Finding | None:
-    if stage.status == XPASS:
-        return Finding(finding_id(OUT_OF_DATE, *_key(cell), cell.from_label, stage.stage), OUT_OF_DATE, cell.title,
-                       stage.stage, stage.reason, [cell.usecase],
-                       f"remove the known break of stage {stage.stage} from its file: it no longer happens",
-                       "the stage passed here", [cell.cell_dir, *_log(stage)])  # fmt: skip
-    if stage.status != XFAIL or not stage.reason.startswith(BROKE):
-        return None  # "not run: <stage> broke" belongs to the finding of that stage
-    kind = STAGE_KINDS.get(stage.stage, KNOWN)
-    fid = finding_id(kind, *_key(cell), cell.from_label, stage.stage)
-    model = cell.upgrade.get("model") or {}  # a models cell: production's own model, as its registry names it
-    hits = list(dict.fromkeys([model.get("shown") or cell.usecase]
-                              + [p.name.split(":", 1)[-1] for p in cell.probes if p.status == XFAIL]))  # fmt: skip
-    evidence = [cell.cell_dir, *_log(stage)]
-    proof, remedy = None, f"no remedy is known: {stage.stage} breaks from {cell.from_label} to {cell.label}"
-    if kind == RETRAIN:
-        usecase = cell.usecase if cell.kind == "upgrade" else cell.upgrade.get("usecase")  # a store check's use case
-        what = model.get("shown") or f"the {cell.from_label} models of {usecase or 'the store use case'}"
-        remedy = f"retrain and re-log {what} on {cell.label}"
-        retrained = _retrained(cells, cell.label, usecase) if usecase else None
-        proofs = []
-        if retrained:
-            proofs.append(
-                f"the validate cell {retrained.title} passed (trained, logged, served, probed on {cell.label})"
-            )
-            evidence.append(retrained.cell_dir)
-        best = cell.proven_remedy()
-        if best:
-            slower = {n: f["verdict"] for n, f in (best.get("speed") or {}).items() if f.get("regression")}
-            more = f" and {len(best['pins']) - 8} more" if len(best["pins"]) > 8 else ""
-            pins = f"pin {', '.join(best['pins'][:8])}{more} ({best['name']} in {Path(best['folder']).name})"
-            evidence.append(best.get("log") or best["folder"])
-            if slower:  # measured on the remedy env's server, since the old model failed on the plain one
-                remedy += f"; {pins} answers as logged but slower: " + "; ".join(f"{n}: {v}" for n, v in slower.items())
-            else:
-                remedy += f"; or, where the old model is served, {pins}"
-                proofs.append(f"the old model served by mlflow {cell.label} with those pins: {best['reason']}")
-        ran = {s.stage: s.status for s in cell.stages}
-        if stage.stage.startswith("model-env") and ran.get("local-serve") == ran.get("local-probe") == PASS:
-            where = (f"its logged requirements with mlflow {cell.label} ({Path(cell.cell_dir, 'to-lock').as_posix()})"
-                     if model else f"the {cell.label} environment")  # fmt: skip
-            remedy += f"; or serve the old model in {where} (`--env-manager local`)"
-            proofs.append("the old model answered production's requests as logged there (local-probe passed)")
-        remedies = cell.upgrade.get("pin_remedies", [])
-        tried = [
-            f"{r['name']}: {r['outcome']} ({r.get('reason', '')[:160]})" for r in remedies if r["outcome"] != "proven"
-        ]
-        if tried:
-            remedy += "; library pins that did not work: " + "; ".join(tried)
-        proof = "; ".join(proofs) or None
-    elif kind == ORDER:
-        remedy = f"upgrade the tracking server to {cell.label} before the clients ({cell.label} clients cannot write " \
-                 f"to a {cell.from_label} server)"  # fmt: skip
-        ran = {s.stage: s.status for s in cell.stages}
-        if all(ran.get(s) == PASS for s in ("tracking-server", "from-train", "to-tracking")):
-            proof = (f"{cell.from_label} clients trained and logged a run to a {cell.label} tracking server, and "
-                     f"{cell.label} read it back as written")  # fmt: skip
-    elif kind == DATA_REPAIR:
-        repair = cell.upgrade.get("repair") or {}
-        remedy = f"repair the store after moving to {cell.label}: {stage.reason}"
-        if repair.get("outcome") == "proven":
-            remedy = (f"after moving the store to {cell.label}, delete again the experiments the move brought back "
-                      f"({', '.join(repair['experiments'])}): " + "; ".join(repair["commands"]))  # fmt: skip
-            proof = repair["proof"]
-        elif repair:
-            remedy += f"; deleting them again did not work: {repair.get('reason', '?')}"
-    elif kind == SPEED:
-        remedy = f"the {cell.label} server is slower for {cell.usecase}: size the serving fleet or accept it"
-    return Finding(fid, kind, cell.title, stage.stage, stage.reason, hits, remedy, proof, evidence)
+def _joined(actions: list[str]) -> str:
+    """One action's text out of its members': the shared first part once, then each member's own rest."""
+    head = actions[0].split("; ", 1)[0]
+    rest = [a.split("; ", 1)[1] if a.startswith(head + "; ") else ("" if a == head else a) for a in actions]
+    return "; ".join([head, *dict.fromkeys(r for r in rest if r)])
+
+
+def _merged(key: tuple[str, str, str], members: list[tuple[remedies.Seen, remedies.Remedy]]) -> Finding:
+    kind, label, group = key
+    first, first_remedy = members[0]
+    actions = list(dict.fromkeys(r.action for _, r in members))
+    proofs = [r.proof for _, r in members]
+    unproven = [s.cell.title for s, r in members if r.proof is None]
+    proof = "; ".join(dict.fromkeys(p for p in proofs if p)) if not unproven else None
+    action = _joined(actions)
+    if unproven and len(members) > 1 and any(proofs):
+        action += f" (not proven for {', '.join(dict.fromkeys(unproven))})"
+    return Finding(
+        id=finding_id(kind, label, group),
+        kind=findings_.FINDING_KINDS[kind].title,
+        cell=first.cell.title,
+        stage=", ".join(dict.fromkeys(s.stage_name for s, _ in members)),
+        seen=first.line,
+        hits=list(dict.fromkeys(h for _, r in members for h in r.hits)),
+        remedy=action,
+        proof=proof,
+        evidence=list(dict.fromkeys(e for _, r in members for e in r.evidence)),
+        cells=list(dict.fromkeys(s.cell.title for s, _ in members)),
+        members=list(dict.fromkeys(
+            finding_id(kind, s.cell.kind, s.cell.label, s.usecase, s.cell.from_label, s.stage_name, s.what)
+            for s, _ in members)),
+        former=list(dict.fromkeys(_former_id(s) for s, _ in members)),
+    )  # fmt: skip
 
 
 def requirement_findings(cells: Sequence[CellResult], labels: Mapping[str, Label]) -> Iterable[Finding]:
@@ -263,40 +233,74 @@ def store_pin_findings(cells: Sequence[CellResult], pins: Sequence[tuple[str, st
             )  # fmt: skip
 
 
-def findings(cells: Sequence[CellResult]) -> list[Finding]:
-    by_key = {_key(c): c for c in cells}
-    found: dict[str, Finding] = {}
+def _production_failures(cells: Sequence[CellResult], production: str | None) -> dict[str, StageResult]:
+    """Use case -> how its validate cell on production's label fails: what the rollout cannot have broken."""
+    found = {}
     for cell in cells:
-        if cell.problem:
-            continue
-        found.update((f.id, f) for f in _probe_findings(cell, by_key))
-        for stage in cell.stages:
-            finding = _stage_finding(cell, stage, by_key)
-            if finding is not None:
-                found.setdefault(finding.id, finding)
-    return list(found.values())
+        if cell.kind == "validate" and cell.label == production and cell.status != PASS:
+            failure = cell.failure()
+            if failure is not None:
+                found[cell.usecase] = failure
+    return found
+
+
+def _already_broken(
+    cell: CellResult, failure: StageResult, production: str | None, broken: Mapping[str, StageResult]
+) -> str | None:
+    """Why a failed cell is production's own failure, not the rollout's (None: it is the rollout's)."""
+    usecase = cell.upgrade.get("usecase", cell.usecase) if cell.kind == "store-upgrade" else cell.usecase
+    known = broken.get(usecase)
+    if known is None:
+        return None
+    if cell.kind == "validate" and cell.label == production:
+        return f"does not run on production ({production}) today"
+    on_production_side = failure.stage.startswith("from-") or failure.stage == "config"
+    if cell.kind in ("upgrade", "store-upgrade") and cell.from_label == production and on_production_side:
+        return f"{usecase} does not run on production ({production}) today: {known.stage} - {known.reason[:200]}"
+    same = failure.stage == known.stage and breaks.normalized(failure.reason) == breaks.normalized(known.reason)
+    if cell.kind == "validate" and same:
+        return f"already broken on production ({production}) the same way"
+    return None
+
+
+def _not_run(cells: Sequence[CellResult]) -> list[dict]:
+    """Every check that did not run in a cell that reported, and why (after a break in its branch)."""
+    return [{"cell": c.title, "stage": s.stage, "why": s.reason.removeprefix(NOT_RUN).strip()}
+            for c in cells for s in c.stages if s.status == XFAIL and s.reason.startswith(NOT_RUN)]  # fmt: skip
 
 
 def decide(
     cells: Sequence[CellResult], acceptances: Sequence[Acceptance] = (), today: dt.date | None = None,
     previous: dict | None = None, labels: Mapping[str, Label] | None = None,
-    store_pins: Sequence[tuple[str, str, str]] = (),
+    store_pins: Sequence[tuple[str, str, str]] = (), production: str | None = None,
+    problems: Sequence[str] = (), notes: Sequence[str] = (),
 ) -> Decision:  # fmt: skip
-    """The decision of a run's cells (the missing ones included as FAIL cells)."""
+    """The decision of a run's cells (the missing ones included as FAIL cells). `problems`: inputs the
+    decision needed and could not read (each blocks, one line); `notes`: what it did not look at."""
     today = today or dt.date.today()
-    failures = []
+    failures, not_on_production = [], []
+    broken = _production_failures(cells, production)
     for cell in cells:
         if cell.status != PASS:
             failure = cell.failure()
-            failures.append({"cell": cell.title, "stage": failure.stage, "reason": failure.reason,
-                             "log": failure.log or cell.cell_dir})  # fmt: skip
+            row = {"cell": cell.title, "stage": failure.stage, "reason": failure.reason,
+                   "log": failure.log or cell.cell_dir}  # fmt: skip
+            why = None if cell.problem else _already_broken(cell, failure, production, broken)
+            if why:
+                not_on_production.append(row | {"why": why})
+            else:
+                failures.append(row)
+    failures += [{"cell": "decision", "stage": "config", "reason": problem, "log": ""} for problem in problems]
     found = [*findings(cells), *requirement_findings(cells, labels or {}), *store_pin_findings(cells, store_pins)]
-    by_id = {f.id: f for f in found}
+    by_id = {i: f for f in found for i in (f.id, *f.members)}
+    former = {i: f for f in found for i in f.former if i not in by_id}
     stale = []
     for acceptance in acceptances:
         finding = by_id.get(acceptance.id)
         if finding is None:
-            stale.append({"id": acceptance.id, "by": acceptance.by, "why": acceptance.why})
+            successor = former.get(acceptance.id)
+            stale.append({"id": acceptance.id, "by": acceptance.by, "why": acceptance.why,
+                          **({"successor": successor.id} if successor else {})})  # fmt: skip
         elif acceptance.lapsed(today):
             finding.note = f"accepted by {acceptance.by} until {acceptance.until}: lapsed"
         else:
@@ -313,12 +317,16 @@ def decide(
         failures,
         found,
         stale,
+        not_on_production=not_on_production,
+        not_run=_not_run(cells),
+        notes=list(notes),
     )
     if previous is not None:
         before = {f["id"] for f in previous.get("findings", [])}
+        ids = {f.id for f in found}
         decision.changed = {
             "previous": previous.get("run"), "verdict_before": previous.get("verdict"),
-            "new": sorted(set(by_id) - before), "gone": sorted(before - set(by_id)),
+            "new": sorted(ids - before), "gone": sorted(before - ids),
         }  # fmt: skip
     return decision
 
@@ -356,7 +364,8 @@ def markdown(decision: Decision) -> str:
             lines += [f"## {title}", ""]
             for f in chosen:
                 links = ", ".join(f"[{Path(e).name}]({e})" for e in f.evidence)
-                lines.append(f"- `{f.id}` **{f.kind}** in {f.cell}, stage {f.stage}: {f.seen}")
+                where = f.cell if len(f.cells) <= 1 else f"{len(f.cells)} cells ({', '.join(f.cells)})"
+                lines.append(f"- `{f.id}` **{f.kind}** in {where}, stage {f.stage}: {f.seen}")
                 lines.append(f"  - hits: {', '.join(f.hits)}")
                 lines.append(f"  - action: {f.remedy}")
                 lines.append(f"  - proof: {f.proof or 'not proven in this run'}; evidence: {links}")
@@ -365,9 +374,21 @@ def markdown(decision: Decision) -> str:
                 if f.note:
                     lines.append(f"  - {f.note}")
             lines.append("")
+    if decision.not_on_production:
+        lines += ["## Does not run on production today (not blocking: the rollout did not break it)", ""]
+        lines += [f"- {f['cell']}: **{f['stage']}** - {f['reason'][:300]} ({f['why']}; [log]({f['log']}))"
+                  for f in decision.not_on_production]  # fmt: skip
+        lines.append("")
+    if decision.not_run:
+        lines += ["## Not checked (did not run after a break in its branch; never evidence for GO)", ""]
+        lines += [f"- {n['cell']}: {n['stage']} ({n['why']})" for n in decision.not_run]
+        lines.append("")
+    if decision.notes:
+        lines += ["## Not looked at", ""] + [f"- {n}" for n in decision.notes] + [""]
     if decision.stale:
         lines += ["## Stale acceptances (envs/rollout.yaml names no finding of this run)", ""]
-        lines += [f"- `{s['id']}` by {s['by']}: {s['why']}" for s in decision.stale]
+        lines += [f"- `{s['id']}` by {s['by']}: {s['why']}" + (f" (its break is now `{s['successor']}`)"
+                  if s.get("successor") else "") for s in decision.stale]  # fmt: skip
         lines.append("")
     if decision.changed:
         c = decision.changed

@@ -84,9 +84,11 @@ class DirectRead:
         except StageFailed as refused:
             if MAINTENANCE not in refused.reason:
                 raise
-            # 3.x refuses file stores unless told otherwise: say so, then read it as a team would have to
-            note = " (only with MLFLOW_ALLOW_FILE_STORE=true: refused without it, file store in maintenance mode)"
+            # 3.x refuses file stores unless told otherwise: a break of its own (the runner matches it against
+            # the written-down ones), then the store read as a team would have to, which proves the setting
+            record.details.setdefault("observed", []).append(refused.reason)
             record.details["needs"] = "MLFLOW_ALLOW_FILE_STORE=true"
+            note = " (only with MLFLOW_ALLOW_FILE_STORE=true: refused without it, file store in maintenance mode)"
             environ = {**state.target.environ, **ALLOW_FILE_STORE}
             diff = read_and_compare(ctx, state, "to-read", environ, title, record)
         state.result.upgrade["file_store_read"] = "yes" + note
@@ -102,6 +104,7 @@ def read_and_compare(
         raise StageFailed("no from-snapshot to compare with")
     out = ctx.cell_dir / f"snapshot-{stage}.json"
     after = storeops.take_snapshot(ctx.prefix, state.uri, out, ctx.launch(stage, environ), ctx.timeouts.tracking)
+    record.details["opened"] = {k: v for k, v in environ.items() if k == "MLFLOW_ALLOW_FILE_STORE"} or True
     return storeops.compare_with(
         state.snapshot, after, ctx.cell_dir / "logs" / f"{stage}.diff.txt", title, record.details
     )
