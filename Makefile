@@ -54,7 +54,7 @@ matrix: bootstrap
 	$(NOX) -s matrix -- --nox '$(NOX)' --jobs $(MAKE_JOBS) $(if $(SHARD),--shard $(SHARD)) $(if $(LABEL),--label $(LABEL))
 
 cells: bootstrap
-	@$(NOX) -s cells -- --format $(or $(FORMAT),json) $(if $(OUT),--output $(OUT)) $(if $(LABEL),--label $(LABEL)) $(foreach k,$(KIND),--kind $(k))
+	@$(NOX) -s cells -- --format $(or $(FORMAT),json) $(if $(OUT),--output $(OUT)) $(if $(LABEL),--label $(LABEL)) $(if $(PRODUCTION),--production $(PRODUCTION)) $(foreach k,$(KIND),--kind $(k))
 
 cell: bootstrap
 	@test -n '$(SESSION)' || { echo 'usage: make cell SESSION="validate-<label>(<usecase>)"'; exit 2; }

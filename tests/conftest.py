@@ -14,6 +14,9 @@ ROOT = Path(__file__).resolve().parents[1]
 # "Entering/Leaving directory" lines around its output).
 for _name in ("NOX_SCRIPT_MODE", "MAKEFLAGS", "MAKELEVEL", "MFLAGS"):
     os.environ.pop(_name, None)
+# The tests keep using the sample team projects (examples/teams): beside the seed's use cases, as a team
+# that brings its own projects would run them (ROLLOUT_EXTRA_USECASES; the default is the seed's world).
+os.environ["ROLLOUT_EXTRA_USECASES"] = "examples/teams"
 # A shell starts background jobs with Ctrl-C ignored, and an ignored signal stays ignored in every child:
 # the sessions the Ctrl-C tests start must get it as a terminal's foreground job would.
 if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:

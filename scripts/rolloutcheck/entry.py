@@ -199,7 +199,7 @@ def migrate_probes(files: list[Path], to: int = 2, printer: Printer = stderr) ->
 
 def migrate_usecases(names: list[str], printer: Printer = stderr) -> int:
     chosen = names or usecases.names()
-    return migrate_probes([f for name in chosen for f in sorted((paths.PROBES / name).glob("*.curl"))], 2, printer)
+    return migrate_probes([f for name in chosen for f in sorted(paths.probes_dir(name).glob("*.curl"))], 2, printer)
 
 
 def cleanup(printer: Printer = stderr) -> int:
@@ -285,7 +285,10 @@ def rollout(
     """Every validate cell of `label`, every upgrade and store cell from production to it, into one
     run through the matrix runner; then the decision. Exit code: the decision's (0, 1 or 3)."""
     kinds = [a for kind in KINDS for a in ("--kind", kind)]
-    code, run = _matrix(tool, noxfile, [*kinds, "--label", label, *argv], nox_here, printer, prefix=f"rollout-{label}")
+    # production's own validate cells too: what already fails there is not the rollout's (decision.py)
+    alongside = ["--production", tool.source] if tool.source != label else []
+    argv = [*kinds, "--label", label, *alongside, *argv]
+    code, run = _matrix(tool, noxfile, argv, nox_here, printer, prefix=f"rollout-{label}")
     if run is None:
         return code
     return decide(tool, [str(run)], printer)
@@ -304,16 +307,31 @@ def decide(tool: Tool, argv: list[str], printer: Printer = stderr) -> int:
     found = aggregate.run_cells(run)  # its JUnit and tables are the matrix's or the merge's; the HTML gets the banner
     labels = sorted({c.label for c in found})
     previous = decision.previous_decision(run, labels)
+    store_pins, problems = (), []
     try:
         store_pins = storeconfig.load().pins
-    except ConfigError:
-        store_pins = ()  # a broken stores.yaml already failed every store cell's config stage
-    made = decision.decide(found, accepted, previous=previous, labels=tool.labels, store_pins=store_pins)
+    except ConfigError as error:  # its pins are findings of their own: without them the decision is not whole
+        problems.append(f"the decision could not read the stores' pins: {error}")
+    problems += [f"label {lab!r} of {n} cell(s) is not in envs/versions.yaml: its requirement changes were not read"
+                 for lab, n in _unregistered(found, tool.labels).items()]  # fmt: skip
+    notes = [] if tool.settings.models_from else [decision.MODELS_NOT_CHECKED]
+    made = decision.decide(found, accepted, previous=previous, labels=tool.labels, store_pins=store_pins,
+                           production=tool.source, problems=problems, notes=notes)  # fmt: skip
     json_file, md_file = decision.write(run, made)
     html.write(run, found)  # the banner at the top of report.html
     print(decision.markdown(made), flush=True)
     printer(f"decision: {made.verdict} (exit code {made.exit_code}); {md_file}, {json_file}")
     return made.exit_code
+
+
+def _unregistered(cells: Sequence[CellResult], labels: dict[str, Label]) -> dict[str, int]:
+    """Labels of the run's cells the registry does not know (a run of another checkout), with their count."""
+    counts: dict[str, int] = {}
+    for cell in cells:
+        for label in (cell.label, cell.from_label):
+            if label and label not in labels:
+                counts[label] = counts.get(label, 0) + 1
+    return counts
 
 
 def merge(tool: Tool, argv: list[str], printer: Printer = stderr) -> int:

@@ -136,3 +136,15 @@ def test_a_stopped_matrix_starts_no_more_cells_and_stops_the_running_one(tmp_pat
     assert [line for line in lines if " start " in line] == [lines[0]] and "uc0" in lines[0]
     assert "[1/3] end validate-1.2.0(uc0): no result" in lines[-1]
     assert (tmp_path / "run" / "summary.md").read_text().count("FAIL cell: missing") == 3  # every cell named
+
+
+def test_a_rollout_selection_takes_productions_validate_cells_of_its_use_cases_first(listed):
+    """What already fails on production is not the rollout's: the decision needs those cells in the run."""
+    production = registry.load_registry().production
+    picked = cells.select([c for c in listed if c.kind in ("validate", "upgrade")], ["3.17.2"], ["h2o_wine"])
+    with_production = cells.alongside(listed, picked, production)
+    assert [c.session for c in with_production] == [
+        f"validate-{production}(h2o_wine)", "validate-3.17.2(h2o_wine)", "upgrade-3.17.2(h2o_wine)"]  # fmt: skip
+    assert cells.alongside(listed, with_production, production) == with_production  # never twice
+    with pytest.raises(cells.SelectionError, match="no validate cells"):
+        cells.alongside(listed, picked, "9.9.9")

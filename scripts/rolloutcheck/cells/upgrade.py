@@ -18,11 +18,13 @@ from rolloutcheck.cells.stages import serve, tracking
 from rolloutcheck.cells.stages.upgrade import oldmodel
 from rolloutcheck.cells.validate import make_context
 from rolloutcheck.core import paths
+from rolloutcheck.core.errors import ConfigError
 from rolloutcheck.envs import interpreter
 from rolloutcheck.inputs import preflight, requirements
 from rolloutcheck.inputs.registry import Label
+from rolloutcheck.models import layout
 from rolloutcheck.models.kinds import Side
-from rolloutcheck.models.results import CellResult, StageResult
+from rolloutcheck.models.results import PASS, CellResult, StageResult
 
 
 def source_venv(target_venv: Path, source: Label) -> Path:
@@ -51,6 +53,11 @@ class UpgradeCell:
         request, started, state = self.request, self.started, self.state
         source, target, usecase = request.source, request.label, request.variant
         config = preflight.check_upgrade(source, target, usecase)  # a ConfigError fails the config stage
+        on_production = layout.finished_cell(request.settings.run_dir, "validate", source.name, usecase)
+        if on_production is not None and on_production.status != PASS:  # nothing of production's to break
+            failed = on_production.failure()
+            where = f"{failed.stage} - {failed.reason[:200]}" if failed else "a probe failed"
+            raise ConfigError(f"{usecase} does not run on production ({source.name}) today: {where}")
         common = dict(
             cell_dir=started.cell_dir, marker=started.marker, result=started.result, settings=request.settings
         )

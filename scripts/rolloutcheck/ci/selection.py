@@ -135,13 +135,28 @@ def selection_parser(prog: str, description: str) -> argparse.ArgumentParser:
         "--session", action="append", default=[], help="only these sessions: validate-L or validate-L(U)"
     )
     parser.add_argument("--shard", help="k/N: the k-th of N deterministic parts (see shard())")
+    parser.add_argument(
+        "--production", help="also the validate cells of this label (production's) for the use cases chosen"
+    )
     return parser
+
+
+def alongside(listed: list[Cell], picked: list[Cell], production: str) -> list[Cell]:
+    """`picked` with production's validate cells of the same use cases first (the old model's side)."""
+    usecases = {c.usecase for c in picked if c.kind == "validate"} or {c.usecase for c in picked}
+    if production not in {c.label for c in listed}:
+        raise SelectionError(f"production's label {production!r} has no validate cells")
+    ours = [c for c in listed if c.kind == "validate" and c.label == production and c.usecase in usecases]
+    return [*(c for c in ours if c not in picked), *picked]
 
 
 def chosen(args: argparse.Namespace, noxfile: Path) -> list[Cell]:
     """The cells `args` select, from nox's own list; SelectionError when it cannot be honoured."""
-    listed = from_nox_json(nox_list(args.kind or ["validate"], noxfile))
-    picked = select(listed, args.label, args.usecase, args.session)
+    kinds = args.kind or ["validate"]
+    listed = from_nox_json(nox_list(sorted({*kinds, "validate"}) if args.production else kinds, noxfile))
+    picked = select([c for c in listed if c.kind in kinds], args.label, args.usecase, args.session)
+    if args.production:
+        picked = alongside(listed, picked, args.production)
     if args.shard:
         picked = shard(picked, *parse_shard(args.shard))
     return picked

@@ -4,6 +4,7 @@ Only locations fixed by the repository itself are here; anything a user can chan
 folder, run folder, registry override) is a setting (settings.py), resolved once.
 """
 
+import os
 import re
 from pathlib import Path
 
@@ -20,6 +21,40 @@ NOX_DIR = ROOT / ".nox"  # environments: the tool's own, and one per cell (git-i
 INENV = PACKAGE / "drivers" / "inenv"  # scripts run by the Python of a cell's environment, not imported
 
 
+EXTRA_USECASES = "ROLLOUT_EXTRA_USECASES"  # more folders laid out as this one: usecases/, probes/, envs/
+
+
+def extra_roots() -> list[Path]:
+    """The folders ROLLOUT_EXTRA_USECASES names (`:`-separated, relative to the repository), e.g.
+    `examples/teams`: their use cases are cells beside the repository's own (settings.py validates them)."""
+    given = os.environ.get(EXTRA_USECASES, "")
+    return [(ROOT / part).resolve() for part in given.split(os.pathsep) if part.strip()]
+
+
+def _home(usecase: str) -> Path | None:
+    """The extra folder holding `usecase` (None: the repository's own usecases/, or nowhere)."""
+    if (USECASES / usecase).is_dir():
+        return None
+    return next((root for root in extra_roots() if (root / "usecases" / usecase).is_dir()), None)
+
+
+def usecase_roots() -> list[Path]:
+    """Every folder of use cases: the repository's, then the extra ones."""
+    return [USECASES, *(root / "usecases" for root in extra_roots())]
+
+
+def usecase_dir(usecase: str) -> Path:
+    """Where a use case lives (its MLproject, usecase.yaml)."""
+    home = _home(usecase)
+    return home / "usecases" / usecase if home else USECASES / usecase
+
+
+def probes_dir(usecase: str) -> Path:
+    """Where its requests live (`*.curl`, `*.expect.yaml`, upgrade.yaml)."""
+    home = _home(usecase)
+    return home / "probes" / usecase if home else PROBES / usecase
+
+
 def cell_venv(kind: str, label: str, variant: str) -> Path:
     """The environment of one cell's session, where nox would put it (`.nox/validate-1-2-sbd-0-h2o_wine`);
     the cell's env stage makes it, under a lock beside it (envs/install.exclusive)."""
@@ -28,7 +63,8 @@ def cell_venv(kind: str, label: str, variant: str) -> Path:
 
 def cell_env_dir(usecase: str, label: str) -> Path:
     """Folder holding the requirements and lock of one (use case, label) cell."""
-    return ENVS / usecase / label
+    home = _home(usecase)
+    return (home / "envs" if home else ENVS) / usecase / label
 
 
 def slug(name: str) -> str:

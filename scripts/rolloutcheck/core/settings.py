@@ -20,6 +20,7 @@ CLI) call `Settings.from_environ()` once. Every variable the tool reads is liste
 | ROLLOUT_POSTGRES_URL | | an existing PostgreSQL server for the store check, instead of a private cluster |
 | ROLLOUT_STORE_COPY | | a copy of production's store to check instead of a generated one |
 | ROLLOUT_MODELS_FROM | | a copy of production's tracking store whose models `models-<label>` checks |
+| ROLLOUT_EXTRA_USECASES | | more folders laid out as this one (`usecases/`, `probes/`, `envs/`): `examples/teams` |
 | ROLLOUT_RETRAIN | | `1`: train every cell's model even when one of the same inputs is cached |
 """
 
@@ -78,6 +79,7 @@ class Settings:
     store_size: str = "default"  # ROLLOUT_STORE_SIZE: a size of envs/stores.yaml
     postgres_url: str | None = None  # ROLLOUT_POSTGRES_URL: an existing server's admin database
     store_copy: str | None = None  # ROLLOUT_STORE_COPY: a copy of production's tracking store
+    extra_usecases: tuple[Path, ...] = ()  # ROLLOUT_EXTRA_USECASES: folders of more use cases (paths.py)
     models_from: str | None = None  # ROLLOUT_MODELS_FROM: a copy of production's store, its models checked
     retrain: bool = False  # ROLLOUT_RETRAIN=1: train even when a model of the same inputs is cached
     # the environment processes inherit (read-only copy): proxies, PATH, JAVA_HOME, ...
@@ -112,6 +114,7 @@ class Settings:
             postgres_url=_postgres_url(environ),
             store_copy=environ.get("ROLLOUT_STORE_COPY") or None,
             models_from=environ.get("ROLLOUT_MODELS_FROM") or None,
+            extra_usecases=_extra_usecases(environ),
             retrain=(environ.get("ROLLOUT_RETRAIN") or "").strip().lower() in ("1", "true", "yes"),
             environ=MappingProxyType(environ),
         )
@@ -133,6 +136,17 @@ class Settings:
         is written (NO_BYTECODE)."""
         inherited = {k: v for k, v in self.environ.items() if k not in (*TOOL_ENVIRONMENT, NO_BYTECODE)}
         return {**inherited, "ROLLOUT_RUN_DIR": str(self.run_dir)}
+
+
+def _extra_usecases(environ: Mapping[str, str]) -> tuple[Path, ...]:
+    """The folders of ROLLOUT_EXTRA_USECASES; each must hold a usecases/ folder (paths.py reads them)."""
+    given = environ.get(paths.EXTRA_USECASES, "")
+    folders = tuple((paths.ROOT / part).resolve() for part in given.split(os.pathsep) if part.strip())
+    for folder in folders:
+        if not (folder / "usecases").is_dir():
+            raise SettingsError(f"{paths.EXTRA_USECASES}: {folder} has no usecases/ folder (expected usecases/, "
+                                "probes/, envs/ as in the repository, e.g. examples/teams)")  # fmt: skip
+    return folders
 
 
 def _postgres_url(environ: Mapping[str, str]) -> str | None:

@@ -99,7 +99,7 @@ def _project(folder: Path) -> usecases.UseCase | None:
 def interpreter_for(usecase: str, label: Label | None = None) -> tuple[str, str | None]:
     """(Python to build the env with, why the Python the project names is missing, if it is).
     Never fails: a use case whose files are broken gets this Python and fails its config stage."""
-    loaded = _project(paths.USECASES / usecase)
+    loaded = _project(paths.usecase_dir(usecase))
     if loaded is None:  # reported by the cell's config stage, not while nox loads
         return f"{sys.version_info.major}.{sys.version_info.minor}", None
     wanted = loaded.python_for(mlflow_version_of(label.mlflow) if label else None) or DEFAULT

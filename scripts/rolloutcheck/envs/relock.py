@@ -31,7 +31,7 @@ def lock_label(label: Label, names: list[str], settings: Settings, printer: Prin
             case = (
                 storeconfig.load().environment
                 if name == storeconfig.LOCK_NAME
-                else usecases.load(paths.USECASES / name)
+                else usecases.load(paths.usecase_dir(name))
             )
             lock = backend.lock(case, label, logs / f"{label.name}-{name}.log")
             steps.end(name, started, PASS, shown(lock))

@@ -39,7 +39,7 @@ class CellConfig:
 
 def expectation_file(usecase: str, probe: str) -> Path:
     """`probes/<usecase>/<probe>.expect.yaml`, else the shared `probes/_defaults/<probe>.expect.yaml`."""
-    own = paths.PROBES / usecase / f"{probe}.expect.yaml"
+    own = paths.probes_dir(usecase) / f"{probe}.expect.yaml"
     return own if own.is_file() else paths.PROBE_DEFAULTS / f"{probe}.expect.yaml"
 
 
@@ -82,7 +82,7 @@ def project_note(config: CellConfig) -> str:
 
 def check(label: Label, usecase_name: str) -> CellConfig:
     """The validated inputs of one cell; ConfigError on the first problem."""
-    usecase = usecases.load(paths.USECASES / usecase_name)
+    usecase = usecases.load(paths.usecase_dir(usecase_name))
     probes = load_probes(usecase)
     version = requirements.mlflow_version_of(label.mlflow)
     if version is not None:  # known before installing: a gap in an expectation file fails now, not after training

@@ -80,9 +80,9 @@ def load(path: Path = STORES_FILE) -> StoreConfig:
         raise ConfigError(path, "must be a YAML mapping")
     projects.refuse_unknown(spec, KEYS, path)
     name = spec.get("usecase")
-    if not isinstance(name, str) or not (paths.USECASES / name).is_dir():
+    if not isinstance(name, str) or not paths.usecase_dir(name).is_dir():
         raise ConfigError(path, f"{name!r} is not a folder of usecases/", "usecase")
-    base = usecases.load(paths.USECASES / name)
+    base = usecases.load(paths.usecase_dir(name))
     requirements, why = _with_reasons(spec.get("requirements") or [], path, "requirements")
     pins = [("", r, why.get(r, "")) for r in requirements] if isinstance(requirements, list) else []
     if isinstance(spec.get("requirements_by_mlflow"), dict):

@@ -59,13 +59,14 @@ class UseCase:
 
     @property
     def probes_dir(self) -> Path:
-        return paths.PROBES / self.name
+        return paths.probes_dir(self.name)
 
 
 def names(root: Path | None = None) -> list[str]:
     """Every use case folder, broken ones included (they fail their cells' config stage)."""
-    root = root or paths.USECASES
-    return sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith((".", "_")))
+    roots = [root] if root else paths.usecase_roots()  # the repository's, then ROLLOUT_EXTRA_USECASES'
+    found = {p.name for r in roots if r.is_dir() for p in r.iterdir() if p.is_dir()}
+    return sorted(name for name in found if not name.startswith((".", "_")))
 
 
 def _mapping(path: Path) -> dict:
@@ -148,5 +149,4 @@ def load(folder: Path) -> UseCase:
 
 def discover(root: Path | None = None) -> dict[str, UseCase]:
     """Every use case, loaded, by name (for tools that need them all, e.g. merged requirements)."""
-    root = root or paths.USECASES
-    return {name: load(root / name) for name in names(root)}
+    return {name: load(root / name if root else paths.usecase_dir(name)) for name in names(root)}

@@ -126,6 +126,15 @@ def load_cells(run: Path) -> list[CellResult]:
     return cells
 
 
+def finished_cell(run: Path, kind: str, label: str, usecase: str) -> CellResult | None:
+    """The newest attempt of one cell in a run, if it has finished (None: not there, or still running)."""
+    attempts = sorted(run.glob(f"{group_dir(kind, label)}/{usecase}*/"), key=lambda f: attempt_of(f)[1])
+    attempts = [f for f in attempts if attempt_of(f)[0] == usecase]
+    if not attempts or not (attempts[-1] / CELL_FILE).exists():
+        return None
+    return _load_attempt(attempts[-1], group_dir(kind, label), usecase)
+
+
 def missing_cells(run: Path, cells: list[CellResult], expected: list[tuple[str, str, str]]) -> list[CellResult]:
     """A FAIL cell for each (kind, label, use case) the selection asked for that reported nothing."""
     present = {(c.kind, c.label, c.usecase) for c in cells}

@@ -32,6 +32,10 @@ from rolloutcheck.reports import remedies
 
 DECISION_JSON, DECISION_MD = "decision.json", "decision.md"
 BROKE = (KNOWN_BREAK, FINDING, breaks.UNWRITTEN)  # an XFAIL stage or request whose reason starts so is a finding
+MODELS_NOT_CHECKED = (
+    "production's own models were not checked: ROLLOUT_MODELS_FROM is not set "
+    "(name a copy of production's tracking store to serve its registered models on the new label)"
+)
 NOT_RUN = "not run:"  # an XFAIL stage after a break in its branch: it did not run (runner.py)
 
 

@@ -94,13 +94,19 @@ def _pins(cell: CellResult) -> tuple[str, str | None, list[str]]:
     shown_pins = ", ".join(f"`{p['pin']}` (without it: {p['without'][:120]})" if isinstance(p, dict) else f"`{p}`"
                            for p in pins) or "nothing beyond the model's own libraries"  # fmt: skip
     slower = {n: f["verdict"] for n, f in (best.get("speed") or {}).items() if f.get("regression")}
-    part = f"pin {shown_pins} ({best['name']} in {Path(best['folder']).name})"
+    where = Path(best.get("minimal_folder") or best["folder"]).name
+    part = f"pin {shown_pins} beside mlflow=={cell.mlflow_version or cell.label} ({where})"
     if slower:
         return f"; {part} answers as logged but slower: " + "; ".join(f"{n}: {v}" for n, v in slower.items()), None, []
     proof = f"the old model served by mlflow {cell.label} with those pins: {best['reason']}"
     if needed is not None:
-        proof += f"; each pin removed in turn failed ({len(needed)} kept of {len(best['pins'])} changed)"
-    return f"; or, where the old model is served, {part}", proof, [best.get("log") or best["folder"]]
+        tries = len((best.get("minimized") or {}).get("tries", []))
+        proof += (f"; each kept pin removed in turn failed ({len(needed)} kept of "
+                  f"{len(best['pins']) + len(best.get('added', []))} the {best['name']} env changed, {tries} tries)")  # fmt: skip
+    elif best.get("minimized"):
+        proof += f"; not reduced: {best['minimized'].get('why', '?')}"
+    evidence = best.get("minimal_folder") or best.get("log") or best["folder"]
+    return f"; or, where the old model is served, {part}", proof, [evidence]
 
 
 def retrain(seen: Seen, cells: Cells) -> Remedy:

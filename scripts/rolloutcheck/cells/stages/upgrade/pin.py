@@ -14,6 +14,9 @@ Tried in order, fewest changes first, until one is proven; each resolved with uv
      time): a model records scikit-learn but not the numpy it was built against, and a 1.x
      pyfunc wrapper records neither tensorflow nor xgboost.
 A proven remedy's pins are the versions its lock changes against the *to* label's own lock (and it adds).
+Then they are reduced (minimize): grown from the model's own libraries by the package each failure
+names first, then each kept pin removed in turn and kept only when the remedy fails without it; the
+decision shows only those (`needed`, each with the failure seen without it), bounded by MINIMIZE_SECONDS.
 Each ends `proven` (every request answered as logged), `not resolvable` (uv's reason) or
 `still fails` (the error); the outcome is recorded in the cell's `upgrade.pin_remedies`. Trying is
 not checking: the stage passes whatever the outcome, and fails only when it cannot try at all.
@@ -24,7 +27,10 @@ from __future__ import annotations
 
 import dataclasses
 import re
+import time
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from importlib import metadata
 from pathlib import Path
 
 import yaml
@@ -51,6 +57,8 @@ PIN = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._\-]*(?:\[[^\]]*\])?)\s*==\s*([^\s;\\
 PROVEN, NOT_RESOLVABLE, STILL_FAILS = "proven", "not resolvable", "still fails"
 CONFLICT = re.compile(r"\b([A-Za-z0-9][A-Za-z0-9._\-]*)(?:\[[^\]]*\])?(?:\{[^}]*\})?==\d")  # `gunicorn{...}==27.0.1`
 RELAX_ROUNDS = 25  # bounded: each round drops the production pins uv names in its conflict
+MINIMIZE_SECONDS = 150.0  # the reduction's own budget (each try: lock, install, serve, ask): ~30 s each
+MINIMIZE_TRIES = 6
 
 
 def describe(ctx: CellContext) -> str:
@@ -145,7 +153,9 @@ def python_of(prefix: Path) -> str:
     return found[1] if found else "3.11"
 
 
-def attempt(ctx: CellContext, state: UpgradeState, n: int, remedy: Remedy) -> dict:
+def attempt(ctx: CellContext, state: UpgradeState, n: int | str, remedy: Remedy, record: bool = True) -> dict:
+    """One remedy environment tried: locked, installed, the old model served, production's requests asked.
+    `record`: a changed request it answers is a proven migration (the reduction's tries do not add them again)."""
     name = remedy.name
     folder = ctx.cell_dir / "remedies" / f"{n}-{name}"
     folder.mkdir(parents=True, exist_ok=True)
@@ -169,12 +179,13 @@ def attempt(ctx: CellContext, state: UpgradeState, n: int, remedy: Remedy) -> di
         found = answers(ctx, state, server, log)
         speed = side_by_side(ctx, state, server, found) if all(a.verdict == PASS for a in found) else {}
     except Failure as error:
-        return outcome | {"outcome": STILL_FAILS, "reason": error.reason, "log": str(log)}
+        return outcome | {"outcome": STILL_FAILS, "reason": error.reason, "log": str(log),
+                          "serve_log": str(ctx.log(f"{NAME}-{n}-serve"))}  # fmt: skip
     finally:
         if server is not None:
             server.stop()
     failed = [f"{a.spec.name}: {a.reason}" for a in found if a.verdict != PASS]
-    for answer in found:  # a changed request the new server answered as logged: its new form is proven too
+    for answer in found if record else ():  # a changed request answered as logged: its new form is proven too
         if answer.must_change and answer.verdict == PASS:
             state.result.upgrade.setdefault("migrations", []).append({
                 "probe": answer.spec.name, "file": str(answer.spec.request_file),
@@ -227,6 +238,107 @@ def run(ctx: CellContext, state: UpgradeState, record: StageResult) -> None:
         tried.append(attempt(ctx, state, n, remedy))
         if tried[-1]["outcome"] == PROVEN:
             break
+    if tried[-1]["outcome"] == PROVEN:  # the model's own libraries alone, when tried first, start the reduction
+        own = candidates[0].requirements[1:]  # model-libraries: the model's own, tried alone first
+        alone = tried[0] if len(tried) > 1 else None
+        tried[-1] |= minimize(ctx, state, tried[-1], candidates[len(tried) - 1], own, alone)
     state.result.upgrade["pin_remedies"] = tried
     record.details["remedies"] = tried
     record.reason = "; ".join(f"{t['name']}: {t['outcome']}" for t in tried) + f" (after {', '.join(broken)} broke)"
+
+
+def import_names(site_packages: Iterable[Path]) -> dict[str, str]:
+    """Distribution (normalized) -> the top-level modules it installs, read off an env's dist-info."""
+    found: dict[str, set[str]] = {}
+    for dist in metadata.distributions(path=[str(p) for p in site_packages]):
+        tops = (dist.read_text("top_level.txt") or "").split()
+        tops += [f.parts[0].removesuffix(".py") for f in dist.files or () if len(f.parts) > 1 or f.suffix == ".py"]
+        name = _name(dist.metadata["Name"] or "")
+        found.setdefault(name, set()).update(t for t in tops if t.isidentifier() and not t.endswith("-info"))
+    return {name: sorted(tops) for name, tops in found.items()}
+
+
+def named_first(text: str, candidates: Iterable[str], modules: Mapping[str, Iterable[str]]) -> str | None:
+    """The candidate pin whose package (or a module it installs) the failure text names first."""
+    best: tuple[int, str] | None = None
+    for pin in candidates:
+        name = _name(pin)
+        for word in {name, name.replace("-", "_"), *modules.get(name, ())}:
+            hit = re.search(rf"(?<![\w.]){re.escape(word)}\b", text)
+            if hit and (best is None or hit.start() < best[0]):
+                best = (hit.start(), pin)
+    return best[1] if best else None
+
+
+def failure_text(outcome: dict) -> str:
+    """What a failed try said, the most telling first: its reason, then its server's log from the last
+    line up (a traceback's exception before the frames; the install log's package list is left out)."""
+    path = Path(outcome["serve_log"]) if outcome.get("serve_log") else None
+    tail = path.read_text(errors="replace").splitlines()[-80:] if path is not None and path.is_file() else []
+    return "\n".join([outcome.get("reason", ""), *reversed(tail)])
+
+
+def _first_line(outcome: dict) -> str:
+    return (outcome.get("reason") or "?").splitlines()[0][:200]
+
+
+def minimize(
+    ctx: CellContext, state: UpgradeState, proven: dict, remedy: Remedy, own: list[str], alone: dict | None = None
+) -> dict:
+    """The least pins of a proven remedy: grown from the model's own libraries (`own`; `alone`: that set's
+    try, when already made) by the package each failure names first, then each pin removed in turn and
+    kept only when the old model fails without it (a set already tried is not tried again).
+    Returns `needed` ([{pin, without}]) when it reduced within its budget, else why it did not."""
+    every = [*proven.get("pins", []), *proven.get("added", [])]
+    started, tries = time.monotonic(), []
+    if len(every) <= 1:  # one pin: the broken local-probe is the failure without it
+        return {"needed": [{"pin": p, "without": f"the old model fails on {ctx.label.name} as it is"} for p in every]}
+    named = {_name(r) for r in own if PIN.match(r)}
+    kept = [p for p in every if _name(p) in named]
+    venv = ctx.venv.with_name(f"{ctx.venv.name}-remedy-{Path(proven['folder']).name.split('-')[0]}")
+    modules = import_names(venv.glob("lib/python*/site-packages"))
+    seen: dict[frozenset[str], dict] = {frozenset(kept): alone} if alone is not None else {}
+    seen[frozenset()] = {"outcome": STILL_FAILS, "reason": f"the old model fails on {ctx.label.name} as it is"}
+
+    def works(pins: list[str]) -> dict:
+        if frozenset(pins) not in seen:
+            name = f"least-{len(tries) + 1}"
+            least = dataclasses.replace(
+                remedy, name=name, requirements=[ctx.label.mlflow, *pins], relaxable=frozenset()
+            )
+            tried = attempt(ctx, state, name, least, record=False)
+            tries.append({"pins": pins, "outcome": tried["outcome"], "reason": _first_line(tried)})
+            seen[frozenset(pins)] = tried
+        return seen[frozenset(pins)]
+
+    def spent() -> bool:
+        return len(tries) >= MINIMIZE_TRIES or time.monotonic() - started > MINIMIZE_SECONDS
+
+    def given_up(why: str) -> dict:
+        return {"minimized": {"tries": tries, "seconds": round(time.monotonic() - started, 1), "why": why}}
+
+    last = works(kept) if frozenset(kept) in seen or not spent() else None
+    while last is not None and last["outcome"] != PROVEN:  # grow by what the failure names first
+        grown = named_first(failure_text(last), [p for p in every if p not in kept], modules)
+        if grown is None:
+            return given_up(f"not reduced: the failure names no pin ({_first_line(last)})")
+        kept.append(grown)
+        last = None if spent() else works(kept)
+    if last is None:
+        return given_up("not reduced within its budget")
+    without = {}
+    for pin in list(kept):  # necessary: the old model fails without it
+        if len(kept) == 1 and frozenset() in seen:
+            without[pin] = _first_line(seen[frozenset()])
+            continue
+        rest = [p for p in kept if p != pin]
+        if frozenset(rest) not in seen and spent():
+            return given_up("not reduced within its budget: necessity not shown for every pin")
+        tried = works(rest)
+        if tried["outcome"] == PROVEN:
+            kept, last = rest, tried
+        else:
+            without[pin] = _first_line(tried)
+    needed = [{"pin": p, "without": without[p]} for p in kept]
+    return {"needed": needed, "speed": last.get("speed") or proven.get("speed"), "minimal_folder": last.get("folder"),
+            "minimized": {"tries": tries, "seconds": round(time.monotonic() - started, 1)}}  # fmt: skip
