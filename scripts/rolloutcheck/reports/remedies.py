@@ -101,8 +101,8 @@ def _pins(cell: CellResult) -> tuple[str, str | None, list[str]]:
     proof = f"the old model served by mlflow {cell.label} with those pins: {best['reason']}"
     if needed is not None:
         tries = len((best.get("minimized") or {}).get("tries", []))
-        proof += (f"; each kept pin removed in turn failed ({len(needed)} kept of "
-                  f"{len(best['pins']) + len(best.get('added', []))} the {best['name']} env changed, {tries} tries)")  # fmt: skip
+        changed = len(best["pins"]) + len(best.get("added", []))
+        proof += f"; each kept pin removed in turn failed ({len(needed)} kept of {changed} changed, {tries} tries)"
     elif best.get("minimized"):
         proof += f"; not reduced: {best['minimized'].get('why', '?')}"
     evidence = best.get("minimal_folder") or best.get("log") or best["folder"]
