@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from rolloutcheck import cells as cell_kinds
+from rolloutcheck.cells import pythonmove
 from rolloutcheck.cells.lifecycle import CellRequest, print_summary
 from rolloutcheck.ci import matrix as runner
 from rolloutcheck.ci import selection
@@ -101,6 +102,9 @@ def cell(
         venv=venv, python=python, python_missing=python_missing, printer=printer,
     )  # fmt: skip
     result = cell_kinds.run(request)
+    moved = pythonmove.prove(request, result, cell_kinds.run)  # only when its lock wants a newer Python
+    if moved is not None:
+        printer(f"python move for {variant}: {moved['outcome']} on Python {moved['python']}")
     print_summary(result, printer)
     table, _ = aggregate.summarize(tool.settings.run_dir, result.label, kind=result.kind)
     print(table, flush=True)

@@ -216,9 +216,11 @@ def test_a_proven_data_repair_is_an_action_with_its_commands():
     command = "MLFLOW_TRACKING_URI=<moved store> mlflow experiments delete --experiment-id 2"
     cell.upgrade["repair"] = {"experiments": ["deleted-1"], "outcome": "proven", "proof": "as 1.2 wrote it",
                               "commands": [command]}  # fmt: skip
-    made = decision.decide([cell])
-    assert made.verdict is Verdict.GO_WITH_ACTIONS and len(made.findings) == 2
-    assert all("experiments delete --experiment-id 2" in f.remedy and f.proof for f in made.findings)
+    made = decision.decide([cell])  # one repair, seen at two stages: one action
+    assert made.verdict is Verdict.GO_WITH_ACTIONS and len(made.findings) == 1
+    (repair,) = made.findings
+    assert "experiments delete --experiment-id 2" in repair.remedy and repair.proof
+    assert repair.stage == "to-read, migrated-snapshot" and len(repair.members) == 2
     cell.upgrade["repair"] = {"experiments": ["deleted-1"], "outcome": "still fails", "reason": "not found"}
     assert decision.decide([cell]).verdict is Verdict.NO_GO
 
@@ -279,3 +281,62 @@ def test_a_request_known_to_break_in_a_store_cell_is_a_finding_too():
     broken.probes = [ProbeResult("dataframe_split", XFAIL, "known break: old pickle (seen: HTTP 400)", 400)]
     (finding,) = decision.decide([broken]).findings  # the runner's XFAIL is to-probe's finding, not a second one
     assert finding.stage == "to-probe"
+
+
+def failing_upgrade(stage: str, reason: str, usecase="uc") -> CellResult:
+    stages = [StageResult(s, FAIL if s == stage else PASS, reason if s == stage else "fine")
+              for s in UPGRADE.stages()]  # fmt: skip
+    return CellResult("3.17.2", usecase, "/r/up", kind="upgrade", from_label="1.2.SBD.0", stages=stages)
+
+
+def test_what_fails_on_production_itself_never_blocks_and_is_listed():
+    """A project that does not run on production cannot be broken by the rollout: its validate cell on
+    production, its upgrade cell failing on the from side and a new-label cell failing the same way are
+    listed apart; a different failure on the new label still blocks."""
+    on_production = validate("1.2.SBD.0", "team", failing="train")
+    cells = [on_production, failing_upgrade("from-train", "boom", "team"), validate("3.17.2", "team", failing="train")]
+    made = decision.decide(cells, production="1.2.SBD.0")
+    assert made.verdict is Verdict.GO and not made.failures
+    assert [row["cell"] for row in made.not_on_production] == [c.title for c in cells]
+    assert "does not run on production (1.2.SBD.0) today" in made.not_on_production[0]["why"]
+    assert "already broken on production" in made.not_on_production[2]["why"]
+    assert "Does not run on production today" in decision.markdown(made)
+    different = validate("3.17.2", "team", failing="serve")
+    made = decision.decide([on_production, different], production="1.2.SBD.0")
+    assert made.verdict is Verdict.NO_GO and [row["stage"] for row in made.failures] == ["serve"]
+    assert decision.decide(cells).verdict is Verdict.NO_GO  # without production named, nothing is excused
+
+
+def test_a_python_move_is_a_finding_proven_by_its_remedy_cell():
+    lock = "unresolvable: Because the requested Python version (>=3.8) does not satisfy Python>=3.10 and "
+    cell = validate("3.17.2", "team", failing="lock")
+    cell.stages[0] = StageResult("lock", FAIL, lock + "mlflow==3.17.2 depends on Python>=3.10")
+    line = 'python_by_mlflow: {">=3": "3.10"}'
+    cell.upgrade["python_move"] = {"outcome": "proven", "python": "3.10", "line": line, "cell": "/r/pm",
+                                   "proof": "validate-3.17.2(team-py310) passed on Python 3.10"}  # fmt: skip
+    made = decision.decide([cell])
+    assert made.verdict is Verdict.GO_WITH_ACTIONS and not made.failures
+    (move,) = made.findings
+    assert move.kind == "Python move" and 'python_by_mlflow: {">=3": "3.10"}' in move.remedy
+    assert "retrain team on Python 3.10" in move.remedy and "passed on Python 3.10" in move.proof
+    cell.upgrade["python_move"] = {"outcome": "still fails", "python": "3.10", "reason": "train: boom"}
+    made = decision.decide([cell])
+    assert made.verdict is Verdict.NO_GO and made.findings[0].blocking and "did not work" in made.findings[0].remedy
+
+
+def test_a_decision_that_cannot_read_what_it_needs_blocks_in_one_line_and_says_what_it_did_not_look_at():
+    made = decision.decide([validate()], problems=["the decision could not read the stores' pins: bad"],
+                           notes=[decision.MODELS_NOT_CHECKED])  # fmt: skip
+    assert made.verdict is Verdict.NO_GO and made.failures[0]["reason"].startswith("the decision could not read")
+    assert "ROLLOUT_MODELS_FROM" in decision.markdown(made)
+
+
+def test_a_store_pin_is_evidenced_only_by_the_store_kinds_it_is_for():
+    from rolloutcheck.inputs import stores as storeconfig
+
+    pins = storeconfig.load().pins
+    cell = store("filestore", broken=())
+    cell.mlflow_version = "3.17.2"
+    made = decision.decide([cell], store_pins=pins)
+    assert not [f for f in made.findings if "psycopg" in f.remedy]  # a file store says nothing of drivers
+    assert any("psycopg2-binary" in n and "no postgresql store cell" in n for n in made.notes)

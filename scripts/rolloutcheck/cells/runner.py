@@ -63,7 +63,8 @@ class StageRunner:
             work(record)
         except Failure as failure:  # the tool's expected failures: StageFailed, LockError, ServeError, ...
             candidates = self.known(name)
-            match = breaks.first_match(candidates, breaks.lines_of(failure.reason, failure.log))
+            # the failure's line, or a line of its log (the stage's own when the failure names none)
+            match = breaks.first_match(candidates, breaks.lines_of(failure.reason, failure.log or record.log))
             if match is None and candidates and not self.finding(name):  # written down here, but not this
                 match = breaks.Match(name, failure.reason, None)
             if match is not None or self.finding(name):

@@ -6,6 +6,8 @@ folder, run folder, registry override) is a setting (settings.py), resolved once
 
 import os
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[1]  # scripts/rolloutcheck
@@ -22,13 +24,25 @@ INENV = PACKAGE / "drivers" / "inenv"  # scripts run by the Python of a cell's e
 
 
 EXTRA_USECASES = "ROLLOUT_EXTRA_USECASES"  # more folders laid out as this one: usecases/, probes/, envs/
+_SCRATCH: list[Path] = []  # folders a remedy cell adds for itself while it runs (scratch_root)
 
 
 def extra_roots() -> list[Path]:
     """The folders ROLLOUT_EXTRA_USECASES names (`:`-separated, relative to the repository), e.g.
     `examples/teams`: their use cases are cells beside the repository's own (settings.py validates them)."""
     given = os.environ.get(EXTRA_USECASES, "")
-    return [(ROOT / part).resolve() for part in given.split(os.pathsep) if part.strip()]
+    return [*((ROOT / part).resolve() for part in given.split(os.pathsep) if part.strip()), *_SCRATCH]
+
+
+@contextmanager
+def scratch_root(folder: Path) -> Iterator[Path]:
+    """A folder laid out as the repository that is one more home of use cases while the block runs
+    (a remedy cell's amended copy of a use case: its lock goes there, never into envs/)."""
+    _SCRATCH.append(folder)
+    try:
+        yield folder
+    finally:
+        _SCRATCH.remove(folder)
 
 
 def _home(usecase: str) -> Path | None:

@@ -42,12 +42,25 @@ class StoreConfig:
     stores: tuple[str, ...]
     sizes: dict[str, Size]
     breaks: tuple[preflight.UpgradeBreak, ...] = ()
-    pins: tuple[tuple[str, str, str], ...] = ()  # (mlflow specifier, "" for all; requirement; why) the check adds
+    pins: tuple[StorePin, ...] = ()  # what the check adds to its environments
 
     def size(self, name: str) -> Size:
         if name not in self.sizes:
             raise ConfigError(STORES_FILE, f"no size {name!r}; known: {', '.join(self.sizes)}", "size")
         return self.sizes[name]
+
+
+@dataclass(frozen=True)
+class StorePin:
+    """A requirement every store environment of matching labels adds, and the store kinds that need it."""
+
+    specifier: str  # on the label's mlflow; "" for every label
+    pin: str
+    why: str
+    stores: tuple[str, ...] = ()  # `for:` the store kinds whose check shows it is needed (empty: every kind)
+
+    def applies_to(self, store: str) -> bool:
+        return not self.stores or store in self.stores
 
 
 def _size(value: object, name: str) -> Size:
@@ -58,17 +71,24 @@ def _size(value: object, name: str) -> Size:
     return Size(**value)
 
 
-def _with_reasons(entries: object, path: Path, key: str) -> tuple[object, dict[str, str]]:
-    """Requirement entries that may be `{pin: ..., reason: ...}`: (the plain strings, pin -> reason)."""
+def _with_reasons(entries: object, path: Path, key: str) -> tuple[object, dict[str, tuple[str, tuple[str, ...]]]]:
+    """Requirement entries that may be `{pin: ..., reason: ..., for: [store kinds]}`: (the plain strings,
+    pin -> (reason, the store kinds that need it))."""
     if not isinstance(entries, list):
         return entries, {}
     plain, reasons = [], {}
     for entry in entries:
         if isinstance(entry, dict):
-            if set(map(str, entry)) != {"pin", "reason"} or not all(isinstance(v, str) for v in entry.values()):
-                raise ConfigError(path, "an entry is a requirement string or {pin: <requirement>, reason: <why>}", key)
+            kinds = entry.get("for", [])
+            if not {"pin", "reason"} <= set(map(str, entry)) <= {"pin", "reason", "for"} or not all(
+                isinstance(entry[k], str) for k in ("pin", "reason")
+            ):
+                raise ConfigError(path, "an entry is a requirement string or {pin: <requirement>, reason: <why>, "
+                                  "for: [<store kinds>]}", key)  # fmt: skip
+            if not isinstance(kinds, list) or set(kinds) - set(STORE_KINDS):
+                raise ConfigError(path, f"`for:` lists some of {', '.join(STORE_KINDS)}", key)
             plain.append(entry["pin"].strip())
-            reasons[entry["pin"].strip()] = " ".join(entry["reason"].split())
+            reasons[entry["pin"].strip()] = (" ".join(entry["reason"].split()), tuple(kinds))
         else:
             plain.append(entry)
     return plain, reasons
@@ -84,13 +104,13 @@ def load(path: Path = STORES_FILE) -> StoreConfig:
         raise ConfigError(path, f"{name!r} is not a folder of usecases/", "usecase")
     base = usecases.load(paths.usecase_dir(name))
     requirements, why = _with_reasons(spec.get("requirements") or [], path, "requirements")
-    pins = [("", r, why.get(r, "")) for r in requirements] if isinstance(requirements, list) else []
+    pins = [StorePin("", r, *why.get(r, ("", ()))) for r in requirements] if isinstance(requirements, list) else []
     if isinstance(spec.get("requirements_by_mlflow"), dict):
         plain = {}
         for specifier, extra in spec["requirements_by_mlflow"].items():
             plain[specifier], reasons = _with_reasons(extra, path, "requirements_by_mlflow")
             pins += (
-                [(str(specifier), r, reasons.get(r, "")) for r in plain[specifier]]
+                [StorePin(str(specifier), r, *reasons.get(r, ("", ()))) for r in plain[specifier]]
                 if isinstance(plain[specifier], list)
                 else []
             )

@@ -25,6 +25,7 @@ from rolloutcheck.core import versionmatch
 from rolloutcheck.core.atomic import write_atomic
 from rolloutcheck.inputs.acceptances import Acceptance
 from rolloutcheck.inputs.registry import Label
+from rolloutcheck.inputs.stores import StorePin
 from rolloutcheck.models import breaks
 from rolloutcheck.models import findings as findings_
 from rolloutcheck.models.results import FINDING, KNOWN_BREAK, PASS, XFAIL, XPASS, CellResult, StageResult
@@ -136,6 +137,10 @@ def seen_in(cell: CellResult) -> Iterable[remedies.Seen]:
         else:
             kind = (probe.known or {}).get("kind") or findings_.CLIENT_REQUEST.key
             yield remedies.Seen(kind, cell, None, probe, probe.reason, probe.known)
+    move = cell.upgrade.get("python_move")
+    if move and cell.kind == "validate":  # its lock wants a newer Python: the move is the finding (pythonmove.py)
+        lock = next((s for s in cell.stages if s.stage == "lock"), None)
+        yield remedies.Seen(findings_.PYTHON_MOVE.key, cell, lock, None, lock.reason if lock else "?", None)
     for stage in cell.stages:
         if stage.status == XPASS:
             yield remedies.Seen(findings_.OUT_OF_DATE.key, cell, stage, None, stage.reason, None)
@@ -215,26 +220,47 @@ def requirement_findings(cells: Sequence[CellResult], labels: Mapping[str, Label
                 )  # fmt: skip
 
 
-def store_pin_findings(cells: Sequence[CellResult], pins: Sequence[tuple[str, str, str]]) -> Iterable[Finding]:
+def store_pin_findings(cells: Sequence[CellResult], pins: Sequence[StorePin]) -> Iterable[Finding]:
     """The drivers and pins the store check adds (envs/stores.yaml) for the *to* label's mlflow: every
-    environment that opens a tracking store on that label needs them too."""
+    environment that opens a tracking store on that label needs them too. Only the store kinds a pin is
+    `for:` are its evidence (a file store says nothing about a PostgreSQL driver); a pin none of them
+    checked in this run is no finding (it is in the decision's notes)."""
     for name in sorted({c.label for c in cells if c.kind == "store-upgrade"}):
         checks = [c for c in cells if c.kind == "store-upgrade" and c.label == name]
         version = next((c.mlflow_version for c in checks if c.mlflow_version), None)
         if version is None:
             continue
-        passed = all(c.status == PASS for c in checks)
-        for specifier, pin, why in pins:
-            if specifier and not versionmatch.matches(specifier, version):
+        for pin in pins:
+            if pin.specifier and not versionmatch.matches(pin.specifier, version):
                 continue
+            shown = [c for c in checks if pin.applies_to(c.usecase)]
+            if not shown:
+                continue
+            passed = all(c.status == PASS for c in shown)
+            kinds = ", ".join(c.usecase for c in shown)
             yield Finding(
-                finding_id(REQUIREMENT, "stores", name, pin), REQUIREMENT, f"store checks of {name}", "env",
-                f"the store check adds `{pin}` for mlflow {version}: {why or 'no reason recorded in envs/stores.yaml'}",
-                [c.usecase for c in checks],
-                f"install `{pin}` in every environment that opens a tracking store with mlflow {name}",
-                f"the {len(checks)} store cell(s) of {name} passed with it" if passed else None,
-                [c.cell_dir for c in checks],
+                finding_id(REQUIREMENT, "stores", name, pin.pin), REQUIREMENT, f"store checks of {name}", "env",
+                f"the store check adds `{pin.pin}` for mlflow {version}: {pin.why or 'no reason in envs/stores.yaml'}",
+                [c.usecase for c in shown],
+                f"install `{pin.pin}` in every environment that opens a {kinds} tracking store with mlflow {name}",
+                f"sufficient: the {kinds} store cell(s) of {name} passed with it (that it is needed is not shown: "
+                "no check without it ran)" if passed else None,
+                [c.cell_dir for c in shown],
             )  # fmt: skip
+
+
+def unchecked_pins(cells: Sequence[CellResult], pins: Sequence[StorePin]) -> list[str]:
+    """The store pins of a run's labels that no store cell they are for checked (a note, not a finding)."""
+    notes = []
+    for name in sorted({c.label for c in cells if c.kind == "store-upgrade"}):
+        checks = [c for c in cells if c.kind == "store-upgrade" and c.label == name]
+        version = next((c.mlflow_version for c in checks if c.mlflow_version), None)
+        for pin in pins:
+            matches = version is not None and (not pin.specifier or versionmatch.matches(pin.specifier, version))
+            if matches and not any(pin.applies_to(c.usecase) for c in checks):
+                notes.append(f"`{pin.pin}` of envs/stores.yaml for {name} was not checked: no "
+                             f"{'/'.join(pin.stores)} store cell in this run")  # fmt: skip
+    return notes
 
 
 def _production_failures(cells: Sequence[CellResult], production: str | None) -> dict[str, StageResult]:
@@ -276,7 +302,7 @@ def _not_run(cells: Sequence[CellResult]) -> list[dict]:
 def decide(
     cells: Sequence[CellResult], acceptances: Sequence[Acceptance] = (), today: dt.date | None = None,
     previous: dict | None = None, labels: Mapping[str, Label] | None = None,
-    store_pins: Sequence[tuple[str, str, str]] = (), production: str | None = None,
+    store_pins: Sequence[StorePin] = (), production: str | None = None,
     problems: Sequence[str] = (), notes: Sequence[str] = (),
 ) -> Decision:  # fmt: skip
     """The decision of a run's cells (the missing ones included as FAIL cells). `problems`: inputs the
@@ -290,6 +316,8 @@ def decide(
             row = {"cell": cell.title, "stage": failure.stage, "reason": failure.reason,
                    "log": failure.log or cell.cell_dir}  # fmt: skip
             why = None if cell.problem else _already_broken(cell, failure, production, broken)
+            if cell.upgrade.get("python_move") and cell.kind == "validate" and not cell.problem:
+                continue  # a finding of its own (the Python move), blocking unless proven
             if why:
                 not_on_production.append(row | {"why": why})
             else:
@@ -323,7 +351,7 @@ def decide(
         stale,
         not_on_production=not_on_production,
         not_run=_not_run(cells),
-        notes=list(notes),
+        notes=[*notes, *unchecked_pins(cells, store_pins)],
     )
     if previous is not None:
         before = {f["id"] for f in previous.get("findings", [])}

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from rolloutcheck.core import paths
 from rolloutcheck.models import breaks, findings
 from rolloutcheck.models.results import PASS, CellResult, ProbeResult, StageResult
 
@@ -178,7 +179,8 @@ def data_repair(seen: Seen, cells: Cells) -> Remedy:
         proof = repair["proof"]
     elif repair:
         action += f"; deleting them again did not work: {repair.get('reason', '?')}"
-    return Remedy(action, proof, seen.what, [cell.usecase], [cell.cell_dir, *_log(seen.stage)])
+    group = f"{cell.title}|{action}" if proof else seen.what  # one repair, wherever in the cell it was seen
+    return Remedy(action, proof, group, [cell.usecase], [cell.cell_dir, *_log(seen.stage)])
 
 
 def speed(seen: Seen, cells: Cells) -> Remedy:
@@ -217,8 +219,9 @@ def python_move(seen: Seen, cells: Cells) -> Remedy:
     action = f"{seen.usecase} cannot run mlflow {cell.label} on its Python: {seen.line}"
     proof = None
     if move.get("outcome") == "proven":
-        action = (f"in usecases/{seen.usecase}/usecase.yaml: `{move['line']}`, and retrain {seen.usecase} on "
-                  f"Python {move['python']}")  # fmt: skip
+        spec = paths.usecase_dir(seen.usecase) / "usecase.yaml"
+        shown = spec.relative_to(paths.ROOT) if spec.is_relative_to(paths.ROOT) else spec
+        action = f"add to {shown}: `{move['line']}`, and retrain {seen.usecase} on Python {move['python']}"
         proof = move["proof"]
     elif move:
         action += f"; Python {move.get('python', '?')} did not work either: {move.get('reason', '?')}"

@@ -81,7 +81,7 @@ class DirectRead:
         note = ""
         try:
             diff = read_and_compare(ctx, state, "to-read", state.target.environ, title, record)
-        except StageFailed as refused:
+        except storeops.StoreScriptError as refused:  # snapshot.py exited with mlflow's refusal
             if MAINTENANCE not in refused.reason:
                 raise
             # 3.x refuses file stores unless told otherwise: a break of its own (the runner matches it against
