@@ -31,6 +31,12 @@ def assert_served_both_ways(result: CellResult, done: subprocess.CompletedProces
     outcomes = [r["outcome"] for r in remedies.values()]
     assert "proven" not in outcomes[:-1] and (outcomes[-1] == "proven" or len(outcomes) == len(order))
     assert all(r["outcome"] in ("proven", "not resolvable", "still fails") and r["reason"] for r in remedies.values())
+    # the proven remedy reduced to the pins each shown necessary: scikit-learn and numpy, not its 20 changes
+    proven = remedies[list(remedies)[-1]]
+    needed = {n["pin"].split("==")[0]: n["without"] for n in proven["needed"]}
+    assert set(needed) == {"scikit-learn", "numpy"}, proven.get("minimized")
+    assert "AttributeError" in needed["scikit-learn"] and "numpy" in needed["numpy"]
+    assert len(proven["minimized"]["tries"]) <= 3  # the model's own alone was tried already
     assert "mlflow==3.17.2" in remedies["model-libraries"]["requirements"]
     assert any(r.startswith("scikit-learn==1.1") for r in remedies["model-libraries"]["requirements"])
     assert done.returncode == 0, done.stdout[-3000:]

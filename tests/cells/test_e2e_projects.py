@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from rolloutcheck.models.results import FAIL, PASS, SKIP
+from rolloutcheck.models.results import FAIL, PASS, SKIP, CellResult
 from sessions import ROOT, only_cell, stage, validate
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(1800)]
@@ -38,6 +38,14 @@ def test_python_env_project_runs_on_the_python_it_names_and_a_label_that_cannot_
     assert "unresolvable" in lock.reason and "mlflow==3.17.2 depends on Python>=3.10" in lock.reason
     assert "the project names Python 3.8" in lock.reason and "python_by_mlflow" in lock.reason  # the way out
     assert [s.status for s in failed.stages[2:]] == [SKIP] * 6
+    # the way out, proven: the project on the lowest Python 3.17.2 supports here, as a cell of its own
+    move = failed.upgrade["python_move"]
+    assert move["outcome"] == "proven" and move["python"] == "3.10", move
+    assert move["line"] == 'python_by_mlflow: {">=3": "3.10"}' and "examples/teams/usecases" in move["file"]
+    moved = CellResult.from_json((Path(move["cell"]) / "cell.json").read_text())
+    assert moved.status == PASS and [s.stage for s in moved.stages][-6:] == ["env", "train", "tracking", "serve",
+                                                                           "probe", "speed"]  # fmt: skip
+    assert not (ROOT / "examples" / "teams" / "envs" / f"{PYENV}-py310").exists()  # its lock stayed in the cell
 
 
 def test_autologged_model_is_found_as_a_logged_model_and_every_request_form_is_judged(tmp_path):

@@ -20,6 +20,7 @@ from rolloutcheck.cells import storecheck as storeupgrade
 from rolloutcheck.core import procs
 from rolloutcheck.core.procs import Launch
 from rolloutcheck.models.results import PASS, XFAIL, CellResult
+from rolloutcheck.reports import decision
 from rolloutcheck.stores import postgres as pgcluster
 from rolloutcheck.stores import scripts as storeops
 from sessions import NOX, ROOT, alive, foreground_job, nox_env, ours, validate
@@ -128,7 +129,15 @@ def test_file_store_is_migrated_into_sqlite_and_still_serves_the_model(tmp_path)
     assert "'lifecycle_stage': 'deleted' -> 'active'" in reasons["migrated-snapshot"]
     assert stages["migrate"] == PASS and result.upgrade["migrated"] == "sqlite"
     assert stages["to-tracking"] == PASS and stages["to-serve"] == PASS, stages  # runs:/ from the migrated store
-    assert "MLFLOW_ALLOW_FILE_STORE" in reasons["to-read"] or stages["to-read"] == XFAIL
+    # 3.17.2 refuses the 1.2 file store: its own break (configuration), the store then read with the setting
+    breaks = {b["entry"]["kind"]: b for b in next(s for s in result.stages if s.stage == "to-read").details["breaks"]}
+    assert set(breaks) == {"configuration", "data-repair"}, breaks  # the deleted experiment is really seen too
+    assert "maintenance mode" in breaks["configuration"]["seen"] and "MLFLOW_ALLOW_FILE_STORE" in reasons["to-read"]
+    made = decision.decide([result])
+    (setting,) = [f for f in made.findings if f.kind == "configuration change"]
+    assert "MLFLOW_ALLOW_FILE_STORE=true" in setting.remedy and "migrate-filestore" in setting.remedy
+    assert setting.proof and "with MLFLOW_ALLOW_FILE_STORE=true" in setting.proof and "migrate" in setting.proof
+    assert [f.kind for f in made.findings].count("data repair") == 1  # one repair, seen at two stages
     diff = (Path(result.cell_dir) / "logs" / "migrated-snapshot.diff.txt").read_text()
     assert "1 difference(s)" in diff  # that one, nothing else lost or changed
     # the data repair: that experiment deleted again with 3.17.2's CLI on a copy, read back as written

@@ -78,8 +78,10 @@ def prove(request: CellRequest, result: CellResult, run: Callable[[CellRequest],
                 request, variant=name, settings=dataclasses.replace(request.settings, run_dir=root / "run"),
                 venv=paths.cell_venv("validate", request.label.name, name), python=found.python, python_missing=None,
             ))  # fmt: skip
+        spec = paths.usecase_dir(request.variant) / "usecase.yaml"
         move = {"outcome": PROVEN if moved.status == PASS else STILL_FAILS, "python": python, "line": line,
-                "cell": moved.cell_dir}  # fmt: skip
+                "cell": moved.cell_dir, "file": str(spec.relative_to(paths.ROOT) if spec.is_relative_to(paths.ROOT)
+                                                     else spec)}  # fmt: skip
         if moved.status == PASS:
             move["proof"] = (f"validate-{request.label.name}({name}), the project with that line, passed on "
                              f"Python {python}: {', '.join(s.stage for s in moved.stages)}")  # fmt: skip

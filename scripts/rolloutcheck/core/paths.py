@@ -52,6 +52,11 @@ def _home(usecase: str) -> Path | None:
     return next((root for root in extra_roots() if (root / "usecases" / usecase).is_dir()), None)
 
 
+def in_scratch(path: Path) -> bool:
+    """Whether `path` is in a remedy cell's scratch folder (what it makes there is never committed)."""
+    return any(path.is_relative_to(root) for root in _SCRATCH)
+
+
 def usecase_roots() -> list[Path]:
     """Every folder of use cases: the repository's, then the extra ones."""
     return [USECASES, *(root / "usecases" for root in extra_roots())]

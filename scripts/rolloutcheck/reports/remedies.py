@@ -12,7 +12,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from rolloutcheck.core import paths
 from rolloutcheck.models import breaks, findings
 from rolloutcheck.models.results import PASS, CellResult, ProbeResult, StageResult
 
@@ -219,8 +218,7 @@ def python_move(seen: Seen, cells: Cells) -> Remedy:
     action = f"{seen.usecase} cannot run mlflow {cell.label} on its Python: {seen.line}"
     proof = None
     if move.get("outcome") == "proven":
-        spec = paths.usecase_dir(seen.usecase) / "usecase.yaml"
-        shown = spec.relative_to(paths.ROOT) if spec.is_relative_to(paths.ROOT) else spec
+        shown = move.get("file") or f"usecases/{seen.usecase}/usecase.yaml"
         action = f"add to {shown}: `{move['line']}`, and retrain {seen.usecase} on Python {move['python']}"
         proof = move["proof"]
     elif move:

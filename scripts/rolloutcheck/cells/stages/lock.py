@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from rolloutcheck.cells.context import CellContext, CellState, StageFailed
+from rolloutcheck.core import paths
 from rolloutcheck.core.errors import shown
 from rolloutcheck.envs import interpreter
 from rolloutcheck.envs.locks import LockError, LockState
@@ -40,7 +41,8 @@ def run(ctx: CellContext, state: CellState, record: StageResult) -> None:
             ctx.backend.lock(ctx.usecase, ctx.label, ctx.log(NAME))
         except LockError as error:
             raise LockError(error.reason + python_hint(ctx, error.reason), error.log) from None
-        record.reason = f"created {shown(lock_file)} (new label or use case): commit it"
+        why = "a remedy cell's own" if paths.in_scratch(lock_file) else "new label or use case: commit it"
+        record.reason = f"created {shown(lock_file)} ({why})"
     else:
         record.reason = "lock up to date"
     state.lock_file = lock_file
