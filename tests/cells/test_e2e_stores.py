@@ -19,6 +19,7 @@ import pytest
 from rolloutcheck.cells import storecheck as storeupgrade
 from rolloutcheck.core import procs
 from rolloutcheck.core.procs import Launch
+from rolloutcheck.inputs import stores as storeconfig
 from rolloutcheck.models.results import PASS, XFAIL, CellResult
 from rolloutcheck.reports import decision
 from rolloutcheck.stores import postgres as pgcluster
@@ -86,6 +87,13 @@ def test_postgresql_upgrade_to_3_17_2_loses_nothing_and_rolls_back(tmp_path):
     check_database_cell(result)
     assert result.stages[5].stage == "store" and "postgresql://" in result.stages[5].reason
     assert (Path(result.cell_dir) / "backup" / "mlflow.dump").stat().st_size > 0
+    # each driver the check adds, left out in turn: 3.17.2's SQLAlchemy 2.1 connects with psycopg 3 only
+    shown = {o["pin"]: o for o in result.upgrade["absence"]}
+    assert shown["psycopg2-binary"]["outcome"] == "not needed", shown
+    assert shown["psycopg[binary]"]["outcome"] == "needed" and "psycopg" in shown["psycopg[binary]"]["without"]
+    made = decision.decide([result], store_pins=storeconfig.load().pins)
+    assert [f.remedy.split("`")[1] for f in made.findings if f.kind == "requirement change"] == ["psycopg[binary]"]
+    assert any("`psycopg2-binary` is not needed for 3.17.2" in n for n in made.notes)
 
 
 def test_the_comparison_catches_a_metric_point_lost_in_the_upgraded_store(sqlite_run, tmp_path):

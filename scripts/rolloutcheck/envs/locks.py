@@ -97,6 +97,22 @@ def locked_versions(lock: Path) -> dict[str, str]:
 _VIA = re.compile(r"^\s*#\s+(?:via\s+)?([A-Za-z0-9][A-Za-z0-9_.\-]*)\s*$")  # `# via numpy` / `#   pandas`
 
 
+def required_by(lock: Path) -> dict[str, set[str]]:
+    """Package -> the packages of the lock that need it (uv's `# via` lines; `-r` inputs left out)."""
+    parents: dict[str, set[str]] = {}
+    current = None
+    for line in lock.read_text().splitlines() if lock.is_file() else ():
+        pinned = PINNED.match(line)
+        if pinned:
+            current = canonicalize_name(pinned.group(1))
+            parents.setdefault(current, set())
+            continue
+        via = _VIA.match(line)
+        if current and via and not via.group(1).startswith("-"):
+            parents[current].add(canonicalize_name(via.group(1)))
+    return parents
+
+
 def needed_by(lock: Path, roots: set[str]) -> set[str]:
     """The packages of a lock that `roots` need, directly or not (canonical names, roots included), read
     off uv's `# via` annotations; a lock without them gives the roots found in it."""

@@ -220,11 +220,13 @@ def requirement_findings(cells: Sequence[CellResult], labels: Mapping[str, Label
                 )  # fmt: skip
 
 
-def store_pin_findings(cells: Sequence[CellResult], pins: Sequence[StorePin]) -> Iterable[Finding]:
+def store_pin_findings(cells: Sequence[CellResult], pins: Sequence[StorePin]) -> tuple[list[Finding], list[str]]:
     """The drivers and pins the store check adds (envs/stores.yaml) for the *to* label's mlflow: every
     environment that opens a tracking store on that label needs them too. Only the store kinds a pin is
-    `for:` are its evidence (a file store says nothing about a PostgreSQL driver); a pin none of them
-    checked in this run is no finding (it is in the decision's notes)."""
+    `for:` are its evidence; where a cell left it out (cells/stages/store/absence.py), failing without it
+    proves it needed and passing without it makes it "not needed for <label>" (a note, no action).
+    Returns (findings, notes)."""
+    found, notes = [], []
     for name in sorted({c.label for c in cells if c.kind == "store-upgrade"}):
         checks = [c for c in cells if c.kind == "store-upgrade" and c.label == name]
         version = next((c.mlflow_version for c in checks if c.mlflow_version), None)
@@ -235,32 +237,31 @@ def store_pin_findings(cells: Sequence[CellResult], pins: Sequence[StorePin]) ->
                 continue
             shown = [c for c in checks if pin.applies_to(c.usecase)]
             if not shown:
+                notes.append(f"`{pin.pin}` of envs/stores.yaml for {name} was not checked: no "
+                             f"{'/'.join(pin.stores)} store cell in this run")  # fmt: skip
                 continue
-            passed = all(c.status == PASS for c in shown)
+            absent = [o for c in shown for o in c.upgrade.get("absence", []) if o.get("pin") == pin.pin]
+            needed = [o for o in absent if o.get("outcome") == "needed"]
+            if absent and not needed and all(o.get("outcome") == "not needed" for o in absent):
+                notes.append(f"`{pin.pin}` is not needed for {name}: {absent[0]['reason']} (proven by absence in "
+                             f"the {absent[0]['store']} store cell)")  # fmt: skip
+                continue
             kinds = ", ".join(c.usecase for c in shown)
-            yield Finding(
+            passed = all(c.status == PASS for c in shown)
+            if needed:
+                proof = (f"needed: {needed[0]['reason']} ({needed[0].get('without', '?')}); with it the "
+                         f"{kinds} store cell(s) of {name} passed")  # fmt: skip
+            else:
+                proof = (f"sufficient: the {kinds} store cell(s) of {name} passed with it (that it is needed is not "
+                         "shown: no check without it ran)")  # fmt: skip
+            found.append(Finding(
                 finding_id(REQUIREMENT, "stores", name, pin.pin), REQUIREMENT, f"store checks of {name}", "env",
                 f"the store check adds `{pin.pin}` for mlflow {version}: {pin.why or 'no reason in envs/stores.yaml'}",
                 [c.usecase for c in shown],
                 f"install `{pin.pin}` in every environment that opens a {kinds} tracking store with mlflow {name}",
-                f"sufficient: the {kinds} store cell(s) of {name} passed with it (that it is needed is not shown: "
-                "no check without it ran)" if passed else None,
-                [c.cell_dir for c in shown],
-            )  # fmt: skip
-
-
-def unchecked_pins(cells: Sequence[CellResult], pins: Sequence[StorePin]) -> list[str]:
-    """The store pins of a run's labels that no store cell they are for checked (a note, not a finding)."""
-    notes = []
-    for name in sorted({c.label for c in cells if c.kind == "store-upgrade"}):
-        checks = [c for c in cells if c.kind == "store-upgrade" and c.label == name]
-        version = next((c.mlflow_version for c in checks if c.mlflow_version), None)
-        for pin in pins:
-            matches = version is not None and (not pin.specifier or versionmatch.matches(pin.specifier, version))
-            if matches and not any(pin.applies_to(c.usecase) for c in checks):
-                notes.append(f"`{pin.pin}` of envs/stores.yaml for {name} was not checked: no "
-                             f"{'/'.join(pin.stores)} store cell in this run")  # fmt: skip
-    return notes
+                proof if passed else None, [c.cell_dir for c in shown] + [o["log"] for o in needed if o.get("log")],
+            ))  # fmt: skip
+    return found, notes
 
 
 def _production_failures(cells: Sequence[CellResult], production: str | None) -> dict[str, StageResult]:
@@ -323,7 +324,8 @@ def decide(
             else:
                 failures.append(row)
     failures += [{"cell": "decision", "stage": "config", "reason": problem, "log": ""} for problem in problems]
-    found = [*findings(cells), *requirement_findings(cells, labels or {}), *store_pin_findings(cells, store_pins)]
+    pinned, pin_notes = store_pin_findings(cells, store_pins)
+    found = [*findings(cells), *requirement_findings(cells, labels or {}), *pinned]
     by_id = {i: f for f in found for i in (f.id, *f.members)}
     former = {i: f for f in found for i in f.former if i not in by_id}
     stale = []
@@ -351,7 +353,7 @@ def decide(
         stale,
         not_on_production=not_on_production,
         not_run=_not_run(cells),
-        notes=[*notes, *unchecked_pins(cells, store_pins)],
+        notes=[*notes, *pin_notes],
     )
     if previous is not None:
         before = {f["id"] for f in previous.get("findings", [])}

@@ -13,10 +13,11 @@ import time
 from pathlib import Path
 
 from rolloutcheck.cells.context import CellContext, StageFailed, StoreState
-from rolloutcheck.cells.stages.store import snapshot
-from rolloutcheck.core import paths
+from rolloutcheck.cells.stages.store import absence, snapshot
+from rolloutcheck.core import paths, versionmatch
 from rolloutcheck.core.procs import run_logged
 from rolloutcheck.core.steplog import last_error_line
+from rolloutcheck.inputs import stores as storeconfig
 from rolloutcheck.models.results import StageResult
 from rolloutcheck.stores import scripts as storeops
 
@@ -101,6 +102,13 @@ class Upgrade:
         state.result.upgrade["migration"] = migration
         record.details.update(migration)
         record.reason = f"Alembic {before} -> {after} in {seconds:.1f}s"
+        # the drivers the check added, each left out in turn: needed, or not needed for this label
+        version = state.target.result.mlflow_version or ""
+        pins = [p for p in storeconfig.load().pins if not p.specifier or versionmatch.matches(p.specifier, version)]
+        shown = absence.run_all(ctx, state, pins)
+        if shown:
+            state.result.upgrade["absence"] = record.details["absence"] = shown
+            record.reason += "; without: " + ", ".join(f"{o['pin']} {o['outcome']}" for o in shown)
 
 
 class Rollback:
