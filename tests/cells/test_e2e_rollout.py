@@ -25,12 +25,20 @@ def test_a_small_rollout_ends_with_a_decision_and_its_evidence(tmp_path):
                           env=nox_env(run), timeout=3300)  # fmt: skip
     assert not ours(run), "a process of the rollout survived it"
     made = json.loads((run / "decision.json").read_text())
-    assert made["cells"] == 3 and made["passed"] == 3, made["failures"]  # validate, upgrade, store filestore
+    # validate on 3.17.2 and on production (what already fails there is not the rollout's), upgrade, store
+    assert made["cells"] == 4 and made["passed"] == 4, made["failures"]
+    assert not made["not_on_production"] and (run / "1.2.SBD.0" / SKLEARN / "cell.json").is_file()
     assert made["verdict"] in ("GO WITH ACTIONS", "NO-GO") and done.returncode == made["exit_code"], done.stderr[-3000:]
     kinds = {f["kind"] for f in made["findings"]}
     # the seed's request refused with 415, the old sklearn model failing on 3.17.2, the file store's
     # deleted experiment read as active again: each an action, never a silent pass
-    assert {"client request change", "model retrain", "data repair"} <= kinds, kinds
+    assert {"client request change", "model retrain", "data repair", "configuration change"} <= kinds, kinds
+    assert [f["kind"] for f in made["findings"]].count("client request change") == 1  # one action, every cell
+    retrain_pins = next(f for f in made["findings"] if f["kind"] == "model retrain" and "upgrade" in f["cell"])[
+        "remedy"
+    ]
+    assert "`scikit-learn==1.1" in retrain_pins and "`numpy==" in retrain_pins and "idna" not in retrain_pins
+    assert any(row["stage"] == "speed" for row in made["not_run"])  # after the old model broke: said, not GO
     for finding in made["findings"]:
         assert finding["remedy"] and finding["evidence"] and finding["id"].startswith("F-")
         assert finding["blocking"] == (finding["proof"] is None and finding["accepted"] is None)

@@ -215,7 +215,8 @@ def requirement_findings(cells: Sequence[CellResult], labels: Mapping[str, Label
                     f"the tool adds `{pin}` ({how}) so that mlflow {name} works: {why}",
                     [c.usecase for c in validate] or [name],
                     f"{how} `{pin}` in every environment that runs mlflow {name} (envs/versions.yaml)",
-                    f"the {len(validate)} validate cell(s) of {name} passed with it" if passed else None,
+                    f"sufficient: the {len(validate)} validate cell(s) of {name} passed with it (that it is needed is "
+                    "the reason written down; no cell without it ran)" if passed else None,
                     [c.cell_dir for c in validate],
                 )  # fmt: skip
 
