@@ -119,16 +119,10 @@ def needed_by(lock: Path, roots: set[str]) -> set[str]:
     if not lock.is_file():
         return set()
     needs: dict[str, set[str]] = {}  # package -> what it depends on
-    current = None
-    for line in lock.read_text().splitlines():
-        pinned = PINNED.match(line)
-        if pinned:
-            current = canonicalize_name(pinned.group(1))
-            needs.setdefault(current, set())
-            continue
-        via = _VIA.match(line)
-        if current and via and not via.group(1).startswith("-"):
-            needs.setdefault(canonicalize_name(via.group(1)), set()).add(current)
+    for package, parents in required_by(lock).items():
+        needs.setdefault(package, set())
+        for parent in parents:
+            needs.setdefault(parent, set()).add(package)
     found, todo = set(), [canonicalize_name(r) for r in roots if canonicalize_name(r) in needs]
     while todo:
         name = todo.pop()
