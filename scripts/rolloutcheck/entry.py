@@ -309,7 +309,7 @@ def decide(tool: Tool, argv: list[str], printer: Printer = stderr) -> int:
     except ConfigError as error:
         return _fail(printer, str(error), BAD_INPUT)
     found = aggregate.run_cells(run)  # its JUnit and tables are the matrix's or the merge's; the HTML gets the banner
-    labels = sorted({c.label for c in found})
+    labels = decision.rollout_labels(found, tool.source)
     previous = decision.previous_decision(run, labels)
     store_pins, problems = (), []
     try:

@@ -8,7 +8,7 @@ import json
 import pytest
 
 from rolloutcheck.core.errors import ConfigError
-from rolloutcheck.inputs import acceptances
+from rolloutcheck.inputs import acceptances, registry
 from rolloutcheck.inputs.acceptances import Acceptance
 from rolloutcheck.models import layout
 from rolloutcheck.models.kinds import STORE_UPGRADE, UPGRADE, VALIDATE
@@ -340,3 +340,12 @@ def test_a_store_pin_is_evidenced_only_by_the_store_kinds_it_is_for():
     made = decision.decide([cell], store_pins=pins)
     assert not [f for f in made.findings if "psycopg" in f.remedy]  # a file store says nothing of drivers
     assert any("psycopg2-binary" in n and "no postgresql store cell" in n for n in made.notes)
+
+
+def test_productions_own_cells_are_the_reference_not_findings_of_the_rollout():
+    reference = validate("1.2.SBD.0", xfail=True)  # whatever production's own cells show is not an action
+    made = decision.decide([reference, validate("3.17.2")], production="1.2.SBD.0",
+                           labels=registry.load_labels())  # fmt: skip
+    assert made.labels == ["3.17.2"] and made.verdict is not Verdict.NO_GO
+    assert made.findings == [f for f in made.findings if f.cell == "label 3.17.2"]  # its requirement changes only
+    assert decision.decide([reference], production="1.2.SBD.0").labels == ["1.2.SBD.0"]

@@ -295,6 +295,13 @@ def _already_broken(
     return None
 
 
+def rollout_labels(cells: Sequence[CellResult], production: str | None) -> list[str]:
+    """The labels a run rolls out to: its cells' labels, production's left out when it is only there as
+    the reference (its validate cells beside another label's)."""
+    found = {c.label for c in cells}
+    return sorted(found - {production} if found - {production} else found)
+
+
 def _not_run(cells: Sequence[CellResult]) -> list[dict]:
     """Every check that did not run in a cell that reported, and why (after a break in its branch)."""
     return [{"cell": c.title, "stage": s.stage, "why": s.reason.removeprefix(NOT_RUN).strip()}
@@ -325,8 +332,10 @@ def decide(
             else:
                 failures.append(row)
     failures += [{"cell": "decision", "stage": "config", "reason": problem, "log": ""} for problem in problems]
-    pinned, pin_notes = store_pin_findings(cells, store_pins)
-    found = [*findings(cells), *requirement_findings(cells, labels or {}), *pinned]
+    rolled = rollout_labels(cells, production)
+    ours = [c for c in cells if c.kind != "validate" or c.label in rolled]  # production's own cells: a reference
+    pinned, pin_notes = store_pin_findings(ours, store_pins)
+    found = [*findings(ours), *requirement_findings(ours, labels or {}), *pinned]
     by_id = {i: f for f in found for i in (f.id, *f.members)}
     former = {i: f for f in found for i in f.former if i not in by_id}
     stale = []
@@ -346,7 +355,7 @@ def decide(
         verdict = Verdict.GO_WITH_ACTIONS if found else Verdict.GO
     decision = Decision(
         verdict,
-        sorted({c.label for c in cells}),
+        rolled,
         len(cells),
         sum(c.status == PASS for c in cells),
         failures,
