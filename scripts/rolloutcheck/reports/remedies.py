@@ -134,7 +134,7 @@ def retrain(seen: Seen, cells: Cells) -> Remedy:
     if tried:
         action += "; library pins that did not work: " + "; ".join(tried)
     hits = [model.get("shown") or seen.usecase]
-    return Remedy(action, "; ".join(proofs) or None, f"{model.get('shown') or usecase}|{cell.kind}", hits, evidence)
+    return Remedy(action, "; ".join(proofs) or None, model.get("shown") or usecase, hits, evidence)
 
 
 def rollout_order(seen: Seen, cells: Cells) -> Remedy:
