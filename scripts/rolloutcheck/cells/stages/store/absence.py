@@ -17,6 +17,7 @@ from packaging.utils import canonicalize_name
 
 from rolloutcheck.cells.context import CellContext, StoreState
 from rolloutcheck.cells.stages.env import process_environ
+from rolloutcheck.cells.stages.upgrade.pin import import_names, named_first
 from rolloutcheck.core import paths
 from rolloutcheck.core.atomic import write_atomic
 from rolloutcheck.core.errors import Failure
@@ -54,8 +55,10 @@ def lock_without(lock: Path, names: set[str]) -> str:
     return "\n".join(kept) + "\n"
 
 
-def _key(lock: Path, pin: str, kind: str) -> str:
-    return hashlib.sha256(f"{lock.read_text()}\n{pin}\n{kind}\nmlflow db upgrade".encode()).hexdigest()[:16]
+def _key(lock: Path, pin: str, kind: str, uri: str) -> str:
+    """The label's lock, the pin, the store kind and the URL's dialect (`postgresql+psycopg2` names its driver)."""
+    dialect = uri.split("://", 1)[0]
+    return hashlib.sha256(f"{lock.read_text()}\n{pin}\n{kind}\n{dialect}\nmlflow db upgrade".encode()).hexdigest()[:16]
 
 
 def checkable(pin: StorePin, store: str) -> bool:
@@ -74,7 +77,7 @@ def run_all(ctx: CellContext, state: StoreState, pins: list[StorePin]) -> list[d
 
 def check(ctx: CellContext, state: StoreState, pin: StorePin, lock: Path) -> dict:
     """`mlflow db upgrade` of the store under check without `pin`: its outcome, reused when kept."""
-    kept = CACHE / ctx.label.name / f"{_key(lock, pin.pin, state.store_kind)}.json"
+    kept = CACHE / ctx.label.name / f"{_key(lock, pin.pin, state.store_kind, state.uri or '')}.json"
     if kept.is_file():
         return json.loads(kept.read_text()) | {"reused": str(kept)}
     names = dropped(lock, pin.pin)
@@ -91,12 +94,20 @@ def check(ctx: CellContext, state: StoreState, pin: StorePin, lock: Path) -> dic
         install.sync(venv, folder / "requirements.lock", log, ctx.label.index_url)
     except Failure as error:
         return outcome | {"outcome": UNKNOWN, "reason": f"the env without it could not be made: {error.reason}"}
-    environ = process_environ(dataclasses.replace(ctx, venv=venv), state.target.traits)
+    # what the *to* side's processes run with (a server's password included), in the env without the pin
+    own = process_environ(dataclasses.replace(ctx, venv=venv), state.target.traits)
+    environ = {**state.target.environ, **{k: own[k] for k in ("PATH", "VIRTUAL_ENV")}}
     code, lines = run_logged([str(venv / "bin" / "mlflow"), "db", "upgrade", state.uri], log, environ)
+    line = last_error_line("\n".join(lines))[:300]
+    installed = import_names(ctx.prefix.glob("lib/python*/site-packages"))  # psycopg2-binary installs psycopg2
+    for_want = named_first(line, sorted(names), {n: installed.get(n, []) for n in names}) is not None
     if code == 0:
         outcome |= {"outcome": NOT_NEEDED, "reason": f"mlflow {ctx.label.name} db upgrade passed without it"}
+    elif not for_want:  # a failure that is not for want of it shows nothing: not kept
+        why = f"mlflow {ctx.label.name} db upgrade failed without it, not for want of it"
+        return outcome | {"outcome": UNKNOWN, "without": line, "reason": why}
     else:
-        outcome |= {"outcome": NEEDED, "without": last_error_line("\n".join(lines))[:300],
+        outcome |= {"outcome": NEEDED, "without": line,
                     "reason": f"mlflow {ctx.label.name} db upgrade failed without it (exit {code})"}  # fmt: skip
     write_atomic(kept, json.dumps(outcome, indent=2))
     return outcome
