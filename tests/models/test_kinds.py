@@ -39,14 +39,16 @@ def test_stage_lists_are_what_the_reports_always_showed():
     assert VALIDATE.stages() == ("config", "lock", "env", "train", "tracking", "serve", "probe", "speed")
     assert UPGRADE.stages() == (
         "config", "from-lock", "from-env", "from-train", "from-tracking", "from-serve", "to-lock", "to-env",
-        "local-serve", "local-probe", "speed", "model-env-serve", "model-env-probe", "pin-remedy",
+        "local-serve", "local-probe", "to-train", "to-tracking", "to-serve", "speed",
+        "model-env-serve", "model-env-probe", "pin-remedy",
     )  # fmt: skip
     assert STORE_KINDS == ("sqlite", "postgresql", "filestore", "client")
     assert STORE_UPGRADE.stages("nosuch") == ("config",)  # an unknown store kind fails its config stage
 
 
 def test_known_break_schemas_derive_from_the_declaration():
-    assert preflight.BREAKABLE == ("local-serve", "local-probe", "speed", "model-env-serve", "model-env-probe")
+    # a slower path is a finding of the decision (speed rows), not a stage's break
+    assert preflight.BREAKABLE == ("local-serve", "local-probe", "model-env-serve", "model-env-probe")
     assert set(storeconfig.BREAKABLE) == {
         "to-read", "migrate", "to-snapshot", "migrated-snapshot", "check-upgrade", "db-upgrade", "rollback",
         "from-train", "to-tracking", "to-serve", "to-probe", "new-client",

@@ -1,5 +1,6 @@
 """An upgrade cell: the use case trained and logged by the *from* label (production), then that
-model served by the *to* label, two ways, with production's requests and speed side by side.
+model served by the *to* label, two ways, with production's requests; and the use case retrained by the
+*to* label, so production's server is timed against every path the team can take.
 
 Its stages are declared in models/kinds.py (UPGRADE): a trunk (both labels' envs, the *from*
 model trained and served), then two branches: the old artifact in the *to* env (`local-`) and in
@@ -103,6 +104,7 @@ class UpgradeCell:
         state, result = self.state, self.started.result
         oldmodel.stop(state)
         serve.stop(state.source)
+        serve.stop(state.target)  # the retrained model's server (speed)
         for side, side_state in ((Side.FROM, state.source), (Side.TO, state.target)):
             if side in self.contexts:
                 tracking.stop(self.contexts[side], side_state)

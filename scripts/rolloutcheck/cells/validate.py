@@ -5,6 +5,7 @@ Its stages are declared in models/kinds.py (VALIDATE); the lifecycle is cells/li
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 from rolloutcheck.cells import lifecycle
@@ -31,7 +32,8 @@ def make_context(
     return CellContext(
         config=config, backend=backend, backend_problem=problem, venv=venv, cell_dir=cell_dir, marker=marker,
         timeouts=settings.timeouts, environ=settings.process_environ(), python_missing=python_missing,
-        limits=settings.speed, cache=settings.cache, log_prefix=log_prefix, python=python,
+        limits=dataclasses.replace(settings.speed, **config.usecase.speed), cache=settings.cache,
+        log_prefix=log_prefix, python=python,
         model_cache=settings.model_cache if reuse_models else None, retrain=settings.retrain,
     )  # fmt: skip
 

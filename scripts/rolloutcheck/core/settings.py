@@ -14,7 +14,9 @@ CLI) call `Settings.from_environ()` once. Every variable the tool reads is liste
 | ROLLOUT_MODEL_ENV_TIMEOUT | 1200 s | building and serving a model's own environment (upgrade cells) |
 | ROLLOUT_FROM | the registry's `production` | the label upgrades start from |
 | ROLLOUT_SPEED_P95_RATIO, _MIN_MS | 1.5, 5 | speed regression: p95 ratio above and slower by more |
-| ROLLOUT_SPEED_SECONDS | 10 | a validate cell's speed stage stops after this many seconds per server |
+| ROLLOUT_SPEED_SECONDS | 10 | a speed stage stops after this many seconds per server (upgrade cells: per path) |
+| ROLLOUT_SPEED_REPEATS | 5 | interleaved repeats of an upgrade's speed comparison: a regression only when all agree |
+| ROLLOUT_SPEED_WORKERS | 2 | `--workers` tried on a slower *to* server (the speed remedy); 1: not tried |
 | ROLLOUT_SPEED_REQUESTS | the use case's | requests per probe of a validate cell's load (still time-bounded) |
 | ROLLOUT_STORE_SIZE | `default` | how much the store check writes (a size of envs/stores.yaml) |
 | ROLLOUT_POSTGRES_URL | | an existing PostgreSQL server for the store check, instead of a private cluster |
@@ -62,8 +64,10 @@ class SpeedLimits:
 
     p95_ratio: float = 1.5
     p95_min_ms: float = 5.0
-    validate_seconds: float = 10.0  # a validate cell's load stops here per server (upgrades keep their count)
+    validate_seconds: float = 10.0  # a speed stage's load stops here per server (an upgrade's: per path)
     validate_requests: int | None = None  # instead of the use case's load.requests in validate cells
+    repeats: int = 5  # an upgrade's comparison, repeated: a verdict only when the repeats agree
+    workers: int = 2  # what the speed remedy tries (`mlflow models serve --workers`); 1: no remedy tried
 
 
 @dataclass(frozen=True)
@@ -108,6 +112,8 @@ class Settings:
                 p95_min_ms=_positive(environ, "ROLLOUT_SPEED_P95_MIN_MS", SpeedLimits.p95_min_ms),
                 validate_seconds=_positive(environ, "ROLLOUT_SPEED_SECONDS", SpeedLimits.validate_seconds),
                 validate_requests=_count(environ, "ROLLOUT_SPEED_REQUESTS"),
+                repeats=_count(environ, "ROLLOUT_SPEED_REPEATS") or SpeedLimits.repeats,
+                workers=_count(environ, "ROLLOUT_SPEED_WORKERS") or SpeedLimits.workers,
             ),
             from_label=environ.get("ROLLOUT_FROM") or None,
             store_size=environ.get("ROLLOUT_STORE_SIZE") or "default",

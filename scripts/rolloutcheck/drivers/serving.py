@@ -34,17 +34,29 @@ def port_in_use(port: int) -> bool:
         return sock.connect_ex((HOST, port)) == 0
 
 
-def serve_command(venv: Path, model_uri: str, env_flags: Sequence[str]) -> Callable[[int], list[str]]:
+def serve_command(venv: Path, model_uri: str, env_flags: Sequence[str], workers: int = 1) -> Callable[[int], list[str]]:
     """`mlflow models serve` of `venv`'s mlflow; `env_flags` say which environment serves the model
-    (`Traits.local_env_flags` for the current one, `--env-manager uv` to rebuild the model's own)."""
+    (`Traits.local_env_flags` for the current one, `--env-manager uv` to rebuild the model's own);
+    `workers`: the server's processes (one, as measured; more is the speed remedy)."""
 
     def command(port: int) -> list[str]:
         return [
             str(venv / "bin" / "mlflow"), "models", "serve", "-m", model_uri,
-            "-h", HOST, "-p", str(port), "-w", "1", *env_flags,
+            "-h", HOST, "-p", str(port), "-w", str(workers), *env_flags,
         ]  # fmt: skip
 
     return command
+
+
+def with_workers(command: Callable[[int], list[str]], workers: int) -> Callable[[int], list[str]]:
+    """The same serve command with another `-w` (the speed remedy: more server processes)."""
+
+    def changed(port: int) -> list[str]:
+        argv = command(port)
+        at = argv.index("-w")
+        return [*argv[:at], "-w", str(workers), *argv[at + 2 :]]
+
+    return changed
 
 
 class Server:
@@ -57,7 +69,7 @@ class Server:
         self.port = port or free_port()
         if port_in_use(self.port):
             raise PortTaken(f"port {self.port} is taken by another process")
-        self.launch = launch
+        self.launch, self.command = launch, command  # the command: a remedy restarts it with another option
         self.log = launch.log
         self.log_start = self.log.stat().st_size if self.log.exists() else 0  # a retry appends to the same log
         self.proc = launch.start(command(self.port))

@@ -20,8 +20,9 @@ from rolloutcheck.probes.loadtest import Load
 
 USECASE_KEYS = (
     "flavor", "description", "model_path", "params", "metrics", "features", "fallback_flavors",
-    "needs_java", "requirements_by_mlflow", "load", "python_by_mlflow",
+    "needs_java", "requirements_by_mlflow", "load", "python_by_mlflow", "speed",
 )  # fmt: skip
+SPEED_KEYS = ("p95_ratio", "p95_min_ms")  # the speed rule, overridden for one use case (core/settings.py's defaults)
 
 
 @dataclass(frozen=True)
@@ -42,6 +43,7 @@ class UseCase:
     load: Load = field(default_factory=Load)  # the bounded load of the speed checks
     # the Python a team moves to for a range of mlflow versions, e.g. {">=3": "3.11"}
     python_by_mlflow: dict[str, str] = field(default_factory=dict)
+    speed: dict[str, float] = field(default_factory=dict)  # its own speed rule (SPEED_KEYS), e.g. a batch model
     project: Project | None = None  # the MLproject as declared (environment, parameter defaults)
 
     @property
@@ -117,6 +119,11 @@ def load(folder: Path) -> UseCase:
         raise ConfigError(spec_file, f"must map some of {', '.join(Load.KEYS)} to numbers", "load")
     if not all(isinstance(v, int | float) and not isinstance(v, bool) and v > 0 for v in load.values()):
         raise ConfigError(spec_file, "values must be positive numbers", "load")
+    speed = spec.get("speed") or {}
+    if not isinstance(speed, dict) or set(map(str, speed)) - set(SPEED_KEYS):
+        raise ConfigError(spec_file, f"must map some of {', '.join(SPEED_KEYS)} to numbers", "speed")
+    if not all(isinstance(v, int | float) and not isinstance(v, bool) and v > 0 for v in speed.values()):
+        raise ConfigError(spec_file, "values must be positive numbers", "speed")
     for key in ("model_path", "description"):
         if not isinstance(spec.get(key, ""), str):
             raise ConfigError(spec_file, "must be a string", key)
@@ -143,6 +150,7 @@ def load(folder: Path) -> UseCase:
         requirements_by_mlflow=by_version,
         load=Load(**{k: (float(v) if k == "seconds" else int(v)) for k, v in load.items()}),
         python_by_mlflow={str(k): projects.python_of(v) for k, v in pythons.items()},
+        speed={str(k): float(v) for k, v in speed.items()},
         project=project,
     )
 

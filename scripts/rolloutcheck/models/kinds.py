@@ -84,6 +84,17 @@ VALIDATE = Kind(
     },
 )
 
+# the old model served by the *to* label: in its own environment, then in the model's rebuilt one
+_OLD_MODEL_LOCAL = (
+    S("local-serve", "upgrade.oldmodel:Local", TA, branch="local", breakable=True),
+    S("local-probe", "upgrade.replay:Local", TA, branch="local", breakable=True),
+)
+_OLD_MODEL_REBUILT = (
+    S("model-env-serve", "upgrade.oldmodel:ModelEnv", TA, branch="model-env", breakable=True),
+    S("model-env-probe", "upgrade.replay:ModelEnv", TA, branch="model-env", breakable=True),
+    S("pin-remedy", "upgrade.pin", TA, branch="pin"),  # when the old model broke: library pins that work
+)
+
 # the use case trained and logged by the *from* label, that model served by the *to* one, two ways
 UPGRADE = Kind(
     "upgrade",
@@ -96,12 +107,13 @@ UPGRADE = Kind(
             S("from-serve", "serve", F),
             S("to-lock", "lock", T),
             S("to-env", "env", T),
-            S("local-serve", "upgrade.oldmodel:Local", TA, branch="local", breakable=True),
-            S("local-probe", "upgrade.replay:Local", TA, branch="local", breakable=True),
-            S("speed", "upgrade.speed", TA, branch="local", breakable=True),
-            S("model-env-serve", "upgrade.oldmodel:ModelEnv", TA, branch="model-env", breakable=True),
-            S("model-env-probe", "upgrade.replay:ModelEnv", TA, branch="model-env", breakable=True),
-            S("pin-remedy", "upgrade.pin", TA, branch="pin"),  # when the old model broke: library pins that work
+            *_OLD_MODEL_LOCAL,
+            # the retrain remedy's path: the use case trained and served by the *to* label, for the speed check
+            S("to-train", "train", T, branch="retrained"),
+            S("to-tracking", "tracking", T, branch="retrained", finishes_after="to-serve"),
+            S("to-serve", "serve", T, branch="retrained"),
+            S("speed", "upgrade.speed", TA, branch="speed"),  # production's server against every path up
+            *_OLD_MODEL_REBUILT,
         )
     },
 )
@@ -156,9 +168,6 @@ STORE_UPGRADE = Kind(
 
 # production's own model from a copy of its tracking store: served as production serves it (its logged
 # requirements, the *from* label's mlflow), then by the *to* label as an upgrade cell serves its model
-_OLD_MODEL_SERVED = UPGRADE.steps()[
-    UPGRADE.stages().index("local-serve") - 1 :
-]  # local-, speed, model-env-, pin-remedy
 MODELS = Kind(
     "models",
     {
@@ -169,7 +178,9 @@ MODELS = Kind(
             S("from-probe", "models.asked:AsLogged", FA),
             S("to-lock", "models.logged", T),
             S("to-env", "env", T),
-            *_OLD_MODEL_SERVED,
+            *_OLD_MODEL_LOCAL,
+            S("speed", "upgrade.speed", TA, branch="local", breakable=True),  # as is: nothing retrains it here
+            *_OLD_MODEL_REBUILT,
         )
     },
     parameter="model",

@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from urllib.parse import urlsplit
 
 from rolloutcheck.probes import curl, localhttp
@@ -125,6 +125,76 @@ def interleaved(requests: dict[str, curl.Request], load: Load, rounds: int = 10)
         for client in clients:
             client.close()
     return figures
+
+
+def quantiles(figures: Figures, step: int = 5) -> list[float]:
+    """The latency distribution in a few numbers (every `step`-th percentile): what a picture draws."""
+    values = sorted(figures.latencies_ms)
+    return [round(percentile(values, q), 2) for q in range(0, 101, step)] if values else []
+
+
+def pooled(parts: list[Figures]) -> Figures:
+    together = Figures()
+    for part in parts:
+        together.latencies_ms += part.latencies_ms
+        together.errors += part.errors
+        together.wall += part.wall
+    return together
+
+
+def repeated(requests: dict[str, curl.Request], load: Load, repeats: int) -> dict[str, list[Figures]]:
+    """`repeats` interleaved measurements of every server in turn (the load and its time shared out,
+    one warm-up): each side's figures per repeat, so a verdict can ask whether the repeats agree."""
+    repeats = max(1, repeats)
+    share = Load(requests=max(1, math.ceil(load.requests / repeats)), concurrency=load.concurrency,
+                 warmup=load.warmup, seconds=load.seconds / repeats)  # fmt: skip
+    found: dict[str, list[Figures]] = {name: [] for name in requests}
+    for n in range(repeats):
+        for name, figures in interleaved(requests, share if n == 0 else replace(share, warmup=0), rounds=4).items():
+            found[name].append(figures)
+    return found
+
+
+REGRESSION, NO_REGRESSION, INCONCLUSIVE, NOT_MEASURED = "regression", "none", "inconclusive", "not measured"
+
+
+@dataclass(frozen=True)
+class Rule:
+    """A regression: p95 more than `p95_ratio` times *and* more than `p95_min_ms` above the base."""
+
+    p95_ratio: float
+    p95_min_ms: float
+
+    def slower(self, base_p95: float, other_p95: float) -> bool:
+        ratio = other_p95 / base_p95 if base_p95 else math.inf
+        return ratio > self.p95_ratio and other_p95 - base_p95 > self.p95_min_ms
+
+
+def verdict(base: list[Figures], other: list[Figures], rule: Rule) -> dict:
+    """The judgement of two sides measured in the same repeats: `regression` only when every repeat is
+    slower by the rule, `none` when none is, else `inconclusive` (the repeats straddle the threshold);
+    with the pooled figures, each repeat's ratio, and both distributions."""
+    before, after = pooled(base).summary(), pooled(other).summary()
+    row = {"from": before, "to": after, "quantiles": {"from": quantiles(pooled(base)), "to": quantiles(pooled(other))}}
+    pairs = [(b.summary()["p95_ms"], o.summary()["p95_ms"])
+             for b, o in zip(base, other, strict=True) if b.count and o.count]  # fmt: skip
+    row["rounds"] = [round(o / b, 2) if b else None for b, o in pairs]
+    if before["errors"] or after["errors"] or not pairs:
+        failed = "from" if before["errors"] else "to"
+        figures = before if failed == "from" else after
+        return row | {
+            "verdict": NOT_MEASURED,
+            "text": f"{figures['errors']} of {figures['requests']} requests to the {failed} server failed",
+        }
+    slower = [rule.slower(b, o) for b, o in pairs]
+    judged = REGRESSION if all(slower) else NO_REGRESSION if not any(slower) else INCONCLUSIVE
+    ratio = after["p95_ms"] / before["p95_ms"] if before["p95_ms"] else math.inf
+    spread = f"x{min(row['rounds']):.2f}-x{max(row['rounds']):.2f} over {len(pairs)} repeats"
+    text = (f"p95 {before['p95_ms']:.1f} -> {after['p95_ms']:.1f} ms (x{ratio:.2f}; {spread}), "
+            f"{before['rps']} -> {after['rps']} req/s")  # fmt: skip
+    if judged != NO_REGRESSION:
+        text = f"{judged}: {text} (limit x{rule.p95_ratio} and +{rule.p95_min_ms:g} ms)"
+    return row | {"verdict": judged, "ratio": round(ratio, 2), "text": text}
 
 
 def judge(before: dict, after: dict, p95_ratio: float, p95_min_ms: float) -> tuple[bool, str]:

@@ -38,8 +38,9 @@ import yaml
 from rolloutcheck.cells.context import CellContext, UpgradeState
 from rolloutcheck.cells.stages import serve
 from rolloutcheck.cells.stages.env import process_environ
+from rolloutcheck.cells.stages.upgrade import speed
 from rolloutcheck.cells.stages.upgrade.oldmodel import logged_model_dir
-from rolloutcheck.cells.stages.upgrade.replay import answers
+from rolloutcheck.cells.stages.upgrade.replay import answers, in_protocol_of, production_requests
 from rolloutcheck.core import net, paths
 from rolloutcheck.core.errors import ConfigError, Failure
 from rolloutcheck.drivers import serving
@@ -177,7 +178,6 @@ def attempt(ctx: CellContext, state: UpgradeState, n: int | str, remedy: Remedy,
         command = serving.serve_command(venv, logged_model_dir(state), state.target.traits.local_env_flags)
         server = serve.start(command, ctx.launch(f"{NAME}-{n}-serve", environ), ctx.timeouts.model_env)
         found = answers(ctx, state, server, log)
-        speed = side_by_side(ctx, state, server, found) if all(a.verdict == PASS for a in found) else {}
     except Failure as error:
         return outcome | {"outcome": STILL_FAILS, "reason": error.reason, "log": str(log),
                           "serve_log": str(ctx.log(f"{NAME}-{n}-serve"))}  # fmt: skip
@@ -196,7 +196,7 @@ def attempt(ctx: CellContext, state: UpgradeState, n: int | str, remedy: Remedy,
     if failed:
         return outcome | {"outcome": STILL_FAILS, "reason": "; ".join(failed)[:400], "log": str(log)}
     pins, added = changes(folder / "requirements.lock", state.target.lock_file, remedy.requirements[1:])
-    return outcome | {"outcome": PROVEN, "pins": pins, "added": added, "log": str(log), "speed": speed,
+    return outcome | {"outcome": PROVEN, "pins": pins, "added": added, "log": str(log), "venv": str(venv),
                       "reason": f"{len(found)} production request(s) answered as logged"}  # fmt: skip
 
 
@@ -211,19 +211,23 @@ def changes(remedy_lock: Path, target_lock: Path, first: list[str]) -> tuple[lis
     return changed, sorted(p for n, p in held.items() if n not in target)
 
 
-def side_by_side(ctx: CellContext, state: UpgradeState, server, found: list) -> dict:
-    """A latency regression must not hide behind a load failure: the old model on the remedy env's
-    server against the *from* server, interleaved (bounded like the speed stage); figures and verdict."""
+def pinned_speed(ctx: CellContext, state: UpgradeState, proven: dict) -> list[dict]:
+    """The pinned path's speed: the old model served again in the least remedy environment, against the
+    *from* server, as the speed stage measures the other paths (a regression must not hide behind pins)."""
     if state.source.server is None:
-        return {}
-    figures = {}
-    for answer in found:
-        requests = {"from": answer.spec.request.for_server(net.HOST, state.source.server.port),
-                    "to": answer.request.for_server(net.HOST, server.port)}  # fmt: skip
-        measured = {side: f.summary() for side, f in loadtest.interleaved(requests, ctx.usecase.load).items()}
-        ok, text = loadtest.judge(measured["from"], measured["to"], ctx.limits.p95_ratio, ctx.limits.p95_min_ms)
-        figures[answer.spec.name] = {**measured, "verdict": text, "regression": not ok}
-    return figures
+        return []
+    venv = Path(proven.get("minimal_venv") or proven["venv"])
+    environ = process_environ(dataclasses.replace(ctx, venv=venv), state.target.traits)
+    command = serving.serve_command(venv, logged_model_dir(state), state.target.traits.local_env_flags)
+    server = serve.start(command, ctx.launch(f"{NAME}-speed-serve", environ), ctx.timeouts.model_env)
+    try:
+        to_version = state.target.result.mlflow_version
+        sides = {spec.name: {speed.FROM: spec.request.for_server(net.HOST, state.source.server.port),
+                             speed.PINNED: in_protocol_of(spec, to_version)[0].for_server(net.HOST, server.port)}
+                 for spec in production_requests(ctx, state.source.result.mlflow_version)}  # fmt: skip
+        return speed.measure(ctx, sides)
+    finally:
+        server.stop()
 
 
 def run(ctx: CellContext, state: UpgradeState, record: StageResult) -> None:
@@ -242,6 +246,13 @@ def run(ctx: CellContext, state: UpgradeState, record: StageResult) -> None:
         own = candidates[0].requirements[1:]  # model-libraries: the model's own, tried alone first
         alone = tried[0] if len(tried) > 1 else None
         tried[-1] |= minimize(ctx, state, tried[-1], candidates[len(tried) - 1], own, alone)
+        try:
+            rows = pinned_speed(ctx, state, tried[-1])
+        except Failure as error:  # measured or not, the pins are proven: the speed is said, not hidden
+            rows = [{"usecase": ctx.usecase.name, "request": "*", "path": speed.PINNED,
+                     "verdict": loadtest.NOT_MEASURED, "text": error.reason}]  # fmt: skip
+        tried[-1]["speed"] = rows
+        state.result.upgrade.setdefault("speed", []).extend(rows)
     state.result.upgrade["pin_remedies"] = tried
     record.details["remedies"] = tried
     record.reason = "; ".join(f"{t['name']}: {t['outcome']}" for t in tried) + f" (after {', '.join(broken)} broke)"
@@ -340,5 +351,5 @@ def minimize(
         else:
             without[pin] = _first_line(tried)
     needed = [{"pin": p, "without": without[p]} for p in kept]
-    return {"needed": needed, "speed": last.get("speed") or proven.get("speed"), "minimal_folder": last.get("folder"),
+    return {"needed": needed, "minimal_venv": last.get("venv"), "minimal_folder": last.get("folder"),
             "minimized": {"tries": tries, "seconds": round(time.monotonic() - started, 1)}}  # fmt: skip

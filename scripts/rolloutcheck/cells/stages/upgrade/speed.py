@@ -1,51 +1,147 @@
-"""speed (upgrade cells): the same model served by the *from* and the *to* version, loaded side by
-side, interleaved in rounds so machine noise hits both; a regression fails with both figures."""
+"""speed (upgrade and models cells): production's model served by production's label (the *from* server)
+against what the *to* label will serve, side by side: the old model as it is (`as-is`, the local server)
+and the model retrained on the *to* label (`retrained`, upgrade cells). Every server is up at once and
+gets the same stored requests in alternating rounds, repeated (ROLLOUT_SPEED_REPEATS), so machine noise
+hits all alike; a path is a regression only when every repeat says so (probes/loadtest.py `verdict`).
+
+A slower path gets the remedy the *to* label offers: the same server with `--workers N`
+(ROLLOUT_SPEED_WORKERS), measured again against production; proven when it is then within the rule.
+The rows go into the cell's `upgrade["speed"]` (the decision's speed table and findings); the stage
+fails only when it could measure nothing. The pinned path is measured by pin-remedy (pin.py).
+"""
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Mapping
+
 from rolloutcheck.cells.context import CellContext, StageFailed, UpgradeState
 from rolloutcheck.cells.stages.probe import logged_example
+from rolloutcheck.cells.stages.serve import start
 from rolloutcheck.cells.stages.upgrade.replay import in_protocol_of, production_requests
 from rolloutcheck.core import net
-from rolloutcheck.models.results import StageResult
-from rolloutcheck.probes import loadtest
+from rolloutcheck.drivers import serving
+from rolloutcheck.models.results import PASS, StageResult
+from rolloutcheck.probes import curl, loadtest, localhttp
 
 NAME = "speed"
+AS_IS, RETRAINED, PINNED = "as-is", "retrained", "pinned"  # the paths a team can take, as the decision names them
+FROM = "from"
 
 
 def describe(ctx: CellContext) -> str:
+    limits = ctx.limits
+    return (f"production's model and server against the {ctx.label.name} paths (as is, retrained), interleaved, "
+            f"{limits.repeats} repeats, up to {limits.validate_seconds:g} s per server")  # fmt: skip
+
+
+def rule(ctx: CellContext) -> loadtest.Rule:
+    return loadtest.Rule(ctx.limits.p95_ratio, ctx.limits.p95_min_ms)
+
+
+def budget(ctx: CellContext, requests: int) -> loadtest.Load:
+    """The use case's load, its time (ROLLOUT_SPEED_SECONDS per server) shared by the requests measured."""
     load = ctx.usecase.load
-    return f"{load.requests} requests per server and probe, {load.concurrency} at a time, from and to interleaved"
+    count = ctx.limits.validate_requests or load.requests
+    return dataclasses.replace(load, requests=count, seconds=min(load.seconds, ctx.limits.validate_seconds) / requests)
+
+
+def answers_200(request: curl.Request) -> bool:
+    try:
+        return localhttp.request(request.method, request.url, headers=request.headers,
+                                 data=(request.body or "").encode(), timeout=30).status_code == 200  # fmt: skip
+    except Exception:  # noqa: BLE001 - a server that cannot answer the request is not measured with it
+        return False
+
+
+def measure(ctx: CellContext, sides: Mapping[str, Mapping[str, curl.Request]]) -> list[dict]:
+    """Per request: every side up for it, interleaved and repeated; one row per (request, path)."""
+    rows = []
+    load = budget(ctx, max(1, len(sides)))
+    for name, requests in sides.items():
+        figures = loadtest.repeated(dict(requests), load, ctx.limits.repeats)
+        for path in (p for p in requests if p != FROM):
+            row = loadtest.verdict(figures[FROM], figures[path], rule(ctx))
+            rows.append({"usecase": ctx.usecase.name, "request": name, "path": path} | row)
+    return rows
+
+
+def path_verdict(rows: list[dict]) -> str:
+    """A path's verdict over its requests: the worst one."""
+    order = (loadtest.NOT_MEASURED, loadtest.REGRESSION, loadtest.INCONCLUSIVE, loadtest.NO_REGRESSION)
+    return next((v for v in order if any(r["verdict"] == v for r in rows)), loadtest.NO_REGRESSION)
+
+
+def shown_command(server: serving.Server, workers: int) -> str:
+    """The serve command a team runs, without this machine's paths and port."""
+    argv = serving.with_workers(server.command, workers)(0)
+    kept, skip = ["mlflow"], False
+    for arg in argv[1:]:
+        if skip:
+            skip = False
+        elif arg in ("-h", "-p"):
+            skip = True
+        else:
+            kept.append(arg)
+    return " ".join(kept)
+
+
+def try_workers(ctx: CellContext, state: UpgradeState, path: str, server, sides: dict, environ) -> dict:
+    """The remedy the *to* label offers for a slower server: the same one with more workers, measured again."""
+    workers = ctx.limits.workers
+    command = shown_command(server, workers)
+    if workers <= 1:
+        return {"outcome": "not tried", "reason": "ROLLOUT_SPEED_WORKERS=1", "command": command}
+    launch = ctx.launch(f"speed-{path}-workers", environ)
+    try:
+        more = start(serving.with_workers(server.command, workers), launch, ctx.timeouts.serve, f"-w {workers}: ")
+    except StageFailed as error:
+        return {"outcome": "still slower", "reason": error.reason, "command": command, "log": str(launch.log)}
+    try:
+        again = {name: {FROM: reqs[FROM], path: reqs[path].for_server(net.HOST, more.port)}
+                 for name, reqs in sides.items() if path in reqs}  # fmt: skip
+        rows = measure(ctx, again)
+    finally:
+        more.stop()
+    proven = path_verdict(rows) == loadtest.NO_REGRESSION
+    return {"outcome": "proven" if proven else "still slower", "workers": workers, "command": command,
+            "rows": rows, "reason": "; ".join(f"{r['request']}: {r['text']}" for r in rows)[:600]}  # fmt: skip
 
 
 def run(ctx: CellContext, state: UpgradeState, record: StageResult) -> None:
     state.source.need("server")
     from_version, to_version = state.source.result.mlflow_version, state.target.result.mlflow_version
-    answered = {
-        p.name.split(":", 1)[1] for p in state.result.probes if p.name.startswith("local:") and p.status == "pass"
-    }
-    regressions = []
+    local = [p for p in state.result.probes if p.name.startswith("local:") and p.status == PASS]
+    answered = {p.name.split(":", 1)[1] for p in local}
+    servers = {AS_IS: state.local, RETRAINED: state.target.server}
     pairs = [(spec, in_protocol_of(spec, to_version)[0]) for spec in production_requests(ctx, from_version)]
-    # the model's logged example, in each side's own form
-    pairs += list(zip(logged_example(state.source.report, from_version),
-                      [s.request for s in logged_example(state.source.report, to_version)], strict=True))  # fmt: skip
-    for spec, migrated in pairs:
-        if spec.name not in answered:
-            continue
-        requests = {
-            "from": spec.request.for_server(net.HOST, state.source.server.port),
-            "to": migrated.for_server(net.HOST, state.local.port),
-        }
-        figures = {side: f.summary() for side, f in loadtest.interleaved(requests, ctx.usecase.load).items()}
-        ok, text = loadtest.judge(figures["from"], figures["to"], ctx.limits.p95_ratio, ctx.limits.p95_min_ms)
-        state.result.speed[spec.name] = {**figures, "verdict": text}
-        if figures["from"]["errors"]:
-            ok, text = False, f"{figures['from']['errors']} requests to the from server failed"
-        if not ok:
-            regressions.append(f"{spec.name}: {text}")
-    if not state.result.speed:
-        raise StageFailed("no production request answered on the local server: nothing to compare")
-    if regressions:
-        raise StageFailed("; ".join(regressions))
-    record.reason = "; ".join(f"{n}: {f['verdict']}" for n, f in state.result.speed.items())
-    record.details = dict(state.result.speed)
+    # the old model's logged example, in each side's own form (the retrained model logged its own)
+    examples = list(zip(logged_example(state.source.report, from_version),
+                        [s.request for s in logged_example(state.source.report, to_version)], strict=True))  # fmt: skip
+    stored = {spec.name for spec, _ in pairs}
+    sides: dict[str, dict[str, curl.Request]] = {}
+    for spec, migrated in [*pairs, *examples]:
+        found = {FROM: spec.request.for_server(net.HOST, state.source.server.port)}
+        if servers[AS_IS] is not None and spec.name in answered:
+            found[AS_IS] = migrated.for_server(net.HOST, servers[AS_IS].port)
+        retrained = servers[RETRAINED]
+        if retrained is not None and spec.name in stored:
+            request = migrated.for_server(net.HOST, retrained.port)
+            if answers_200(request):
+                found[RETRAINED] = request
+        if len(found) > 1:
+            sides[spec.name] = found
+    if not sides:
+        raise StageFailed(f"no production request answered on a {ctx.label.name} server: nothing to compare")
+    rows = measure(ctx, sides)
+    remedies = {}
+    for path in dict.fromkeys(r["path"] for r in rows):
+        if path_verdict([r for r in rows if r["path"] == path]) == loadtest.REGRESSION:
+            remedies[path] = try_workers(ctx, state, path, servers[path], sides, state.target.environ)
+    for row in rows:
+        if row["path"] in remedies:
+            row["remedy"] = remedies[row["path"]]
+        state.result.speed[f"{row['path']}:{row['request']}"] = {k: row[k] for k in (FROM, "to", "verdict", "text")}
+    state.result.upgrade.setdefault("speed", []).extend(rows)
+    record.reason = "; ".join(f"{r['path']} {r['request']}: {r['text']}" for r in rows)[:900]
+    record.details = {"rows": rows}
