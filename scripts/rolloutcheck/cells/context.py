@@ -40,6 +40,9 @@ class CellContext:
     cache: Path | None = None  # where mlflow builds logged models' own environments (upgrade cells)
     model_cache: Path | None = None  # trained models by their inputs (stores/trained.py); None: always train
     retrain: bool = False  # ROLLOUT_RETRAIN=1: train, and keep the new model for later cells
+    # where the cell's own tracking store, project copy and tracking check live, when not in cell_dir: an
+    # upgrade cell retrains on the *to* label beside the *from* label's store (cells/upgrade.py)
+    store_dir: Path | None = None
 
     @property
     def label(self) -> Label:
@@ -53,6 +56,10 @@ class CellContext:
     def prefix(self) -> Path:
         """Where the environment under test lives."""
         return self.backend.prefix(self.venv) if self.backend else self.venv
+
+    @property
+    def own_dir(self) -> Path:
+        return self.store_dir or self.cell_dir
 
     def log(self, stage: str) -> Path:
         return self.cell_dir / "logs" / f"{self.log_prefix}{stage}.log"
@@ -93,6 +100,7 @@ class UpgradeState:
     result: CellResult
     source: CellState  # the *from* label's stages
     target: CellState  # the *to* label's stages
+    retrained: CellState | None = None  # the use case trained anew by the *to* label (cells/upgrade.py)
     local: object | None = None  # serving.Server: *to* CLI, *to* environment, the logged artifact
     model_env: object | None = None  # serving.Server: *to* CLI, the model's own rebuilt environment
     known: Callable[[str], Candidates] = lambda stage: ()  # a stage's written-down known breaks here

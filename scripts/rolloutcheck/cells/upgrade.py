@@ -27,6 +27,8 @@ from rolloutcheck.models import layout
 from rolloutcheck.models.kinds import Side
 from rolloutcheck.models.results import PASS, CellResult, StageResult
 
+RETRAINED = "retrained"  # the folder of the *to* label's own training (its store beside production's)
+
 
 def source_venv(target_venv: Path, source: Label) -> Path:
     """The *from* side's environment, beside nox's session env (one per *to* label and use case, so
@@ -83,6 +85,9 @@ class UpgradeCell:
         }
         # the stages of both sides' results name their logs in full (logs/local-serve.log)
         self.contexts[Side.TO_ALL] = dataclasses.replace(self.contexts[Side.TO], log_prefix="")
+        self.contexts[Side.RETRAINED] = dataclasses.replace(
+            self.contexts[Side.TO], store_dir=started.cell_dir / RETRAINED
+        )
         state.known = lambda stage: config.known(
             stage, state.source.result.mlflow_version, started.result.mlflow_version
         )
@@ -94,8 +99,26 @@ class UpgradeCell:
 
     def bind(self, side: Side) -> tuple[CellContext, object]:
         """One side's own state, or (FROM_ALL, TO_ALL) the whole cell's."""
+        if side == Side.RETRAINED:
+            return self.contexts[side], self.retrained()
         states = {Side.FROM: self.state.source, Side.TO: self.state.target}
         return self.contexts[side], states.get(side, self.state)
+
+    def retrained(self) -> CellState:
+        """The *to* side retraining the use case: the *to* environment, its own store and result (so the
+        upgrade's run id and flavor stay production's model's), made once the *to* env exists."""
+        state, ctx = self.state, self.contexts[Side.RETRAINED]
+        if state.retrained is None or state.retrained.traits is None:
+            target = state.target
+            result = CellResult(self.request.label.name, self.request.variant, str(ctx.own_dir))
+            result.mlflow_version = target.result.mlflow_version
+            state.retrained = CellState(result, lock_file=target.lock_file, traits=target.traits,
+                                        python_version=target.python_version)  # fmt: skip
+            if target.environ is not None and target.traits is not None:
+                ctx.own_dir.mkdir(parents=True, exist_ok=True)
+                uri = target.traits.tracking_uri(ctx.own_dir)
+                state.retrained.environ = {**target.environ, "MLFLOW_TRACKING_URI": uri}
+        return state.retrained
 
     def known(self, stage: str) -> preflight.Candidates:
         return self.state.known(stage)
@@ -104,8 +127,11 @@ class UpgradeCell:
         state, result = self.state, self.started.result
         oldmodel.stop(state)
         serve.stop(state.source)
-        serve.stop(state.target)  # the retrained model's server (speed)
-        for side, side_state in ((Side.FROM, state.source), (Side.TO, state.target)):
+        if state.retrained is not None:
+            serve.stop(state.retrained)  # the retrained model's server (speed)
+        for side, side_state in ((Side.FROM, state.source), (Side.TO, state.target), (Side.RETRAINED, state.retrained)):
+            if side_state is None:
+                continue
             if side in self.contexts:
                 tracking.stop(self.contexts[side], side_state)
         result.upgrade.setdefault("from_mlflow", state.source.result.mlflow_version)

@@ -41,7 +41,10 @@ DATA_REPAIR = FindingKind(
     "data-repair", "data repair", "repair the store after the move (the commands the repair stage ran)",
     "the repair stage: the commands ran and the store then read as written",
 )  # fmt: skip
-SPEED = FindingKind("speed", "speed regression", "size the serving fleet, or accept it", "")
+SPEED = FindingKind(
+    "speed", "speed regression", "serve with the command the speed check proved (more workers), or size the fleet",
+    "the same path served with `--workers N`, measured again against production's server, within the rule",
+)  # fmt: skip
 PYTHON_MOVE = FindingKind(
     "python-move", "Python move", "the project's Python for the new label (the usecase.yaml line), and retrain",
     "a remedy cell on that Python passed train, tracking, serve and probes", writable=False,

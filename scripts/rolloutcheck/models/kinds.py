@@ -10,6 +10,7 @@ A step runs on a *side*:
     FROM, TO  the *from* / *to* label's environment: logs `from-<stage>.log`, that side's own state
     FROM_ALL, TO_ALL  a stage that works on both sides' results (the old model served by the new
               label, a store written by one label and read by the other): the whole cell's state
+    RETRAINED the *to* label's environment training the use case anew, its store beside the *from* one's
 A *branch* is a run of stages that depend on each other but not on the rest: a failure or known
 break inside skips the rest of that branch only. A step with `finishes_after` starts in the
 background at its place and is waited for after the step it names (the tracking check runs beside
@@ -28,6 +29,7 @@ class Side(StrEnum):
     TO = "to"
     FROM_ALL = "from-all"
     TO_ALL = "to-all"
+    RETRAINED = "retrained"
 
 
 @dataclass(frozen=True)
@@ -67,7 +69,7 @@ class Kind:
 
 CONFIG = "config"  # every kind starts by checking its inputs, before any process runs
 S = Step
-F, T, FA, TA = Side.FROM, Side.TO, Side.FROM_ALL, Side.TO_ALL
+F, T, FA, TA, RT = Side.FROM, Side.TO, Side.FROM_ALL, Side.TO_ALL, Side.RETRAINED
 
 VALIDATE = Kind(
     "validate",
@@ -109,9 +111,9 @@ UPGRADE = Kind(
             S("to-env", "env", T),
             *_OLD_MODEL_LOCAL,
             # the retrain remedy's path: the use case trained and served by the *to* label, for the speed check
-            S("to-train", "train", T, branch="retrained"),
-            S("to-tracking", "tracking", T, branch="retrained", finishes_after="to-serve"),
-            S("to-serve", "serve", T, branch="retrained"),
+            S("to-train", "train", RT, branch="retrained"),
+            S("to-tracking", "tracking", RT, branch="retrained", finishes_after="to-serve"),
+            S("to-serve", "serve", RT, branch="retrained"),
             S("speed", "upgrade.speed", TA, branch="speed"),  # production's server against every path up
             *_OLD_MODEL_REBUILT,
         )

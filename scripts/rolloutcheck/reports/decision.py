@@ -29,6 +29,7 @@ from rolloutcheck.inputs.stores import StorePin
 from rolloutcheck.models import breaks
 from rolloutcheck.models import findings as findings_
 from rolloutcheck.models.results import FINDING, KNOWN_BREAK, PASS, XFAIL, XPASS, CellResult, StageResult
+from rolloutcheck.probes import loadtest
 from rolloutcheck.reports import remedies
 
 DECISION_JSON, DECISION_MD = "decision.json", "decision.md"
@@ -92,6 +93,7 @@ class Decision:
     not_on_production: list[dict] = field(default_factory=list)  # cells that fail because production does today
     not_run: list[dict] = field(default_factory=list)  # checks that did not run, and why: never evidence for GO
     notes: list[str] = field(default_factory=list)  # what the decision did not look at
+    speed: list[dict] = field(default_factory=list)  # production's server against every path measured (speed_rows)
 
     @property
     def exit_code(self) -> int:
@@ -265,6 +267,55 @@ def store_pin_findings(cells: Sequence[CellResult], pins: Sequence[StorePin]) ->
     return found, notes
 
 
+SPEED = findings_.SPEED.title
+
+
+def speed_rows(cells: Sequence[CellResult]) -> list[dict]:
+    """The speed table: every path an upgrade or models cell timed against production's server."""
+    rows = []
+    for cell in cells:
+        for row in cell.upgrade.get("speed", []):
+            model = (cell.upgrade.get("model") or {}).get("shown")
+            where = {"cell": cell.title, "cell_dir": cell.cell_dir, "label": cell.label, "from_label": cell.from_label}
+            rows.append(row | where | {"usecase": model or row.get("usecase") or cell.usecase})
+    return rows
+
+
+def speed_findings(rows: Sequence[dict]) -> tuple[list[Finding], list[str]]:
+    """A slower path (every repeat agreeing) or one that could not be measured is a finding of its use case
+    and path, its remedy the `--workers` server the speed check measured within the rule; an inconclusive
+    one is a note. Returns (findings, notes)."""
+    groups: dict[tuple[str, str, str], list[dict]] = {}
+    notes = []
+    for row in rows:
+        if row["verdict"] in (loadtest.REGRESSION, loadtest.NOT_MEASURED):
+            groups.setdefault((row["label"], row["usecase"], row["path"]), []).append(row)
+        elif row["verdict"] == loadtest.INCONCLUSIVE:
+            notes.append(
+                f"speed of {row['usecase']} ({row['path']}, {row['request']}) on {row['label']} is "
+                f"inconclusive, not blocking: {row['text']} (to measure longer: ROLLOUT_SPEED_SECONDS)"
+            )
+    found = []
+    for (label, usecase, path), members in groups.items():
+        first = members[0]
+        seen = "; ".join(f"{r['request']}: {r['text']}" for r in members)
+        remedy = first.get("remedy") or {}
+        if first["verdict"] == loadtest.NOT_MEASURED:
+            action, proof = f"find why the {label} server of {usecase} ({path}) failed under load: {seen}", None
+        elif remedy.get("outcome") == "proven":
+            action = f"serve {usecase} on {label} ({path}) with `{remedy['command']}`"
+            proof = f"with {remedy['workers']} workers, against production's server: {remedy['reason']}"
+        else:
+            tried = f"; `{remedy['command']}`: {remedy['outcome']} ({remedy.get('reason', '')[:300]})" if remedy else ""
+            action, proof = f"{usecase} ({path}) is slower on {label}{tried}; size the serving fleet or accept it", None
+        found.append(Finding(
+            finding_id(SPEED, label, usecase, path), SPEED, first["cell"], "speed", seen, [f"{usecase} ({path})"],
+            action, proof, list(dict.fromkeys(r["cell_dir"] for r in members)),
+            cells=list(dict.fromkeys(r["cell"] for r in members)),
+        ))  # fmt: skip
+    return found, notes
+
+
 def _production_failures(cells: Sequence[CellResult], production: str | None) -> dict[str, StageResult]:
     """Use case -> how its validate cell on production's label fails: what the rollout cannot have broken."""
     found = {}
@@ -335,7 +386,9 @@ def decide(
     rolled = rollout_labels(cells, production)
     ours = [c for c in cells if c.kind != "validate" or c.label in rolled]  # production's own cells: a reference
     pinned, pin_notes = store_pin_findings(ours, store_pins)
-    found = [*findings(ours), *requirement_findings(ours, labels or {}), *pinned]
+    speed = speed_rows(ours)
+    slower, speed_notes = speed_findings(speed)
+    found = [*findings(ours), *requirement_findings(ours, labels or {}), *pinned, *slower]
     by_id = {i: f for f in found for i in (f.id, *f.members)}
     former = {i: f for f in found for i in f.former if i not in by_id}
     stale = []
@@ -363,7 +416,8 @@ def decide(
         stale,
         not_on_production=not_on_production,
         not_run=_not_run(cells),
-        notes=[*notes, *pin_notes],
+        notes=[*notes, *pin_notes, *speed_notes],
+        speed=speed,
     )
     if previous is not None:
         before = {f["id"] for f in previous.get("findings", [])}
@@ -418,6 +472,12 @@ def markdown(decision: Decision) -> str:
                 if f.note:
                     lines.append(f"  - {f.note}")
             lines.append("")
+    if decision.speed:
+        lines += ["## Speed after the rollout: production's server against each path (p95, interleaved)", "",
+                  "| use case | path | request | from -> to | p95 from -> to | ratio (repeats) | verdict |",
+                  "|---|---|---|---|---|---|---|"]  # fmt: skip
+        lines += [speed_line(r) for r in decision.speed]
+        lines.append("")
     if decision.not_on_production:
         lines += ["## Does not run on production today (not blocking: the rollout did not break it)", ""]
         lines += [f"- {f['cell']}: **{f['stage']}** - {f['reason'][:300]} ({f['why']}; [log]({f['log']}))"
@@ -445,6 +505,20 @@ def markdown(decision: Decision) -> str:
             "",
         ]
     return "\n".join(lines)
+
+
+def speed_line(row: dict) -> str:
+    if "from" not in row:  # not measured: no figures, only why
+        return (
+            f"| {row['usecase']} | {row['path']} | {row['request']} | {row['from_label']} -> {row['label']} | - | - "
+            f"| {row['verdict']}: {row['text'][:160]} |"
+        )
+    rounds = ", ".join(f"{r:.2f}" for r in row.get("rounds") or [] if r is not None)
+    remedy = (row.get("remedy") or {}).get("outcome")
+    shown = row["verdict"] + (f" (`--workers {row['remedy'].get('workers', '?')}`: {remedy})" if remedy else "")
+    return (f"| {row['usecase']} | {row['path']} | {row['request']} | {row['from_label']} -> {row['label']} "
+            f"| {row['from']['p95_ms']:.1f} -> {row['to']['p95_ms']:.1f} ms | x{row.get('ratio', 0):.2f} ({rounds}) "
+            f"| {shown} |")  # fmt: skip
 
 
 def write(run: Path, decision: Decision) -> tuple[Path, Path]:

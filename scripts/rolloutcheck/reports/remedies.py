@@ -14,6 +14,7 @@ from pathlib import Path
 
 from rolloutcheck.models import breaks, findings
 from rolloutcheck.models.results import PASS, CellResult, ProbeResult, StageResult
+from rolloutcheck.probes import loadtest
 
 Cells = dict[tuple[str, str, str], CellResult]  # (kind, label, use case) -> the cell
 
@@ -93,11 +94,8 @@ def _pins(cell: CellResult) -> tuple[str, str | None, list[str]]:
     pins = needed if needed is not None else best["pins"]
     shown_pins = ", ".join(f"`{p['pin']}` (without it: {p['without'][:120]})" if isinstance(p, dict) else f"`{p}`"
                            for p in pins) or "nothing beyond the model's own libraries"  # fmt: skip
-    slower = {n: f["verdict"] for n, f in (best.get("speed") or {}).items() if f.get("regression")}
     where = Path(best.get("minimal_folder") or best["folder"]).name
-    part = f"pin {shown_pins} beside mlflow=={cell.mlflow_version or cell.label} ({where})"
-    if slower:
-        return f"; {part} answers as logged but slower: " + "; ".join(f"{n}: {v}" for n, v in slower.items()), None, []
+    part = f"pin {shown_pins} beside mlflow=={cell.mlflow_version or cell.label} ({where}){speed_of(best.get('speed'))}"
     proof = f"the old model served by mlflow {cell.label} with those pins: {best['reason']}"
     if needed is not None:
         tries = len((best.get("minimized") or {}).get("tries", []))
@@ -109,11 +107,23 @@ def _pins(cell: CellResult) -> tuple[str, str | None, list[str]]:
     return f"; or, where the old model is served, {part}", proof, [evidence]
 
 
+def speed_of(rows: list[dict] | None) -> str:
+    """A path's speed against production's server, as an action says it (a slower one says so)."""
+    shown = [f"{r['request']}: {r['text']}" for r in rows or [] if "verdict" in r]
+    if not shown:
+        return ""
+    slower = any(r["verdict"] == loadtest.REGRESSION for r in rows or [])
+    return f" ({'SLOWER than production' if slower else 'speed against production'}: {'; '.join(shown)})"
+
+
 def retrain(seen: Seen, cells: Cells) -> Remedy:
     cell, model = seen.cell, seen.model
     usecase = seen.usecase if cell.kind != "models" or cell.upgrade.get("usecase") else None
     what = model.get("shown") or f"the {cell.from_label} models of {usecase or 'the store use case'}"
     action = f"retrain and re-log {what} on {cell.label}"
+    upgrade = cell if cell.kind == "upgrade" else cells.get(("upgrade", cell.label, usecase)) if usecase else None
+    if upgrade is not None:
+        action += speed_of([r for r in upgrade.upgrade.get("speed", []) if r.get("path") == "retrained"])
     proofs, evidence = [], [cell.cell_dir, *_log(seen.stage)]
     retrained = cells.get(("validate", cell.label, usecase)) if usecase else None
     if retrained is not None and retrained.status == PASS:

@@ -41,7 +41,7 @@ def inputs(ctx: CellContext, state: CellState) -> dict:
 def applies(ctx: CellContext, state: CellState) -> bool:
     """Whether this cell trains into its own private store (the only kind that is kept and reused)."""
     state.need("traits", "environ")
-    own = state.traits.tracking_uri(ctx.cell_dir)
+    own = state.traits.tracking_uri(ctx.own_dir)
     return ctx.model_cache is not None and state.environ.get("MLFLOW_TRACKING_URI", own) == own
 
 
@@ -65,7 +65,7 @@ def take(ctx: CellContext, state: CellState, record: StageResult) -> bool:
         record.details["reuse"] = f"{problem}: trained again"
     if entry is None:
         return False
-    trained.restore(entry, ctx.cell_dir)  # a CacheError fails the stage, naming the entry
+    trained.restore(entry, ctx.own_dir)  # a CacheError fails the stage, naming the entry
     state.run_id, state.reused_from = entry.run_id, entry.source
     record.details.update({"reused_from": entry.source, "model_inputs": entry.inputs})
     record.reason = f"run {entry.run_id}, reused from {entry.source} (inputs unchanged)"
@@ -77,7 +77,7 @@ def keep(ctx: CellContext, state: CellState, record: StageResult) -> None:
     if state.model_key is None or state.reused_from or not applies(ctx, state):
         return
     try:
-        entry = trained.store(ctx.model_cache, state.model_key, state.model_inputs or {}, ctx.cell_dir,
+        entry = trained.store(ctx.model_cache, state.model_key, state.model_inputs or {}, ctx.own_dir,
                               state.run_id, source_of(ctx))  # fmt: skip
     except trained.CacheError as error:  # an optimisation that failed: the cell's verdict stands
         record.details["model_cache"] = error.reason

@@ -100,7 +100,7 @@ def start(ctx: CellContext, state: CellState) -> None:
 
 
 def work_dir(ctx: CellContext) -> Path:
-    return ctx.cell_dir / f"{ctx.log_prefix}check"
+    return ctx.own_dir / f"{ctx.log_prefix}check"
 
 
 def check_key(spec: dict) -> str:
@@ -115,7 +115,7 @@ def _kept(ctx: CellContext, state: CellState) -> KeptCheck | None:
         return None
     key, started = check_key(spec_of(ctx, state)), time.monotonic()
     try:
-        source, state.check_note = trained.take_check(ctx.model_cache / state.model_key, key, ctx.cell_dir,
+        source, state.check_note = trained.take_check(ctx.model_cache / state.model_key, key, ctx.own_dir,
                                                       work_dir(ctx).name)  # fmt: skip
     except trained.CacheError as error:  # an optimisation that failed: the check runs
         state.check_note = error.reason
@@ -129,13 +129,13 @@ def _kept(ctx: CellContext, state: CellState) -> KeptCheck | None:
 def spec_of(ctx: CellContext, state: CellState) -> dict:
     state.need("traits", "environ", "run_id")
     usecase = ctx.usecase
-    default_uri = state.traits.tracking_uri(ctx.cell_dir)
+    default_uri = state.traits.tracking_uri(ctx.own_dir)
     tracking_uri = state.environ.get("MLFLOW_TRACKING_URI", default_uri)  # a store check points it elsewhere
     return {
         "tracking_uri": tracking_uri,
         # the file-store layout is checked only for the cell's own store
         "store_kind": state.traits.store_kind if tracking_uri == default_uri else "other",
-        "store_dir": str(ctx.cell_dir / "mlruns"),
+        "store_dir": str(ctx.own_dir / "mlruns"),
         "work_dir": str(work_dir(ctx)),
         "run_id": state.run_id,
         "model_path": usecase.model_path,
@@ -210,7 +210,7 @@ def keep_check(ctx: CellContext, state: CellState, record: StageResult) -> None:
         return
     spec = json.loads((work_dir(ctx) / "spec.json").read_text())
     try:
-        kept = trained.keep_check(ctx.model_cache / state.model_key, check_key(spec), work_dir(ctx), ctx.cell_dir,
+        kept = trained.keep_check(ctx.model_cache / state.model_key, check_key(spec), work_dir(ctx), ctx.own_dir,
                                   reuse.source_of(ctx))  # fmt: skip
     except trained.CacheError as error:  # an optimisation that failed: the cell's verdict stands
         record.details["check_cache"] = error.reason

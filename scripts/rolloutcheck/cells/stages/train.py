@@ -16,7 +16,7 @@ def describe(ctx: CellContext) -> str:
 
 def run(ctx: CellContext, state: CellState, record: StageResult) -> None:
     state.need("traits", "environ")
-    workdir = project.copy_project(ctx.usecase.folder, ctx.cell_dir / "project")
+    workdir = project.copy_project(ctx.usecase.folder, ctx.own_dir / "project")
     command = project.run_command(ctx.prefix, workdir, ctx.usecase.params, state.traits)
     launch = ctx.launch(NAME, state.environ)
     if reuse.take(ctx, state, record):  # the same inputs trained before: that model, copied into the cell

@@ -27,6 +27,7 @@ from rolloutcheck.probes import curl, loadtest, localhttp
 NAME = "speed"
 AS_IS, RETRAINED, PINNED = "as-is", "retrained", "pinned"  # the paths a team can take, as the decision names them
 FROM = "from"
+WARMUP = 50  # requests per server before the first repeat
 
 
 def describe(ctx: CellContext) -> str:
@@ -40,10 +41,13 @@ def rule(ctx: CellContext) -> loadtest.Rule:
 
 
 def budget(ctx: CellContext, requests: int) -> loadtest.Load:
-    """The use case's load, its time (ROLLOUT_SPEED_SECONDS per server) shared by the requests measured."""
+    """The use case's load in every repeat (ROLLOUT_SPEED_REQUESTS instead, in all), its time
+    (ROLLOUT_SPEED_SECONDS per server) shared by the requests measured; a longer warm-up than a
+    validate cell's: a server's first hundred answers are slower and would make the first repeat disagree."""
     load = ctx.usecase.load
-    count = ctx.limits.validate_requests or load.requests
-    return dataclasses.replace(load, requests=count, seconds=min(load.seconds, ctx.limits.validate_seconds) / requests)
+    count = ctx.limits.validate_requests or load.requests * ctx.limits.repeats
+    seconds = min(load.seconds, ctx.limits.validate_seconds) / requests
+    return dataclasses.replace(load, requests=count, seconds=seconds, warmup=max(load.warmup, WARMUP))
 
 
 def answers_200(request: curl.Request) -> bool:
@@ -113,7 +117,7 @@ def run(ctx: CellContext, state: UpgradeState, record: StageResult) -> None:
     from_version, to_version = state.source.result.mlflow_version, state.target.result.mlflow_version
     local = [p for p in state.result.probes if p.name.startswith("local:") and p.status == PASS]
     answered = {p.name.split(":", 1)[1] for p in local}
-    servers = {AS_IS: state.local, RETRAINED: state.target.server}
+    servers = {AS_IS: state.local, RETRAINED: state.retrained.server if state.retrained else None}
     pairs = [(spec, in_protocol_of(spec, to_version)[0]) for spec in production_requests(ctx, from_version)]
     # the old model's logged example, in each side's own form (the retrained model logged its own)
     examples = list(zip(logged_example(state.source.report, from_version),
