@@ -127,3 +127,19 @@ def test_a_python_found_nowhere_is_one_line_for_its_cell_and_the_other_cells_kee
     assert python == "3.11" and missing.startswith("Python 3.5 is not on this machine: looked in PATH (python3.5)")
     assert "\n" not in missing
     assert interpreter.interpreter_for("current", label) == ("3.11", None)
+
+
+def test_a_use_case_may_have_its_own_speed_rule(tmp_path):
+    """`speed:` in usecase.yaml overrides ROLLOUT_SPEED_P95_RATIO / _MIN_MS for that use case's cells."""
+    import dataclasses
+
+    from rolloutcheck.core.settings import SpeedLimits
+
+    folder = project(tmp_path, "python_env: python_env.yaml\n" + MAIN, {"python_env.yaml": 'python: "3.8"\n'})
+    (folder / "usecase.yaml").write_text("flavor: sklearn\nspeed: {p95_ratio: 3, p95_min_ms: 50}\n")
+    usecase = usecases.load(folder)
+    assert dataclasses.replace(SpeedLimits(), **usecase.speed) == SpeedLimits(p95_ratio=3.0, p95_min_ms=50.0)
+    for bad in ("speed: {p95_ratio: fast}\n", "speed: {p99_ratio: 2}\n", "speed: [1]\n"):
+        (folder / "usecase.yaml").write_text("flavor: sklearn\n" + bad)
+        with pytest.raises(ConfigError, match="speed"):
+            usecases.load(folder)

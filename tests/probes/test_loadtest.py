@@ -34,28 +34,49 @@ def test_percentiles_interpolate_between_ranks():
 
 
 @pytest.mark.parametrize(
-    "before, after, ok",
+    "before, after, slower",
     [
-        (10.0, 14.0, True),  # x1.4: under the ratio
-        (2.0, 6.5, True),  # x3.25 but only 4.5 ms slower: noise on a fast model
-        (10.0, 16.0, False),  # x1.6 and +6 ms: both limits passed
-        (10.0, 30.0, False),
-        (100.0, 80.0, True),  # faster
+        (10.0, 14.0, False),  # x1.4: under the ratio
+        (2.0, 6.5, False),  # x3.25 but only 4.5 ms slower: noise on a fast model
+        (10.0, 16.0, True),  # x1.6 and +6 ms: both limits passed
+        (10.0, 30.0, True),
+        (100.0, 80.0, False),  # faster
     ],
 )
-def test_regression_needs_both_ratio_and_milliseconds(before, after, ok):
-    def figures(p95):
-        return {"p95_ms": p95, "rps": 100.0, "errors": 0, "requests": 200}
-
-    verdict, reason = loadtest.judge(figures(before), figures(after), p95_ratio=1.5, p95_min_ms=5)
-    assert verdict is ok, reason
-    assert "p95" in reason
+def test_regression_needs_both_ratio_and_milliseconds(before, after, slower):
+    assert loadtest.Rule(p95_ratio=1.5, p95_min_ms=5).slower(before, after) is slower
 
 
-def test_errors_fail_the_judgement():
-    ok, reason = loadtest.judge({"p95_ms": 1, "rps": 1, "errors": 0, "requests": 9},
-                                {"p95_ms": 1, "rps": 1, "errors": 3, "requests": 9}, 1.5, 5)  # fmt: skip
-    assert not ok and "3 of 9 requests failed" in reason
+def figures(*latencies_ms: float, errors: int = 0) -> loadtest.Figures:
+    return loadtest.Figures(latencies_ms=list(latencies_ms), errors=errors, wall=1.0)
+
+
+def repeats(*p95s: float) -> list[loadtest.Figures]:
+    return [figures(*([p95] * 20)) for p95 in p95s]  # 20 equal answers: the repeat's p95 is that value
+
+
+RULE = loadtest.Rule(1.5, 5)
+
+
+def test_a_regression_only_when_every_repeat_agrees():
+    slower = loadtest.verdict(repeats(10, 10, 10), repeats(30, 32, 29), RULE)
+    assert slower["verdict"] == loadtest.REGRESSION and slower["rounds"] == [3.0, 3.2, 2.9]
+    assert slower["text"].startswith("regression: p95 10.0 -> ") and "over 3 repeats" in slower["text"]
+    equal = loadtest.verdict(repeats(10, 11, 10), repeats(11, 10, 10), RULE)
+    assert equal["verdict"] == loadtest.NO_REGRESSION and equal["ratio"] == pytest.approx(1.0)
+    straddling = loadtest.verdict(repeats(10, 10, 10), repeats(20, 12, 21), RULE)  # x2, x1.2, x2.1
+    assert straddling["verdict"] == loadtest.INCONCLUSIVE and "x1.20-x2.10" in straddling["text"]
+
+
+def test_failed_requests_are_not_a_measurement():
+    found = loadtest.verdict([figures(5, 5)], [figures(5, errors=3)], RULE)
+    assert found["verdict"] == loadtest.NOT_MEASURED and "3 of 4 requests to the to server failed" in found["text"]
+
+
+def test_the_distribution_is_kept_as_every_fifth_percentile():
+    kept = loadtest.quantiles(figures(*range(1, 101)))
+    assert len(kept) == 21 and kept[0] == 1 and kept[-1] == 100 and kept[10] == pytest.approx(50.5)
+    assert loadtest.quantiles(loadtest.Figures()) == []
 
 
 def test_load_only_targets_localhost():
@@ -80,7 +101,10 @@ def test_interleaved_load_against_two_real_servers_is_bounded(tmp_path):
         fast, slow = figures["fast"].summary(), figures["slow"].summary()
         assert fast["requests"] == slow["requests"] == 40 and fast["errors"] == slow["errors"] == 0
         assert slow["p50_ms"] > fast["p50_ms"] and slow["p95_ms"] >= 20
-        assert not loadtest.judge(fast, slow, 1.5, 5)[0]
+        assert RULE.slower(fast["p95_ms"], slow["p95_ms"])
+        both = loadtest.repeated(requests, loadtest.Load(requests=60, concurrency=4, warmup=2, seconds=30), 3)
+        assert loadtest.verdict(both["fast"], both["slow"], RULE)["verdict"] == loadtest.REGRESSION
+        assert loadtest.verdict(both["fast"], both["fast"], RULE)["verdict"] == loadtest.NO_REGRESSION
         # bounded in time: a tiny time budget stops long before the count
         short = loadtest.interleaved({"slow": requests["slow"]}, loadtest.Load(requests=10_000, seconds=0.5))
         assert short["slow"].count < 10_000

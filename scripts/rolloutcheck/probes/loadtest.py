@@ -197,17 +197,5 @@ def verdict(base: list[Figures], other: list[Figures], rule: Rule) -> dict:
     return row | {"verdict": judged, "ratio": round(ratio, 2), "text": text}
 
 
-def judge(before: dict, after: dict, p95_ratio: float, p95_min_ms: float) -> tuple[bool, str]:
-    """A regression: the *after* p95 is more than `p95_ratio` times *and* `p95_min_ms` above *before*."""
-    if after["errors"] or not after["requests"]:
-        return False, f"{after['errors']} of {after['requests']} requests failed"
-    old, new = before["p95_ms"], after["p95_ms"]
-    ratio = new / old if old else math.inf
-    text = f"p95 {old:.1f} -> {new:.1f} ms (x{ratio:.2f}), {before['rps']} -> {after['rps']} req/s"
-    if ratio > p95_ratio and new - old > p95_min_ms:
-        return False, f"slower: {text} (limit x{p95_ratio} and +{p95_min_ms:g} ms)"
-    return True, text
-
-
 def as_dict(load: Load) -> dict:
     return asdict(load)

@@ -25,6 +25,8 @@ from rolloutcheck.core.atomic import write_atomic
 from rolloutcheck.models.kinds import KINDS
 from rolloutcheck.models.layout import CELL_FILE, DETAILS_FILE, HISTORY_FILE, load_cells, natural_key
 from rolloutcheck.models.results import FAIL, PASS, XFAIL, XPASS, CellResult
+from rolloutcheck.reports import decision as deciding
+from rolloutcheck.reports import speedplot
 from rolloutcheck.reports import summary as report
 
 TEMPLATES = Path(__file__).with_name("templates")
@@ -249,6 +251,16 @@ def upgrade_header(upgrades: list[CellResult]) -> list[str]:
     return [name.strip() for name in header.strip("| ").split(" | ")] if header else []
 
 
+def speed_views(cells: list[CellResult]) -> list[dict]:
+    """The speed table's rows (the decision's), each with its picture's geometry and its verdict's colour."""
+    views = []
+    for row in deciding.speed_rows(cells):
+        slower = row["verdict"] == "regression"
+        views.append({"line": deciding.speed_line(row).strip("| ").split(" | "), "css": "fail" if slower else "pass",
+                      "plot": speedplot.geometry(row.get("quantiles") or {}, slower)})  # fmt: skip
+    return views
+
+
 def decision_view(run: Path) -> dict | None:
     """The run's decision (decision.json, written by `nox -s decide`) for the banner, links relative to the run."""
     try:
@@ -296,6 +308,7 @@ def render(run: Path, cells: list[CellResult], runs: dict[str, RunEntry] | None 
         counts={s: sum(1 for v in views if v["status"] == s) for s in (PASS.upper(), FAIL.upper())},
         junit=_link(str(run / "junit.xml"), run), summary=_link(str(run / "summary.md"), run),
         decision=decision_view(run), shown=BANNER_ITEMS, page=PAGE_ROWS,
+        speed=speed_views(cells) if overview else [],
     )  # fmt: skip
 
 
