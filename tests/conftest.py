@@ -17,6 +17,10 @@ for _name in ("NOX_SCRIPT_MODE", "MAKEFLAGS", "MAKELEVEL", "MFLAGS"):
 # The tests keep using the sample team projects (examples/teams): beside the seed's use cases, as a team
 # that brings its own projects would run them (ROLLOUT_EXTRA_USECASES; the default is the seed's world).
 os.environ["ROLLOUT_EXTRA_USECASES"] = "examples/teams"
+# End-to-end cells time their servers briefly (3 repeats of 3 s per server instead of 5 of 10): the tests
+# check that speed is measured, judged and reported, not the figures; a test that needs more sets its own.
+os.environ.setdefault("ROLLOUT_SPEED_SECONDS", "3")
+os.environ.setdefault("ROLLOUT_SPEED_REPEATS", "3")
 # A shell starts background jobs with Ctrl-C ignored, and an ignored signal stays ignored in every child:
 # the sessions the Ctrl-C tests start must get it as a terminal's foreground job would.
 if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:

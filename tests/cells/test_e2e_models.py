@@ -64,7 +64,7 @@ def test_a_1_30_1_registry_upgraded_to_3_17_2_every_model_both_ways(tmp_path):
     assert rules.status == PASS and all(s == PASS for s in statuses(rules).values()), done.stdout[-3000:]
     assert rules.upgrade["model"]["registered"]["stage"] == "Production"
     assert {p.name for p in rules.probes} == {f"{b}:logged-input-example" for b in ("from", "local", "model-env")}
-    assert "logged-input-example" in rules.speed and rules.upgrade["model_env"]["mlflow"] == "3.17.2"
+    assert "as-is:logged-input-example" in rules.speed and rules.upgrade["model_env"]["mlflow"] == "3.17.2"
     # the sklearn model pickled against numpy 1.x: a finding with the pins shown to work, not a pass
     wine = found["wine-elasticnet-v1"]
     local = next(s for s in wine.stages if s.stage == "local-serve")

@@ -38,7 +38,12 @@ def test_a_small_rollout_ends_with_a_decision_and_its_evidence(tmp_path):
         "remedy"
     ]
     assert "`scikit-learn==1.1" in retrain_pins and "`numpy==" in retrain_pins and "idna" not in retrain_pins
-    assert any(row["stage"] == "speed" for row in made["not_run"])  # after the old model broke: said, not GO
+    # speed against production's server on every path the team can take: the old model broke as it is (said,
+    # not timed), the retrained and the pinned model each judged over repeated rounds
+    speed = {row["path"]: row for row in made["speed"] if row["usecase"] == SKLEARN}
+    assert set(speed) == {"as-is", "retrained", "pinned"} and speed.pop("as-is")["verdict"] == "not served"
+    assert all(r["verdict"] in ("none", "regression", "inconclusive") and len(r["rounds"]) >= 2 for r in speed.values())
+    assert "speed against production" in retrain_pins or "SLOWER than production" in retrain_pins
     for finding in made["findings"]:
         assert finding["remedy"] and finding["evidence"] and finding["id"].startswith("F-")
         assert finding["blocking"] == (finding["proof"] is None and finding["accepted"] is None)

@@ -129,6 +129,10 @@ def test_a_slow_server_is_not_loaded_a_whole_round_past_the_time_budget(tmp_path
         found = loadtest.interleaved({"slow": request}, loadtest.Load(requests=10_000, warmup=0, seconds=1.0))
         took = time.monotonic() - started
         assert took < 4.0 and 4 <= found["slow"].count < 200, (took, found["slow"].count)
+        # the warm-up is bounded too: 500 unmeasured requests at 40 a second would take 12 s
+        started = time.monotonic()
+        loadtest.interleaved({"slow": request}, loadtest.Load(requests=4, warmup=500, seconds=1.0))
+        assert time.monotonic() - started < 1.0 + loadtest.WARMUP_SECONDS + 1.0
     finally:
         procs.stop(server, marker)
 

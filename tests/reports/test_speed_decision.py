@@ -87,3 +87,20 @@ def test_the_picture_puts_both_sides_on_one_scale():
     assert production["p50"] < new["p50"] and new["p95"] <= plot["width"] and new["css"] == "slow"
     assert production["p5"] <= production["p25"] <= production["p50"] <= production["p75"] <= production["p95"]
     assert speedplot.geometry({"from": fast, "to": []}, slower=False) is None
+
+
+def test_one_action_out_of_its_members_keeps_a_speed_figure_whole():
+    """Members of one action say their shared part once; a "; " inside brackets is not a part's end."""
+    store = "retrain uc on 3.17.2 (speed: p95 42.3 -> 55.9 ms (x1.32; x1.14-x1.50 over 5 repeats))"
+    upgrade = store + "; or pin `numpy==1.23.5` (without it: a; b); library pins that did not work: x"
+    joined = decision._joined([store, upgrade, upgrade])
+    assert joined == upgrade
+    assert decision._joined(["fix it; in cell a", "fix it; in cell b"]) == "fix it; in cell a; in cell b"
+
+
+def test_an_old_model_that_does_not_serve_is_a_row_of_the_table_and_no_speed_finding():
+    said = "the old model as it is does not answer on 3.17.2 (its local-probe failed: see its finding)"
+    gone = {"usecase": "uc", "request": "seed", "path": "as-is", "verdict": loadtest.NOT_SERVED, "text": said}
+    made = decision.decide([cell(gone, row("retrained", 10, [10, 10, 10]))])
+    assert made.verdict == Verdict.GO and not made.findings
+    assert "| uc | as-is | seed | 1.2.SBD.0 -> 3.17.2 | - | - | not served: the old model" in decision.markdown(made)

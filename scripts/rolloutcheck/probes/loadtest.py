@@ -89,6 +89,18 @@ def _batch(pool: ThreadPoolExecutor, clients: list, request: curl.Request, n: in
                 into.latencies_ms.append(outcome)
 
 
+WARMUP_SECONDS = 3.0  # per server: a slow one (h2o's 1.x) is warm after a few rounds, not 50 answers
+
+
+def _warm(pool: ThreadPoolExecutor, clients: list, request: curl.Request, n: int, seconds: float) -> None:
+    """Up to `n` requests not measured, a round of `concurrency` at a time, stopping after `seconds`."""
+    deadline, sent = time.monotonic() + seconds, 0
+    while sent < n and time.monotonic() < deadline:
+        batch = min(len(clients), n - sent)
+        _batch(pool, clients, request, batch, None)
+        sent += batch
+
+
 def fits(figures: Figures, seconds_left: float, concurrency: int) -> int:
     """How many requests fit in `seconds_left` at the rate the server answered so far (one round of
     `concurrency` before it answered any): a slow server (h2o's 1.x: 4 requests a second) does not
@@ -110,7 +122,7 @@ def interleaved(requests: dict[str, curl.Request], load: Load, rounds: int = 10)
     clients = [localhttp.session() for _ in range(load.concurrency)]
     try:
         for request in requests.values():
-            _batch(pool, clients, request, load.warmup, None)
+            _warm(pool, clients, request, load.warmup, min(WARMUP_SECONDS, load.seconds))
         while time.monotonic() < deadline and any(f.count < load.requests for f in figures.values()):
             for name, request in requests.items():
                 left = load.requests - figures[name].count
@@ -156,6 +168,7 @@ def repeated(requests: dict[str, curl.Request], load: Load, repeats: int) -> dic
 
 
 REGRESSION, NO_REGRESSION, INCONCLUSIVE, NOT_MEASURED = "regression", "none", "inconclusive", "not measured"
+NOT_SERVED = "not served"  # the path's server never answered the request: its break is the finding, not its speed
 
 
 @dataclass(frozen=True)

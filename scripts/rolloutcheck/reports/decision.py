@@ -166,11 +166,20 @@ def findings(cells: Sequence[CellResult]) -> list[Finding]:
     return [_merged(key, members) for key, members in groups.items()]
 
 
+def _parts(action: str) -> list[str]:
+    """An action's parts: split at "; " outside brackets (a speed figure or a reason holds its own "; ")."""
+    parts, depth, start = [], 0, 0
+    for i, char in enumerate(action):
+        depth += {"(": 1, ")": -1}.get(char, 0)
+        if depth == 0 and action.startswith("; ", i):
+            parts.append(action[start:i])
+            start = i + 2
+    return [*parts, action[start:]]
+
+
 def _joined(actions: list[str]) -> str:
-    """One action's text out of its members': the shared first part once, then each member's own rest."""
-    head = actions[0].split("; ", 1)[0]
-    rest = [a.split("; ", 1)[1] if a.startswith(head + "; ") else ("" if a == head else a) for a in actions]
-    return "; ".join([head, *dict.fromkeys(r for r in rest if r)])
+    """One action's text out of its members': every distinct part once, in the order first said."""
+    return "; ".join(dict.fromkeys(part for action in actions for part in _parts(action) if part))
 
 
 def _merged(key: tuple[str, str, str], members: list[tuple[remedies.Seen, remedies.Remedy]]) -> Finding:

@@ -112,6 +112,14 @@ def try_workers(ctx: CellContext, state: UpgradeState, path: str, server, sides:
             "rows": rows, "reason": "; ".join(f"{r['request']}: {r['text']}" for r in rows)[:600]}  # fmt: skip
 
 
+def not_served(ctx: CellContext, asked: set[str], answered: set[str], up: bool) -> list[dict]:
+    """A row for each stored request the old model as it is did not answer: said in the table, never timed."""
+    why = "its local-probe failed" if up else "its local server did not start"
+    return [{"usecase": ctx.usecase.name, "request": name, "path": AS_IS, "verdict": loadtest.NOT_SERVED,
+             "text": f"the old model as it is does not answer on {ctx.label.name} ({why}: see its finding)"}
+            for name in sorted(asked - answered)]  # fmt: skip
+
+
 def run(ctx: CellContext, state: UpgradeState, record: StageResult) -> None:
     state.source.need("server")
     from_version, to_version = state.source.result.mlflow_version, state.target.result.mlflow_version
@@ -123,6 +131,7 @@ def run(ctx: CellContext, state: UpgradeState, record: StageResult) -> None:
     examples = list(zip(logged_example(state.source.report, from_version),
                         [s.request for s in logged_example(state.source.report, to_version)], strict=True))  # fmt: skip
     stored = {spec.name for spec, _ in pairs}
+    asked = stored | {spec.name for spec, _ in examples}
     sides: dict[str, dict[str, curl.Request]] = {}
     for spec, migrated in [*pairs, *examples]:
         found = {FROM: spec.request.for_server(net.HOST, state.source.server.port)}
@@ -137,7 +146,7 @@ def run(ctx: CellContext, state: UpgradeState, record: StageResult) -> None:
             sides[spec.name] = found
     if not sides:
         raise StageFailed(f"no production request answered on a {ctx.label.name} server: nothing to compare")
-    rows = measure(ctx, sides)
+    rows = measure(ctx, sides) + not_served(ctx, asked, answered, servers[AS_IS] is not None)
     remedies = {}
     for path in dict.fromkeys(r["path"] for r in rows):
         if path_verdict([r for r in rows if r["path"] == path]) == loadtest.REGRESSION:
@@ -145,7 +154,8 @@ def run(ctx: CellContext, state: UpgradeState, record: StageResult) -> None:
     for row in rows:
         if row["path"] in remedies:
             row["remedy"] = remedies[row["path"]]
-        state.result.speed[f"{row['path']}:{row['request']}"] = {k: row[k] for k in (FROM, "to", "verdict", "text")}
+        state.result.speed[f"{row['path']}:{row['request']}"] = {k: row[k] for k in (FROM, "to", "verdict", "text")
+                                                                   if k in row}  # fmt: skip
     state.result.upgrade.setdefault("speed", []).extend(rows)
     record.reason = "; ".join(f"{r['path']} {r['request']}: {r['text']}" for r in rows)[:900]
     record.details = {"rows": rows}
