@@ -100,7 +100,8 @@ def try_workers(ctx: CellContext, state: UpgradeState, path: str, server, sides:
     try:
         more = start(serving.with_workers(server.command, workers), launch, ctx.timeouts.serve, f"-w {workers}: ")
     except StageFailed as error:
-        return {"outcome": "still slower", "reason": error.reason, "command": command, "log": str(launch.log)}
+        return {"outcome": "not started", "workers": workers, "reason": error.reason, "command": command,
+                "log": str(launch.log)}  # fmt: skip
     try:
         again = {name: {FROM: reqs[FROM], path: reqs[path].for_server(net.HOST, more.port)}
                  for name, reqs in sides.items() if path in reqs}  # fmt: skip
@@ -150,7 +151,9 @@ def run(ctx: CellContext, state: UpgradeState, record: StageResult) -> None:
     remedies = {}
     for path in dict.fromkeys(r["path"] for r in rows):
         if path_verdict([r for r in rows if r["path"] == path]) == loadtest.REGRESSION:
-            remedies[path] = try_workers(ctx, state, path, servers[path], sides, state.target.environ)
+            # the retrained model lives in the retrained side's own store: its server needs that side's environ
+            side = state.retrained if path == RETRAINED and state.retrained else state.target
+            remedies[path] = try_workers(ctx, state, path, servers[path], sides, side.environ)
     for row in rows:
         if row["path"] in remedies:
             row["remedy"] = remedies[row["path"]]
