@@ -90,8 +90,10 @@ def shown_command(server: serving.Server, workers: int) -> str:
     return " ".join(kept)
 
 
-def try_workers(ctx: CellContext, state: UpgradeState, path: str, server, sides: dict, environ) -> dict:
-    """The remedy the *to* label offers for a slower server: the same one with more workers, measured again."""
+def try_workers(ctx: CellContext, state: UpgradeState, path: str, server, sides: dict) -> dict:
+    """The remedy the *to* label offers for a slower server: the same one with more workers, measured again
+    (in its side's environment: the retrained model lives in the retrained side's own store)."""
+    environ = (state.retrained if path == RETRAINED and state.retrained else state.target).environ
     workers = ctx.limits.workers
     command = shown_command(server, workers)
     if workers <= 1:
@@ -151,9 +153,7 @@ def run(ctx: CellContext, state: UpgradeState, record: StageResult) -> None:
     remedies = {}
     for path in dict.fromkeys(r["path"] for r in rows):
         if path_verdict([r for r in rows if r["path"] == path]) == loadtest.REGRESSION:
-            # the retrained model lives in the retrained side's own store: its server needs that side's environ
-            side = state.retrained if path == RETRAINED and state.retrained else state.target
-            remedies[path] = try_workers(ctx, state, path, servers[path], sides, side.environ)
+            remedies[path] = try_workers(ctx, state, path, servers[path], sides)
     for row in rows:
         if row["path"] in remedies:
             row["remedy"] = remedies[row["path"]]
