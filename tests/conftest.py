@@ -21,6 +21,8 @@ os.environ["ROLLOUT_EXTRA_USECASES"] = "examples/teams"
 # check that speed is measured, judged and reported, not the figures; a test that needs more sets its own.
 os.environ.setdefault("ROLLOUT_SPEED_SECONDS", "3")
 os.environ.setdefault("ROLLOUT_SPEED_REPEATS", "3")
+# ... and do not wait for a quiet machine (pytest -n 2 runs cells side by side; core/quiet.py has its own test)
+os.environ.setdefault("ROLLOUT_SPEED_QUIET_WAIT", "0")
 # A shell starts background jobs with Ctrl-C ignored, and an ignored signal stays ignored in every child:
 # the sessions the Ctrl-C tests start must get it as a terminal's foreground job would.
 if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:

@@ -63,6 +63,21 @@ def test_a_remedy_by_workers_measured_within_the_rule_is_the_action():
     assert "(`--workers 2`: proven)" in decision.markdown(made)
 
 
+def test_a_slower_path_beside_one_within_the_rule_is_that_path_as_a_proven_action():
+    tried = {"outcome": "still slower", "workers": 2, "command": "mlflow models serve -m runs:/x/model -w 2",
+             "reason": "seed: regression: p95 10.0 -> 38.0 ms"}  # fmt: skip
+    slower, pinned = row("retrained", 10, [20, 21, 22], tried), row("pinned", 10, [9, 10, 9])
+    made = decision.decide([cell(slower, pinned)])
+    (found,) = made.findings
+    assert made.verdict == Verdict.GO_WITH_ACTIONS and not found.blocking and found.hits == ["uc (retrained)"]
+    assert found.remedy.startswith("take the pinned path for uc on 3.17.2, not retrained: retrained is slower")
+    assert "(`mlflow models serve -m runs:/x/model -w 2`: still slower)" in found.remedy
+    assert found.proof == f"pinned seed: {pinned['text']} (within the rule)"
+    # a path that is itself inconclusive is no proof
+    made = decision.decide([cell(slower, row("pinned", 10, [9, 16, 9]))])
+    assert made.verdict == Verdict.NO_GO and made.findings[0].blocking
+
+
 def test_an_inconclusive_comparison_is_said_and_does_not_block():
     made = decision.decide([cell(row("retrained", 10, [20, 12, 21]))])
     assert made.verdict == Verdict.GO and not made.findings

@@ -15,6 +15,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from types import ModuleType
 
+from rolloutcheck.core import quiet
 from rolloutcheck.core.errors import Failure
 from rolloutcheck.core.steplog import StepLog
 from rolloutcheck.models import breaks
@@ -60,7 +61,8 @@ class StageRunner:
         probes_before = len(self.result.probes)
         try:
             started = self.steps.begin(name, what)  # inside: an interrupt while the line is printed is this stage's
-            work(record)
+            with quiet.busy():  # a speed comparison elsewhere on the machine waits for this stage to end
+                work(record)
         except Failure as failure:  # the tool's expected failures: StageFailed, LockError, ServeError, ...
             candidates = self.known(name)
             # the failure's line, or a line of its log (the stage's own when the failure names none)

@@ -17,6 +17,7 @@ CLI) call `Settings.from_environ()` once. Every variable the tool reads is liste
 | ROLLOUT_SPEED_SECONDS | 10 | a speed stage stops after this many seconds per server (upgrade cells: per path) |
 | ROLLOUT_SPEED_REPEATS | 5 | interleaved repeats of an upgrade's speed comparison: a regression only when all agree |
 | ROLLOUT_SPEED_WORKERS | 2 | `--workers` tried on a slower *to* server (the speed remedy); 1: not tried |
+| ROLLOUT_SPEED_QUIET_WAIT | 900 s | a speed comparison waits this long for other stages to end (0: at once) |
 | ROLLOUT_SPEED_REQUESTS | the use case's | requests per probe of a validate cell's load (still time-bounded) |
 | ROLLOUT_STORE_SIZE | `default` | how much the store check writes (a size of envs/stores.yaml) |
 | ROLLOUT_POSTGRES_URL | | an existing PostgreSQL server for the store check, instead of a private cluster |
@@ -68,6 +69,7 @@ class SpeedLimits:
     validate_requests: int | None = None  # instead of the use case's load.requests in validate cells
     repeats: int = 5  # an upgrade's comparison, repeated: a verdict only when the repeats agree
     workers: int = 2  # what the speed remedy tries (`mlflow models serve --workers`); 1: no remedy tried
+    quiet_wait: float = 900.0  # a comparison runs alone on the machine (core/quiet.py), waiting at most this
 
 
 @dataclass(frozen=True)
@@ -114,6 +116,7 @@ class Settings:
                 validate_requests=_count(environ, "ROLLOUT_SPEED_REQUESTS"),
                 repeats=_count(environ, "ROLLOUT_SPEED_REPEATS") or SpeedLimits.repeats,
                 workers=_count(environ, "ROLLOUT_SPEED_WORKERS") or SpeedLimits.workers,
+                quiet_wait=_positive(environ, "ROLLOUT_SPEED_QUIET_WAIT", SpeedLimits.quiet_wait, zero=True),
             ),
             from_label=environ.get("ROLLOUT_FROM") or None,
             store_size=environ.get("ROLLOUT_STORE_SIZE") or "default",
@@ -172,8 +175,8 @@ def _count(environ: Mapping[str, str], name: str) -> int | None:
     return int(raw)
 
 
-def _positive(environ: Mapping[str, str], name: str, default: float) -> float:
-    """A positive number (seconds, a ratio, milliseconds) from `name`, else `default`."""
+def _positive(environ: Mapping[str, str], name: str, default: float, zero: bool = False) -> float:
+    """A positive number (seconds, a ratio, milliseconds) from `name` (0 too when `zero`), else `default`."""
     raw = environ.get(name)
     if not raw:
         return default
@@ -181,6 +184,6 @@ def _positive(environ: Mapping[str, str], name: str, default: float) -> float:
         value = float(raw)
     except ValueError:
         raise SettingsError(f"{name}={raw!r} is not a number") from None
-    if value <= 0:
-        raise SettingsError(f"{name}={raw!r} must be positive")
+    if value < 0 or (value == 0 and not zero):
+        raise SettingsError(f"{name}={raw!r} must be {'zero or ' if zero else ''}positive")
     return value

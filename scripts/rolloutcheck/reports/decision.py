@@ -309,11 +309,17 @@ def speed_findings(rows: Sequence[dict]) -> tuple[list[Finding], list[str]]:
         first = members[0]
         seen = "; ".join(f"{r['request']}: {r['text']}" for r in members)
         remedy = first.get("remedy") or {}
+        other = _within_rule(rows, label, usecase, path)
         if first["verdict"] == loadtest.NOT_MEASURED:
             action, proof = f"find why the {label} server of {usecase} ({path}) failed under load: {seen}", None
         elif remedy.get("outcome") == "proven":
             action = f"serve {usecase} on {label} ({path}) with `{remedy['command']}`"
             proof = f"with {remedy['workers']} workers, against production's server: {remedy['reason']}"
+        elif other:
+            tried = f" (`{remedy['command']}`: {remedy['outcome']})" if remedy else ""
+            action = (f"take the {other[0]['path']} path for {usecase} on {label}, not {path}: {path} is slower "
+                      f"than production{tried}")  # fmt: skip
+            proof = "; ".join(f"{r['path']} {r['request']}: {r['text']} (within the rule)" for r in other)
         else:
             tried = f"; `{remedy['command']}`: {remedy['outcome']} ({remedy.get('reason', '')[:300]})" if remedy else ""
             action, proof = f"{usecase} ({path}) is slower on {label}{tried}; size the serving fleet or accept it", None
@@ -323,6 +329,17 @@ def speed_findings(rows: Sequence[dict]) -> tuple[list[Finding], list[str]]:
             cells=list(dict.fromkeys(r["cell"] for r in members)),
         ))  # fmt: skip
     return found, notes
+
+
+def _within_rule(rows: Sequence[dict], label: str, usecase: str, slower: str) -> list[dict]:
+    """The other paths of the same use case and label that answered and were measured within the rule
+    for every request: each is a way to the new label that keeps production's speed (a proven remedy)."""
+    paths: dict[str, list[dict]] = {}
+    for row in rows:
+        if row["label"] == label and row["usecase"] == usecase and row["path"] != slower:
+            paths.setdefault(row["path"], []).append(row)
+    fast = [p for p, members in paths.items() if all(r["verdict"] == loadtest.NO_REGRESSION for r in members)]
+    return [r for r in rows if r["label"] == label and r["usecase"] == usecase and r["path"] in fast[:1]]
 
 
 def _production_failures(cells: Sequence[CellResult], production: str | None) -> dict[str, StageResult]:
@@ -525,6 +542,8 @@ def speed_line(row: dict) -> str:
     rounds = ", ".join(f"{r:.2f}" for r in row.get("rounds") or [] if r is not None)
     remedy = (row.get("remedy") or {}).get("outcome")
     shown = row["verdict"] + (f" (`--workers {row['remedy'].get('workers', '?')}`: {remedy})" if remedy else "")
+    if (row.get("machine") or {}).get("alone") is False:  # other stages ran meanwhile (core/quiet.py)
+        shown += f"; measured on a busy machine (waited {row['machine']['waited_s']:g} s)"
     return (f"| {row['usecase']} | {row['path']} | {row['request']} | {row['from_label']} -> {row['label']} "
             f"| {row['from']['p95_ms']:.1f} -> {row['to']['p95_ms']:.1f} ms | x{row.get('ratio', 0):.2f} ({rounds}) "
             f"| {shown} |")  # fmt: skip

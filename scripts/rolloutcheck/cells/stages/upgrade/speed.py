@@ -19,7 +19,7 @@ from rolloutcheck.cells.context import CellContext, StageFailed, UpgradeState
 from rolloutcheck.cells.stages.probe import logged_example
 from rolloutcheck.cells.stages.serve import start
 from rolloutcheck.cells.stages.upgrade.replay import in_protocol_of, production_requests
-from rolloutcheck.core import net
+from rolloutcheck.core import net, quiet
 from rolloutcheck.drivers import serving
 from rolloutcheck.models.results import PASS, StageResult
 from rolloutcheck.probes import curl, loadtest, localhttp
@@ -59,14 +59,20 @@ def answers_200(request: curl.Request) -> bool:
 
 
 def measure(ctx: CellContext, sides: Mapping[str, Mapping[str, curl.Request]]) -> list[dict]:
-    """Per request: every side up for it, interleaved and repeated; one row per (request, path)."""
+    """Per request: every side up for it, interleaved and repeated, with the machine to itself (no other
+    cell's stage runs meanwhile: core/quiet.py); one row per (request, path)."""
     rows = []
     load = budget(ctx, max(1, len(sides)))
-    for name, requests in sides.items():
-        figures = loadtest.repeated(dict(requests), load, ctx.limits.repeats)
-        for path in (p for p in requests if p != FROM):
-            row = loadtest.verdict(figures[FROM], figures[path], rule(ctx))
-            rows.append({"usecase": ctx.usecase.name, "request": name, "path": path} | row)
+    with quiet.alone(ctx.limits.quiet_wait) as machine:
+        for name, requests in sides.items():
+            figures = loadtest.repeated(dict(requests), load, ctx.limits.repeats)
+            for path in (p for p in requests if p != FROM):
+                row = loadtest.verdict(figures[FROM], figures[path], rule(ctx))
+                rows.append({"usecase": ctx.usecase.name, "request": name, "path": path} | row)
+    for row in rows:
+        row["machine"] = machine.as_dict()
+        if not machine.alone and "text" in row:
+            row["text"] += f" (measured while other stages ran: waited {machine.seconds:.0f} s for a quiet machine)"
     return rows
 
 
