@@ -49,7 +49,7 @@ from rolloutcheck import entry
 from rolloutcheck.ci import cilint
 from rolloutcheck.envs import interpreter
 from rolloutcheck.inputs import stores, usecases
-from rolloutcheck.models.kinds import KINDS
+from rolloutcheck.spec.kinds import KINDS
 
 nox.needs_version = ">=2026.10.20"
 # No session has nox make an environment: a cell's env stage makes and refills its own (uv or conda,

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import psutil
 
-from rolloutcheck.models.results import CellResult
+from rolloutcheck.spec.results import CellResult
 
 ROOT = Path(__file__).resolve().parents[1]
 NOX = str(Path(sys.executable).with_name("nox"))

@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from rolloutcheck.models import layout
-from rolloutcheck.models.kinds import VALIDATE
-from rolloutcheck.models.results import FAIL, PASS, SKIP, CellResult, ProbeResult, StageResult
+from rolloutcheck.spec import layout
+from rolloutcheck.spec.kinds import VALIDATE
+from rolloutcheck.spec.results import FAIL, PASS, SKIP, CellResult, ProbeResult, StageResult
 
 VALIDATE_STAGES = VALIDATE.stages()
 ROOT = Path(__file__).resolve().parents[1]

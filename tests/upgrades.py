@@ -6,7 +6,7 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
-from rolloutcheck.models.results import PASS, XFAIL, CellResult
+from rolloutcheck.spec.results import PASS, XFAIL, CellResult
 from sessions import ROOT
 
 

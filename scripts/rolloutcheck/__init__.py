@@ -1,10 +1,10 @@
 """rolloutcheck: is this MLflow version safe to roll out to our models?
 
 Package map, lowest layer first; a package imports only those below it (.importlinter, checked by
-`make lint` and tests/models/test_kinds.py):
+`make lint` and tests/spec/test_kinds.py):
 
     core/      paths, settings, the error root, processes, step logs, version matching (imports nothing else)
-    models/    pure data: cell kinds and their pipelines (kinds.py), results, the run folder's layout
+    spec/      pure data: cell kinds and their pipelines (kinds.py), results, the run folder's layout
     probes/    stored curl requests: parse, expect, migrate, judge, load, loopback HTTP
     inputs/    the repository's declarations: registry, use cases, preflight, known breaks, store config
     envs/      a cell's environment: spec, uv/conda backends, locks, install, merged requirements

@@ -28,12 +28,12 @@ from rolloutcheck.envs import relock
 from rolloutcheck.inputs import acceptances, modelselect, registry, usecases
 from rolloutcheck.inputs import stores as storeconfig
 from rolloutcheck.inputs.registry import Label
-from rolloutcheck.models import layout
-from rolloutcheck.models.kinds import KINDS
-from rolloutcheck.models.results import CellResult
 from rolloutcheck.probes import curl, migrate
 from rolloutcheck.reports import aggregate, bench, decision, html
 from rolloutcheck.reports import merge as merging
+from rolloutcheck.spec import layout
+from rolloutcheck.spec.kinds import KINDS
+from rolloutcheck.spec.results import CellResult
 from rolloutcheck.stores import production, trained
 
 OK, FAILED, BAD_INPUT = 0, 1, 2

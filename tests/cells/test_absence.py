@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from rolloutcheck.cells.stages.store import absence
 from rolloutcheck.inputs.stores import StorePin
-from rolloutcheck.models.kinds import STORE_UPGRADE
-from rolloutcheck.models.results import PASS, CellResult, StageResult
 from rolloutcheck.reports import decision
+from rolloutcheck.spec.kinds import STORE_UPGRADE
+from rolloutcheck.spec.results import PASS, CellResult, StageResult
 
 LOCK = """\
 mlflow==3.17.2 \\

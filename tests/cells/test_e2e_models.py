@@ -14,7 +14,7 @@ from pgserver import password_server, psql
 from prodstores import production_store
 
 from rolloutcheck.core.secrets import split_password
-from rolloutcheck.models.results import FAIL, FINDING, PASS, XFAIL, CellResult
+from rolloutcheck.spec.results import FAIL, FINDING, PASS, XFAIL, CellResult
 from sessions import NOX, ROOT, copy_repo, nox_env, ours
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(2400)]

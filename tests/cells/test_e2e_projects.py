@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from rolloutcheck.models.results import FAIL, PASS, SKIP, CellResult
+from rolloutcheck.spec.results import FAIL, PASS, SKIP, CellResult
 from sessions import ROOT, only_cell, stage, validate
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(1800)]

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from rolloutcheck.core import paths, procs
-from rolloutcheck.models.results import PASS
+from rolloutcheck.spec.results import PASS
 from rolloutcheck.stores import trained
 from sessions import only_cell, stage, validate
 from upgrades import assert_served_both_ways

@@ -15,7 +15,7 @@ from pgserver import password_server, psql
 from rolloutcheck.cells.storecheck import store_venv
 from rolloutcheck.core import paths
 from rolloutcheck.inputs import registry
-from rolloutcheck.models.results import PASS, CellResult
+from rolloutcheck.spec.results import PASS, CellResult
 from rolloutcheck.stores import postgres as pgcluster
 from sessions import validate
 

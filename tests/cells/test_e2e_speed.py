@@ -13,7 +13,7 @@ import subprocess
 import pytest
 from prodstores import production_store
 
-from rolloutcheck.models.results import PASS
+from rolloutcheck.spec.results import PASS
 from sessions import NOX, ROOT, nox_env, ours
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(1800)]

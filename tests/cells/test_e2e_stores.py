@@ -20,8 +20,8 @@ from rolloutcheck.cells import storecheck as storeupgrade
 from rolloutcheck.core import procs
 from rolloutcheck.core.procs import Launch
 from rolloutcheck.inputs import stores as storeconfig
-from rolloutcheck.models.results import PASS, XFAIL, CellResult
 from rolloutcheck.reports import decision
+from rolloutcheck.spec.results import PASS, XFAIL, CellResult
 from rolloutcheck.stores import postgres as pgcluster
 from rolloutcheck.stores import scripts as storeops
 from sessions import NOX, ROOT, alive, foreground_job, nox_env, ours, validate

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from rolloutcheck.models.results import FAIL, CellResult
+from rolloutcheck.spec.results import FAIL, CellResult
 from sessions import NOX, SHARED_MODELS, alive, copy_repo, foreground_job, ours
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(2400)]

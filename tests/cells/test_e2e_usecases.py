@@ -12,8 +12,8 @@ from rolloutcheck import cells
 from rolloutcheck.cells.lifecycle import CellRequest
 from rolloutcheck.core.settings import Settings
 from rolloutcheck.inputs import registry
-from rolloutcheck.models.kinds import VALIDATE
-from rolloutcheck.models.results import FAIL, PASS, SKIP, XFAIL
+from rolloutcheck.spec.kinds import VALIDATE
+from rolloutcheck.spec.results import FAIL, PASS, SKIP, XFAIL
 from sessions import alive, interrupt_while_serving, only_cell, ours, stage, validate
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(2400)]

@@ -16,8 +16,8 @@ from rolloutcheck.cells.lifecycle import CellRequest
 from rolloutcheck.core.settings import Settings
 from rolloutcheck.envs import interpreter
 from rolloutcheck.inputs import registry
-from rolloutcheck.models.kinds import VALIDATE
-from rolloutcheck.models.results import FAIL, PASS, SKIP, XFAIL
+from rolloutcheck.spec.kinds import VALIDATE
+from rolloutcheck.spec.results import FAIL, PASS, SKIP, XFAIL
 from sessions import ROOT, alive, interrupt_while_serving, only_cell, ours, stage, validate
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(1800)]

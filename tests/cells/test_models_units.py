@@ -10,10 +10,10 @@ from rolloutcheck.cells.runner import StageRunner
 from rolloutcheck.core.errors import ConfigError
 from rolloutcheck.core.steplog import StepLog
 from rolloutcheck.inputs import modelselect
-from rolloutcheck.models.kinds import MODELS
-from rolloutcheck.models.results import FAIL, FINDING, PASS, XFAIL, CellResult, ProbeResult, StageResult
 from rolloutcheck.reports import decision, summary
 from rolloutcheck.reports.decision import Verdict
+from rolloutcheck.spec.kinds import MODELS
+from rolloutcheck.spec.results import FAIL, FINDING, PASS, XFAIL, CellResult, ProbeResult, StageResult
 from rolloutcheck.stores import production
 
 

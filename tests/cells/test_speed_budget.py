@@ -42,7 +42,7 @@ def test_the_reuse_key_holds_the_java_version_of_a_jvm_model(tmp_path, monkeypat
 
     from rolloutcheck.cells.stages import reuse
     from rolloutcheck.envs import install
-    from rolloutcheck.models.results import CellResult
+    from rolloutcheck.spec.results import CellResult
     from rolloutcheck.stores import trained
 
     lock = tmp_path / "requirements.lock"

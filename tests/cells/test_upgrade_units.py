@@ -15,8 +15,8 @@ from rolloutcheck.core import paths
 from rolloutcheck.core.errors import ConfigError
 from rolloutcheck.core.steplog import StepLog
 from rolloutcheck.inputs import preflight, registry, usecases
-from rolloutcheck.models import breaks
-from rolloutcheck.models.results import FAIL, PASS, SKIP, XFAIL, XPASS, CellResult, ProbeResult
+from rolloutcheck.spec import breaks
+from rolloutcheck.spec.results import FAIL, PASS, SKIP, XFAIL, XPASS, CellResult, ProbeResult
 
 
 def written(stage: str, seen: str, reason: str, kind: str = "retrain"):

@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 from rolloutcheck.ci import selection as cells
-from rolloutcheck.models.kinds import KINDS
+from rolloutcheck.spec.kinds import KINDS
 from sessions import ROOT
 
 WORKFLOW = ROOT / ".github" / "workflows" / "rolloutcheck.yml"

@@ -11,7 +11,7 @@ import pytest
 from rolloutcheck.cells import repro
 from rolloutcheck.core import procs, secrets
 from rolloutcheck.core.atomic import write_atomic
-from rolloutcheck.models.results import CellResult
+from rolloutcheck.spec.results import CellResult
 from rolloutcheck.stores import postgres as pgcluster
 
 PASSWORD = "s3cr3t-Pa55"

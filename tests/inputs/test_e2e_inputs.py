@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from rolloutcheck.models.results import FAIL, PASS, CellResult
+from rolloutcheck.spec.results import FAIL, PASS, CellResult
 from sessions import NOX, ROOT, SHARED_MODELS, copy_repo, interrupt_while_serving, ours
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(1800)]

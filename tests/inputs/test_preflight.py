@@ -14,7 +14,7 @@ from rolloutcheck.core import paths
 from rolloutcheck.core.errors import ConfigError
 from rolloutcheck.core.steplog import StepLog
 from rolloutcheck.inputs import preflight, registry, usecases
-from rolloutcheck.models.results import FAIL, PASS, SKIP, CellResult, StageResult
+from rolloutcheck.spec.results import FAIL, PASS, SKIP, CellResult, StageResult
 
 LABEL = registry.Label("1.2.SBD.0", "mlflow==1.2.0")
 

@@ -1,9 +1,9 @@
 import pytest
 
 from rolloutcheck.core.paths import PROBES
-from rolloutcheck.models.results import FAIL, PASS, XFAIL, XPASS
 from rolloutcheck.probes import expectations
 from rolloutcheck.probes import judge as probing
+from rolloutcheck.spec.results import FAIL, PASS, XFAIL, XPASS
 
 ENTRIES = [
     {"mlflow": "<2", "status": 200, "predictions": "oracle"},

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from browser import CHROMIUM, Browser
-from rolloutcheck.models.results import XFAIL
 from rolloutcheck.reports import aggregate
+from rolloutcheck.spec.results import XFAIL
 from synthetic import probe, write_cell
 
 REASON = "server exited with code 1: ModuleNotFoundError: No module named 'sklearn.linear_model._coordinate_descent'"
@@ -55,8 +55,8 @@ def test_report_in_a_browser_click_a_failed_cell_shows_its_reason(tmp_path, chro
 
 def test_the_decision_banner_leads_from_an_action_to_its_evidence(tmp_path, chromium):
     """The banner is at the top of report.html; a real click on an action's evidence link opens it."""
-    from rolloutcheck.models import layout
     from rolloutcheck.reports import decision, html
+    from rolloutcheck.spec import layout
 
     run = tmp_path / "results" / "runs" / "r2"
     seed = probe("seed_pandas_split", status=XFAIL, reason="known break: mlflow 2.0 refuses pandas-split (415)")

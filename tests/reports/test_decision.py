@@ -10,11 +10,11 @@ import pytest
 from rolloutcheck.core.errors import ConfigError
 from rolloutcheck.inputs import acceptances, registry
 from rolloutcheck.inputs.acceptances import Acceptance
-from rolloutcheck.models import layout
-from rolloutcheck.models.kinds import STORE_UPGRADE, UPGRADE, VALIDATE
-from rolloutcheck.models.results import FAIL, PASS, XFAIL, CellResult, ProbeResult, StageResult
 from rolloutcheck.reports import decision, merge
 from rolloutcheck.reports.decision import Verdict
+from rolloutcheck.spec import layout
+from rolloutcheck.spec.kinds import STORE_UPGRADE, UPGRADE, VALIDATE
+from rolloutcheck.spec.results import FAIL, PASS, XFAIL, CellResult, ProbeResult, StageResult
 from synthetic import probe, write_cell
 
 SEED = "known break: mlflow 2.0 changed the scoring protocol (seen: HTTP 415)"

@@ -14,12 +14,12 @@ import pytest
 
 from rolloutcheck.cells import repro
 from rolloutcheck.core import procs
-from rolloutcheck.models import layout, results
-from rolloutcheck.models.kinds import UPGRADE
-from rolloutcheck.models.results import FAIL, PASS, XFAIL, XPASS
 from rolloutcheck.probes import curl
 from rolloutcheck.reports import aggregate, merge
 from rolloutcheck.reports import html as htmlreport
+from rolloutcheck.spec import layout, results
+from rolloutcheck.spec.kinds import UPGRADE
+from rolloutcheck.spec.results import FAIL, PASS, XFAIL, XPASS
 from synthetic import SEED, probe, write_cell
 
 

@@ -5,10 +5,10 @@ import psutil
 from junitparser import JUnitXml
 
 from rolloutcheck.core import atomic
-from rolloutcheck.models import layout
-from rolloutcheck.models.kinds import VALIDATE
-from rolloutcheck.models.results import FAIL, PASS, SKIP, XFAIL, CellResult, ProbeResult, StageResult
 from rolloutcheck.reports import summary as report
+from rolloutcheck.spec import layout
+from rolloutcheck.spec.kinds import VALIDATE
+from rolloutcheck.spec.results import FAIL, PASS, SKIP, XFAIL, CellResult, ProbeResult, StageResult
 
 
 def cell(tmp_path, label, usecase, failing_stage=None, probes=()):

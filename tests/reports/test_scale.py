@@ -8,8 +8,8 @@ from pathlib import Path
 
 from junitparser import JUnitXml
 
-from rolloutcheck.models import layout
 from rolloutcheck.reports import aggregate, bench, merge
+from rolloutcheck.spec import layout
 
 LABELS = ["1.2.SBD.0", "1.30.1", "2.22.5", "3.17.2"]
 

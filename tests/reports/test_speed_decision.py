@@ -3,11 +3,11 @@ by more workers, an inconclusive comparison said and not blocking; and the pictu
 
 from __future__ import annotations
 
-from rolloutcheck.models.kinds import UPGRADE
-from rolloutcheck.models.results import PASS, CellResult, StageResult
 from rolloutcheck.probes import loadtest
 from rolloutcheck.reports import decision, speedplot
 from rolloutcheck.reports.decision import Verdict
+from rolloutcheck.spec.kinds import UPGRADE
+from rolloutcheck.spec.results import PASS, CellResult, StageResult
 
 RULE = loadtest.Rule(1.5, 5)
 

@@ -16,9 +16,9 @@ from rolloutcheck.core import procs
 from rolloutcheck.core.errors import ConfigError
 from rolloutcheck.core.procs import Launch
 from rolloutcheck.inputs import stores as storeconfig
-from rolloutcheck.models.results import FAIL, PASS, XFAIL, CellResult, StageResult
 from rolloutcheck.reports import aggregate
 from rolloutcheck.reports import summary as report
+from rolloutcheck.spec.results import FAIL, PASS, XFAIL, CellResult, StageResult
 from rolloutcheck.stores import diff as storediff
 from rolloutcheck.stores import postgres as pgcluster
 

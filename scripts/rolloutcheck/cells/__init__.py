@@ -2,7 +2,7 @@
 the pipeline executor, the frozen context, the stage runner, the stages and repro.sh.
 
 `run(request)` runs a cell of any kind; `CELL_KINDS` registers each kind's class by the kind's
-name in models/kinds.py.
+name in spec/kinds.py.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from rolloutcheck.cells.models import ModelCell
 from rolloutcheck.cells.storecheck import StoreCell
 from rolloutcheck.cells.upgrade import UpgradeCell
 from rolloutcheck.cells.validate import ValidateCell
-from rolloutcheck.models.results import CellResult
+from rolloutcheck.spec.results import CellResult
 
 CELL_KINDS: dict[str, Callable[[Started], KindCell]] = {
     "validate": ValidateCell,

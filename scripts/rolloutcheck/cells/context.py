@@ -14,7 +14,7 @@ from rolloutcheck.envs.backends import EnvBackend
 from rolloutcheck.inputs.preflight import Candidates, CellConfig
 from rolloutcheck.inputs.registry import Label
 from rolloutcheck.inputs.usecases import UseCase
-from rolloutcheck.models.results import CellResult
+from rolloutcheck.spec.results import CellResult
 
 
 class StageFailed(Failure):

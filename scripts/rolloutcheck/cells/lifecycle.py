@@ -23,9 +23,9 @@ from rolloutcheck.core.settings import Settings
 from rolloutcheck.core.steplog import Printer, StepLog, stderr
 from rolloutcheck.inputs.preflight import Candidates
 from rolloutcheck.inputs.registry import Label
-from rolloutcheck.models import layout
-from rolloutcheck.models.kinds import CONFIG, Kind, Side
-from rolloutcheck.models.results import FAIL, PASS, SKIP, XFAIL, XPASS, CellResult, StageResult
+from rolloutcheck.spec import layout
+from rolloutcheck.spec.kinds import CONFIG, Kind, Side
+from rolloutcheck.spec.results import FAIL, PASS, SKIP, XFAIL, XPASS, CellResult, StageResult
 
 
 @dataclass(frozen=True)

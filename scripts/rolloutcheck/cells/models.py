@@ -1,7 +1,7 @@
 """A models cell: one of production's own models, taken from a copy of its tracking store
 (ROLLOUT_MODELS_FROM, selected by envs/models.yaml), checked across the move to a label.
 
-Its stages are declared in models/kinds.py (MODELS): production serves the model from its logged
+Its stages are declared in spec/kinds.py (MODELS): production serves the model from its logged
 requirements with the production label's mlflow and answers what the model can be asked (its logged
 input example, the stored requests of the use case it is linked to): the as-logged answers. Then the
 new label serves the same files as an upgrade cell serves its old model: in the model's environment
@@ -34,8 +34,8 @@ from rolloutcheck.envs import backends, interpreter
 from rolloutcheck.inputs import modelselect, preflight, requirements, usecases
 from rolloutcheck.inputs.preflight import CellConfig
 from rolloutcheck.inputs.registry import Label
-from rolloutcheck.models.kinds import Side
-from rolloutcheck.models.results import StageResult
+from rolloutcheck.spec.kinds import Side
+from rolloutcheck.spec.results import StageResult
 from rolloutcheck.stores import production
 
 LINK_HOW = (f"link it to a use case whose stored requests it answers: tag its run `{modelselect.LINK_TAG}=<use case>` "

@@ -1,4 +1,4 @@
-"""Runs a kind's declared steps (models/kinds.py) with the stage runner: branches, background stages.
+"""Runs a kind's declared steps (spec/kinds.py) with the stage runner: branches, background stages.
 
 `bind(side)` gives the (context, state) a step's side runs with; each kind's module supplies it.
 """
@@ -12,7 +12,7 @@ from functools import cache
 
 from rolloutcheck.cells.runner import StageRunner
 from rolloutcheck.cells.stages import Stage
-from rolloutcheck.models.kinds import Side, Step
+from rolloutcheck.spec.kinds import Side, Step
 
 Binder = Callable[[Side], tuple[object, object]]  # side -> (CellContext, state)
 

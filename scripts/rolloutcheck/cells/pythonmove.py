@@ -20,7 +20,7 @@ from rolloutcheck.cells.lifecycle import CellRequest
 from rolloutcheck.core import paths
 from rolloutcheck.envs import interpreter
 from rolloutcheck.inputs.requirements import mlflow_version_of
-from rolloutcheck.models.results import FAIL, PASS, CellResult
+from rolloutcheck.spec.results import FAIL, PASS, CellResult
 
 NEEDS = re.compile(r"depends on Python\s*>=\s*(\d+)\.(\d+)")
 HIGHEST_MINOR = 14  # the newest 3.x looked for

@@ -18,8 +18,8 @@ from types import ModuleType
 from rolloutcheck.core import quiet
 from rolloutcheck.core.errors import Failure
 from rolloutcheck.core.steplog import StepLog
-from rolloutcheck.models import breaks
-from rolloutcheck.models.results import FAIL, FINDING, KNOWN_BREAK, PASS, SKIP, XFAIL, XPASS, CellResult, StageResult
+from rolloutcheck.spec import breaks
+from rolloutcheck.spec.results import FAIL, FINDING, KNOWN_BREAK, PASS, SKIP, XFAIL, XPASS, CellResult, StageResult
 
 KnownBreaks = Callable[[str], Sequence[tuple[re.Pattern[str], breaks.Described]]]  # stage -> its written-down breaks
 Findings = Callable[[str], bool]  # stage -> whether its failure is a finding of the decision (XFAIL), not a FAIL

@@ -1,7 +1,7 @@
 """A tracking-store check: does what production's tracking holds survive the move to another label?
 
 The store kind is the cell (`nox -s "store-upgrade-3.17.2(sqlite)"`); each kind's stages are
-declared in models/kinds.py (STORE_UPGRADE): both labels' envs, then for
+declared in spec/kinds.py (STORE_UPGRADE): both labels' envs, then for
     sqlite, postgresql: the store written and snapshotted by the *from* label, backed up, upgraded
                         (`mlflow db upgrade`), read by the *to* label, rolled back;
     filestore:          the store written, read as it is, migrated, read, its model served;
@@ -26,8 +26,8 @@ from rolloutcheck.envs import interpreter
 from rolloutcheck.inputs import preflight
 from rolloutcheck.inputs import stores as storeconfig
 from rolloutcheck.inputs.registry import Label
-from rolloutcheck.models.kinds import Side
-from rolloutcheck.models.results import CellResult, StageResult
+from rolloutcheck.spec.kinds import Side
+from rolloutcheck.spec.results import CellResult, StageResult
 
 
 def store_venv(label: Label, source: Label | None = None) -> Path:

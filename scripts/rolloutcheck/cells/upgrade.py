@@ -2,7 +2,7 @@
 model served by the *to* label, two ways, with production's requests; and the use case retrained by the
 *to* label, so production's server is timed against every path the team can take.
 
-Its stages are declared in models/kinds.py (UPGRADE): a trunk (both labels' envs, the *from*
+Its stages are declared in spec/kinds.py (UPGRADE): a trunk (both labels' envs, the *from*
 model trained and served), then two branches: the old artifact in the *to* env (`local-`) and in
 its own rebuilt env (`model-env-`). A written-down known break (probes/_defaults/upgrade.yaml,
 probes/<usecase>/upgrade.yaml) turns a branch stage's failure into XFAIL.
@@ -23,9 +23,9 @@ from rolloutcheck.core.errors import ConfigError
 from rolloutcheck.envs import interpreter
 from rolloutcheck.inputs import preflight, requirements
 from rolloutcheck.inputs.registry import Label
-from rolloutcheck.models import layout
-from rolloutcheck.models.kinds import Side
-from rolloutcheck.models.results import PASS, CellResult, StageResult
+from rolloutcheck.spec import layout
+from rolloutcheck.spec.kinds import Side
+from rolloutcheck.spec.results import PASS, CellResult, StageResult
 
 RETRAINED = "retrained"  # the folder of the *to* label's own training (its store beside production's)
 

@@ -1,6 +1,6 @@
 """A validate cell, a (label, use case) pair: the use case's lifecycle on one label.
 
-Its stages are declared in models/kinds.py (VALIDATE); the lifecycle is cells/lifecycle.py.
+Its stages are declared in spec/kinds.py (VALIDATE); the lifecycle is cells/lifecycle.py.
 """
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ from rolloutcheck.cells.stages import serve, tracking
 from rolloutcheck.core.settings import Settings
 from rolloutcheck.envs import backends
 from rolloutcheck.inputs import preflight
-from rolloutcheck.models.kinds import Side
-from rolloutcheck.models.results import CellResult, StageResult
+from rolloutcheck.spec.kinds import Side
+from rolloutcheck.spec.results import CellResult, StageResult
 
 
 def make_context(

@@ -20,8 +20,8 @@ from rolloutcheck.ci.selection import Cell
 from rolloutcheck.core import procs
 from rolloutcheck.core.settings import NO_BYTECODE
 from rolloutcheck.core.steplog import Printer, stderr
-from rolloutcheck.models import layout
 from rolloutcheck.reports import aggregate
+from rolloutcheck.spec import layout
 
 
 def run_matrix(

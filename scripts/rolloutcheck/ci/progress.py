@@ -10,8 +10,8 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from rolloutcheck.core.steplog import Printer, stderr
-from rolloutcheck.models.kinds import KINDS
-from rolloutcheck.models.results import CellResult
+from rolloutcheck.spec.kinds import KINDS
+from rolloutcheck.spec.results import CellResult
 
 DEFAULT_SECONDS = 90.0  # a warm cell, when no earlier run says better
 

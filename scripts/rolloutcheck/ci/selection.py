@@ -19,10 +19,10 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from rolloutcheck.core.errors import Failure
-from rolloutcheck.models import kinds
-from rolloutcheck.models.layout import natural_key
+from rolloutcheck.spec import kinds
+from rolloutcheck.spec.layout import natural_key
 
-KINDS = tuple(kinds.KINDS)  # the cell kinds CI fans out over, as models/kinds.py declares them
+KINDS = tuple(kinds.KINDS)  # the cell kinds CI fans out over, as spec/kinds.py declares them
 _SHARD = re.compile(r"^(\d+)/(\d+)$")
 
 

@@ -13,7 +13,7 @@ from rolloutcheck.envs import spec as envspec
 from rolloutcheck.inputs import stores as storeconfig
 from rolloutcheck.inputs import usecases
 from rolloutcheck.inputs.registry import Label
-from rolloutcheck.models.results import FAIL, PASS
+from rolloutcheck.spec.results import FAIL, PASS
 
 
 def lock_label(label: Label, names: list[str], settings: Settings, printer: Printer = stderr) -> list[str]:

@@ -15,8 +15,8 @@ from rolloutcheck.core.errors import ConfigError, shown
 from rolloutcheck.inputs import projects, requirements, usecases
 from rolloutcheck.inputs.registry import Label
 from rolloutcheck.inputs.usecases import UseCase
-from rolloutcheck.models import breaks, kinds
 from rolloutcheck.probes import curl, expectations, forms
+from rolloutcheck.spec import breaks, kinds
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ from rolloutcheck.core import paths
 from rolloutcheck.core.errors import ConfigError
 from rolloutcheck.inputs import preflight, projects, usecases
 from rolloutcheck.inputs.usecases import UseCase
-from rolloutcheck.models import kinds
+from rolloutcheck.spec import kinds
 
 STORES_FILE = paths.ENVS / "stores.yaml"
 LOCK_NAME = "_stores"  # envs/_stores/<label>/: the store environments' locks

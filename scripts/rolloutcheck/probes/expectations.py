@@ -21,7 +21,7 @@ from packaging.version import InvalidVersion, Version
 
 from rolloutcheck.core import versionmatch
 from rolloutcheck.core.errors import Failure
-from rolloutcheck.models import breaks, findings
+from rolloutcheck.spec import breaks, findings
 
 ENTRY_KEYS = ("mlflow", "status", "predictions", "golden", "tolerance", "xfail")
 XFAIL_KEYS = ("reason", "status", "seen", "kind")

@@ -11,10 +11,10 @@ from pathlib import Path
 
 import requests
 
-from rolloutcheck.models.breaks import UNWRITTEN
-from rolloutcheck.models.results import FAIL, PASS, XFAIL, XPASS, ProbeResult
 from rolloutcheck.probes import curl, localhttp
 from rolloutcheck.probes.expectations import Expectation
+from rolloutcheck.spec.breaks import UNWRITTEN
+from rolloutcheck.spec.results import FAIL, PASS, XFAIL, XPASS, ProbeResult
 
 logging.getLogger("urllib3").setLevel(logging.WARNING)  # nox logs at DEBUG: keep polls quiet
 

@@ -8,11 +8,11 @@ from pathlib import Path
 from rolloutcheck.core import atomic, paths
 from rolloutcheck.inputs import usecases
 from rolloutcheck.inputs.stores import store_kinds
-from rolloutcheck.models import layout
-from rolloutcheck.models.layout import SELECTION_FILE
-from rolloutcheck.models.results import CellResult
 from rolloutcheck.reports import html as htmlreport
 from rolloutcheck.reports import summary as report
+from rolloutcheck.spec import layout
+from rolloutcheck.spec.layout import SELECTION_FILE
+from rolloutcheck.spec.results import CellResult
 from rolloutcheck.stores import trained
 
 

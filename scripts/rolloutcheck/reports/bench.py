@@ -22,8 +22,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from rolloutcheck.core import paths
-from rolloutcheck.models import layout
-from rolloutcheck.models.results import CELL_FILE, FAIL, SKIP, XFAIL, CellResult
+from rolloutcheck.spec import layout
+from rolloutcheck.spec.results import CELL_FILE, FAIL, SKIP, XFAIL, CellResult
 
 FAIL_EVERY = 20
 XFAIL_EVERY = 7

@@ -26,11 +26,11 @@ from rolloutcheck.core.atomic import write_atomic
 from rolloutcheck.inputs.acceptances import Acceptance
 from rolloutcheck.inputs.registry import Label
 from rolloutcheck.inputs.stores import StorePin
-from rolloutcheck.models import breaks
-from rolloutcheck.models import findings as findings_
-from rolloutcheck.models.results import FINDING, KNOWN_BREAK, PASS, XFAIL, XPASS, CellResult, StageResult
 from rolloutcheck.probes import loadtest
 from rolloutcheck.reports import remedies
+from rolloutcheck.spec import breaks
+from rolloutcheck.spec import findings as findings_
+from rolloutcheck.spec.results import FINDING, KNOWN_BREAK, PASS, XFAIL, XPASS, CellResult, StageResult
 
 DECISION_JSON, DECISION_MD = "decision.json", "decision.md"
 BROKE = (KNOWN_BREAK, FINDING, breaks.UNWRITTEN)  # an XFAIL stage or request whose reason starts so is a finding
@@ -49,7 +49,7 @@ class Verdict(StrEnum):
 
 EXIT_CODES = {Verdict.GO: 0, Verdict.NO_GO: 1, Verdict.GO_WITH_ACTIONS: 3}  # documented in the README
 
-# the kinds' titles, as findings carry them (declared once in models/findings.py)
+# the kinds' titles, as findings carry them (declared once in spec/findings.py)
 CLIENT_REQUEST, RETRAIN, ORDER = findings_.CLIENT_REQUEST.title, findings_.RETRAIN.title, findings_.ORDER.title
 DATA_REPAIR, CONFIGURATION, REQUIREMENT = (findings_.DATA_REPAIR.title, findings_.CONFIGURATION.title,
                                            findings_.REQUIREMENT.title)  # fmt: skip
@@ -61,7 +61,7 @@ class Finding:
     """One action of the decision: every break of the same kind and remedy, in every cell it was seen."""
 
     id: str
-    kind: str  # its title (models/findings.py)
+    kind: str  # its title (spec/findings.py)
     cell: str  # the first cell's title
     stage: str
     seen: str  # what broke, as the stage or probe said it (the first cell's)

@@ -5,7 +5,7 @@ run is small enough to read them; what changed since the previous run; each cell
 
 A cell's details (stages, probes with request, response and oracle, links to its logs and repro.sh)
 are not in the page: they are written once per cell into its folder (`details.js`, see
-models/layout.DETAILS_FILE) and loaded when the cell is clicked, so the page grows with the cells'
+spec/layout.DETAILS_FILE) and loaded when the cell is clicked, so the page grows with the cells'
 summaries, not with their logs. History comes from `history.json` beside the run folders (a line of
 status per cell and run), not from reading every run. Built with Jinja2 from templates/; CSS and
 JS are inline, so the folder can be archived by CI and opened anywhere; links are relative.
@@ -22,12 +22,12 @@ from pathlib import Path
 import jinja2
 
 from rolloutcheck.core.atomic import write_atomic
-from rolloutcheck.models.kinds import KINDS
-from rolloutcheck.models.layout import CELL_FILE, DETAILS_FILE, HISTORY_FILE, load_cells, natural_key
-from rolloutcheck.models.results import FAIL, PASS, XFAIL, XPASS, CellResult
 from rolloutcheck.reports import decision as deciding
 from rolloutcheck.reports import speedplot
 from rolloutcheck.reports import summary as report
+from rolloutcheck.spec.kinds import KINDS
+from rolloutcheck.spec.layout import CELL_FILE, DETAILS_FILE, HISTORY_FILE, load_cells, natural_key
+from rolloutcheck.spec.results import FAIL, PASS, XFAIL, XPASS, CellResult
 
 TEMPLATES = Path(__file__).with_name("templates")
 OVERVIEW_LIMIT = 400  # above this many cells the grid and per-kind tables are unreadable: the list remains

@@ -18,8 +18,8 @@ from pathlib import Path
 
 from rolloutcheck.core import atomic
 from rolloutcheck.core.errors import Failure
-from rolloutcheck.models import layout
-from rolloutcheck.models.results import CellResult
+from rolloutcheck.spec import layout
+from rolloutcheck.spec.results import CellResult
 
 
 class MergeError(Failure, RuntimeError):

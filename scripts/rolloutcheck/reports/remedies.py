@@ -1,4 +1,4 @@
-"""How each finding kind's remedy is worded and proven: one prover per kind of models/findings.py.
+"""How each finding kind's remedy is worded and proven: one prover per kind of spec/findings.py.
 
 A prover gets one break seen in one cell (`Seen`) and the run's cells, and returns the action, the proof
 from the run's own cells (None: not proven, blocking unless accepted) and the group: breaks of the same
@@ -12,9 +12,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from rolloutcheck.models import breaks, findings
-from rolloutcheck.models.results import PASS, CellResult, ProbeResult, StageResult
 from rolloutcheck.probes import loadtest
+from rolloutcheck.spec import breaks, findings
+from rolloutcheck.spec.results import PASS, CellResult, ProbeResult, StageResult
 
 Cells = dict[tuple[str, str, str], CellResult]  # (kind, label, use case) -> the cell
 
@@ -28,7 +28,7 @@ class Seen:
     stage: StageResult | None  # None: a stored request's own known break (`probe`)
     probe: ProbeResult | None
     line: str  # what was seen
-    entry: dict | None  # the written-down break (models/breaks.py Described.as_dict), None when nobody wrote it
+    entry: dict | None  # the written-down break (spec/breaks.py Described.as_dict), None when nobody wrote it
 
     @property
     def stage_name(self) -> str:

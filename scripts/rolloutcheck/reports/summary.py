@@ -11,9 +11,9 @@ from pathlib import Path
 from junitparser import Failure, JUnitXml, Skipped, TestCase, TestSuite
 
 from rolloutcheck.core.atomic import write_atomic
-from rolloutcheck.models import kinds
-from rolloutcheck.models.layout import group_dir, natural_key
-from rolloutcheck.models.results import FAIL, PASS, SKIP, XFAIL, XPASS, CellResult
+from rolloutcheck.spec import kinds
+from rolloutcheck.spec.layout import group_dir, natural_key
+from rolloutcheck.spec.results import FAIL, PASS, SKIP, XFAIL, XPASS, CellResult
 
 
 def _cases(cell: CellResult, classname: str) -> list[TestCase]:

@@ -1,4 +1,4 @@
-"""The stages a cell runs, one module (or object) each; which kind runs which is models/kinds.py.
+"""The stages a cell runs, one module (or object) each; which kind runs which is spec/kinds.py.
 
 Top level: the stages every kind shares (lock, env, train, tracking, serve, probe, speed);
 upgrade/: the *from* label's model served by the *to* label; store/: tracking stores across labels.

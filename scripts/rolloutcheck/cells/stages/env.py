@@ -9,7 +9,7 @@ from packaging.version import InvalidVersion, Version
 from rolloutcheck.cells.context import CellContext, CellState, StageFailed
 from rolloutcheck.drivers.traits import Traits
 from rolloutcheck.envs import install as environment
-from rolloutcheck.models.results import StageResult
+from rolloutcheck.spec.results import StageResult
 
 NAME = "env"
 

@@ -8,7 +8,7 @@ from rolloutcheck.core.errors import shown
 from rolloutcheck.envs import interpreter
 from rolloutcheck.envs.locks import LockError, LockState
 from rolloutcheck.inputs.requirements import mlflow_version_of
-from rolloutcheck.models.results import StageResult
+from rolloutcheck.spec.results import StageResult
 
 NAME = "lock"
 

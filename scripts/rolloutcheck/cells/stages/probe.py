@@ -12,9 +12,9 @@ from rolloutcheck.cells.context import CellContext, CellState, StageFailed
 from rolloutcheck.cells.stages.tracking import EXAMPLE_PROBE, CheckReport
 from rolloutcheck.core import net, versionmatch
 from rolloutcheck.inputs.preflight import ProbeSpec
-from rolloutcheck.models.results import FAIL, ProbeResult, StageResult
 from rolloutcheck.probes import curl, expectations, forms
 from rolloutcheck.probes import judge as probing
+from rolloutcheck.spec.results import FAIL, ProbeResult, StageResult
 
 NAME = "probe"
 

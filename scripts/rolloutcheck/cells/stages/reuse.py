@@ -16,7 +16,7 @@ import subprocess
 from rolloutcheck.cells.context import CellContext, CellState
 from rolloutcheck.envs import install as environment
 from rolloutcheck.envs.marker import lock_digest
-from rolloutcheck.models.results import StageResult
+from rolloutcheck.spec.results import StageResult
 from rolloutcheck.stores import trained
 
 SCHEMA = 2  # bumped when what a cache entry holds changes: older entries are then never matched

@@ -6,7 +6,7 @@ from rolloutcheck.cells.context import CellContext, CellState, StageFailed
 from rolloutcheck.cells.stages import tracking
 from rolloutcheck.core.procs import Launch
 from rolloutcheck.drivers import serving
-from rolloutcheck.models.results import StageResult
+from rolloutcheck.spec.results import StageResult
 
 NAME = "serve"
 

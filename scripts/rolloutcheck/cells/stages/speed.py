@@ -11,8 +11,8 @@ import dataclasses
 from rolloutcheck.cells.context import CellContext, CellState, StageFailed
 from rolloutcheck.cells.stages.probe import logged_example
 from rolloutcheck.core import net
-from rolloutcheck.models.results import PASS, StageResult
 from rolloutcheck.probes import loadtest
+from rolloutcheck.spec.results import PASS, StageResult
 
 NAME = "speed"
 

@@ -22,8 +22,8 @@ from pathlib import Path
 from rolloutcheck.cells.context import CellContext, CellState, StageFailed
 from rolloutcheck.cells.stages import reuse
 from rolloutcheck.core import paths
-from rolloutcheck.models.results import StageResult
 from rolloutcheck.probes import forms
+from rolloutcheck.spec.results import StageResult
 from rolloutcheck.stores import trained
 
 NAME = "tracking"

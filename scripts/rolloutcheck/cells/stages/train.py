@@ -5,7 +5,7 @@ from __future__ import annotations
 from rolloutcheck.cells.context import CellContext, CellState
 from rolloutcheck.cells.stages import reuse
 from rolloutcheck.drivers import project
-from rolloutcheck.models.results import StageResult
+from rolloutcheck.spec.results import StageResult
 
 NAME = "train"
 

@@ -17,8 +17,8 @@ from rolloutcheck.cells.stages.probe import logged_example
 from rolloutcheck.cells.stages.upgrade.replay import error_line, exchange, production_requests
 from rolloutcheck.core import net
 from rolloutcheck.drivers import serving
-from rolloutcheck.models.results import PASS, ProbeResult, StageResult
 from rolloutcheck.probes import judge as probing
+from rolloutcheck.spec.results import PASS, ProbeResult, StageResult
 
 
 class Serve:

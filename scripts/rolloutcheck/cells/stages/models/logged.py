@@ -14,7 +14,7 @@ from pathlib import Path
 from rolloutcheck.cells.context import CellContext, CellState, StageFailed
 from rolloutcheck.cells.stages.upgrade.pin import model_libraries, uv_reason
 from rolloutcheck.envs import locks
-from rolloutcheck.models.results import StageResult
+from rolloutcheck.spec.results import StageResult
 
 NAME = "lock"
 

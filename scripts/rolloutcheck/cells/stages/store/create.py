@@ -10,7 +10,7 @@ import shutil
 from pathlib import Path
 
 from rolloutcheck.cells.context import CellContext, StageFailed, StoreState
-from rolloutcheck.models.results import StageResult
+from rolloutcheck.spec.results import StageResult
 from rolloutcheck.stores import postgres as pgcluster
 
 NAME = "store"

@@ -18,7 +18,7 @@ from rolloutcheck.core import paths, versionmatch
 from rolloutcheck.core.procs import run_logged
 from rolloutcheck.core.steplog import last_error_line
 from rolloutcheck.inputs import stores as storeconfig
-from rolloutcheck.models.results import StageResult
+from rolloutcheck.spec.results import StageResult
 from rolloutcheck.stores import scripts as storeops
 
 

@@ -10,7 +10,7 @@ from rolloutcheck.cells.context import CellContext, StageFailed, StoreState
 from rolloutcheck.cells.stages.store.snapshot import ALLOW_FILE_STORE
 from rolloutcheck.core.procs import run_logged
 from rolloutcheck.core.steplog import last_error_line
-from rolloutcheck.models.results import StageResult
+from rolloutcheck.spec.results import StageResult
 from rolloutcheck.stores import scripts as storeops
 
 NAME = "migrate"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from rolloutcheck.cells.context import CellContext, StageFailed, StoreState
-from rolloutcheck.models.results import StageResult
+from rolloutcheck.spec.results import StageResult
 from rolloutcheck.stores import scripts as storeops
 
 NAME = "populate"

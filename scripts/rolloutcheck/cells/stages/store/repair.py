@@ -18,7 +18,7 @@ from pathlib import Path
 from rolloutcheck.cells.context import CellContext, StageFailed, StoreState
 from rolloutcheck.cells.stages.store.snapshot import ALLOW_FILE_STORE
 from rolloutcheck.core.errors import Failure
-from rolloutcheck.models.results import StageResult
+from rolloutcheck.spec.results import StageResult
 from rolloutcheck.stores import diff as storediff
 from rolloutcheck.stores import scripts as storeops
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from rolloutcheck.cells.context import CellContext, StageFailed, StoreState
-from rolloutcheck.models.results import StageResult
+from rolloutcheck.spec.results import StageResult
 from rolloutcheck.stores import scripts as storeops
 from rolloutcheck.stores.diff import StoreDiff, counts
 

@@ -15,7 +15,7 @@ import json
 from rolloutcheck.cells.context import CellContext, StageFailed, StoreState
 from rolloutcheck.cells.stages import serve
 from rolloutcheck.core import net
-from rolloutcheck.models.results import StageResult
+from rolloutcheck.spec.results import StageResult
 from rolloutcheck.stores import scripts as storeops
 
 HEALTH = "/api/2.0/mlflow/experiments/get?experiment_id=0"  # REST, present in every version

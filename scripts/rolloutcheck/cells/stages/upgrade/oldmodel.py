@@ -19,7 +19,7 @@ from rolloutcheck.cells.stages import serve
 from rolloutcheck.core import procs
 from rolloutcheck.drivers import serving
 from rolloutcheck.envs import install as environment
-from rolloutcheck.models.results import StageResult
+from rolloutcheck.spec.results import StageResult
 
 LIBRARIES = ("mlflow", "scikit-learn", "xgboost", "xgboost-cpu", "h2o", "tensorflow", "tensorflow-cpu", "keras",
              "pandas", "numpy", "cloudpickle")  # fmt: skip

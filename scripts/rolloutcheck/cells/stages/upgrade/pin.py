@@ -47,8 +47,8 @@ from rolloutcheck.drivers import serving
 from rolloutcheck.envs import backends, install, locks
 from rolloutcheck.envs import spec as envspec
 from rolloutcheck.inputs import projects
-from rolloutcheck.models.results import PASS, StageResult
 from rolloutcheck.probes import loadtest, migrate
+from rolloutcheck.spec.results import PASS, StageResult
 
 NAME = "pin-remedy"
 # the old model in the new label's own environment; when that works, serving it so is the remedy

@@ -18,9 +18,9 @@ from rolloutcheck.cells.context import CellContext, StageFailed, UpgradeState
 from rolloutcheck.cells.stages.probe import logged_example
 from rolloutcheck.core import net, versionmatch
 from rolloutcheck.inputs.preflight import ProbeSpec
-from rolloutcheck.models.results import FAIL, PASS, ProbeResult, StageResult
 from rolloutcheck.probes import expectations, migrate
 from rolloutcheck.probes import judge as probing
+from rolloutcheck.spec.results import FAIL, PASS, ProbeResult, StageResult
 
 
 def production_requests(ctx: CellContext, from_version: str) -> list[ProbeSpec]:

@@ -21,8 +21,8 @@ from rolloutcheck.cells.stages.serve import start
 from rolloutcheck.cells.stages.upgrade.replay import in_protocol_of, production_requests
 from rolloutcheck.core import net, quiet
 from rolloutcheck.drivers import serving
-from rolloutcheck.models.results import PASS, StageResult
 from rolloutcheck.probes import curl, loadtest, localhttp
+from rolloutcheck.spec.results import PASS, StageResult
 
 NAME = "speed"
 AS_IS, RETRAINED, PINNED = "as-is", "retrained", "pinned"  # the paths a team can take, as the decision names them

@@ -16,9 +16,9 @@ from enum import StrEnum
 from pathlib import Path
 
 from rolloutcheck.core.atomic import write_atomic
-from rolloutcheck.models import kinds
+from rolloutcheck.spec import kinds
 
-CELL_FILE = "cell.json"  # what a cell reports, in its folder (models/layout.py names the rest)
+CELL_FILE = "cell.json"  # what a cell reports, in its folder (spec/layout.py names the rest)
 
 
 class Status(StrEnum):
@@ -30,7 +30,7 @@ class Status(StrEnum):
 
 
 PASS, FAIL, SKIP, XFAIL, XPASS = Status.PASS, Status.FAIL, Status.SKIP, Status.XFAIL, Status.XPASS
-KNOWN_BREAK = "known break"  # an XFAIL's reason starts so: a written-down break was seen (models/breaks.py)
+KNOWN_BREAK = "known break"  # an XFAIL's reason starts so: a written-down break was seen (spec/breaks.py)
 FINDING = "breaks production's model"  # an XFAIL's reason starts so: a break of a models cell (kinds.py), a finding
 
 
@@ -41,7 +41,7 @@ class StageResult:
     reason: str = ""
     seconds: float = 0.0
     log: str | None = None
-    details: dict = field(default_factory=dict)  # "breaks": what its XFAIL is (models/breaks.py Match.as_dict)
+    details: dict = field(default_factory=dict)  # "breaks": what its XFAIL is (spec/breaks.py Match.as_dict)
 
 
 @dataclass
@@ -52,7 +52,7 @@ class ProbeResult:
     http_status: int | None = None
     seconds: float = 0.0
     request: str | None = None  # the stored curl file
-    known: dict | None = None  # the written-down break (models/breaks.py Described.as_dict) an XFAIL is
+    known: dict | None = None  # the written-down break (spec/breaks.py Described.as_dict) an XFAIL is
 
 
 @dataclass
@@ -83,7 +83,7 @@ class CellResult:
 
     @property
     def expected_stages(self) -> tuple[str, ...]:
-        """The stages its kind declares (models/kinds.py); a store check's variant is its store kind."""
+        """The stages its kind declares (spec/kinds.py); a store check's variant is its store kind."""
         return kinds.stages_of(self.kind, self.usecase)
 
     @property

@@ -1,6 +1,6 @@
 """Cell kinds and their pipelines, declared once as data: every stage of every kind, in order.
 
-Everything that names stages derives from here: a result's expected stages (models/results.py),
+Everything that names stages derives from here: a result's expected stages (spec/results.py),
 the stages a written-down known break may cover (inputs/), the store kinds, the reports' columns,
 the CI kinds, and the order cells/pipelines.py runs them in. Adding a check is one stage module
 under cells/stages/ plus one `Step` line below (see the README's "Add a check").

@@ -1,4 +1,4 @@
-"""The pipelines declared once as data (models/kinds.py): what everything else derives from."""
+"""The pipelines declared once as data (spec/kinds.py): what everything else derives from."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from rolloutcheck import cells
 from rolloutcheck.cells.pipelines import stage_of
 from rolloutcheck.inputs import preflight
 from rolloutcheck.inputs import stores as storeconfig
-from rolloutcheck.models.kinds import CONFIG, KINDS, STORE_KINDS, STORE_UPGRADE, UPGRADE, VALIDATE, Side
+from rolloutcheck.spec.kinds import CONFIG, KINDS, STORE_KINDS, STORE_UPGRADE, UPGRADE, VALIDATE, Side
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -2,7 +2,7 @@
 
 Every known break (probes/*/upgrade.yaml, envs/stores.yaml, an expectation's `xfail:`) carries `seen:`, a
 regular expression that the failure's line must match (its reason, or a line of the log the reason was
-taken from), and `kind:`, the finding it is (models/findings.py). A failure at a stage that has written-down
+taken from), and `kind:`, the finding it is (spec/findings.py). A failure at a stage that has written-down
 breaks but matches none of them is a break nobody wrote down: never filed under one that was.
 """
 
@@ -13,7 +13,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from rolloutcheck.models import findings
+from rolloutcheck.spec import findings
 
 UNWRITTEN = "a break not written down"  # an XFAIL's reason starts so: a blocking finding, whatever the stage
 LOG_TAIL = 200  # lines of a failure's log read for a pattern (the reason is usually one of them)

@@ -15,8 +15,8 @@ from pathlib import Path
 
 from rolloutcheck.core import procs
 from rolloutcheck.core.settings import Settings
-from rolloutcheck.models import kinds, results
-from rolloutcheck.models.results import CellResult
+from rolloutcheck.spec import kinds, results
+from rolloutcheck.spec.results import CellResult
 
 OWNER_FILE = "owner.json"  # who runs the cell, and the marker its processes carry (procs.py)
 CELL_FILE = results.CELL_FILE
