@@ -291,3 +291,30 @@ def test_the_reason_is_the_cause_not_mlflows_wrapper():
     )
     assert last_error_line(log) == "ModuleNotFoundError: No module named 'xgboost'"
     assert last_error_line("Exception: Command 'x' returned non zero return code.\n").startswith("Exception")
+
+
+# A server whose worker is still busy starting (a 3.x uvicorn worker importing after /ping answers).
+BUSY_CHILD = """
+import subprocess, sys, time
+spin = "import time\\nend = time.monotonic() + 2.5\\nwhile time.monotonic() < end: pass\\ntime.sleep(300)"
+subprocess.Popen([sys.executable, "-c", spin])
+time.sleep(300)
+"""
+
+
+def test_settle_waits_for_a_busy_worker_and_returns_at_once_for_idle_ones(tmp_path):
+    busy = subprocess.Popen([sys.executable, "-c", BUSY_CHILD])
+    idle = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(300)"])
+    try:
+        time.sleep(0.5)  # the child is spinning now
+        waited = procs.settle([busy.pid, idle.pid], max_wait=20)
+        assert 1.0 < waited < 10, waited  # waited for the child's start-up work, not for max_wait
+        assert procs.settle([idle.pid], max_wait=20) < 1.5  # one quiet sample is enough
+        assert procs.settle([busy.pid], max_wait=0) == pytest.approx(0, abs=0.1)  # bounded by max_wait
+        assert procs.settle([999_999_999], max_wait=5) < 1.5  # a process already gone is idle
+    finally:
+        for proc in (busy, idle):
+            for child in psutil.Process(proc.pid).children(recursive=True):
+                child.kill()
+            proc.kill()
+            proc.wait()

@@ -17,6 +17,7 @@ import os
 import shlex
 import signal
 import subprocess
+import time
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -273,3 +274,34 @@ class Launch:
     def stop(self, proc: subprocess.Popen | None) -> int:
         """Stop `proc`'s tree and every process of this role (other roles of the cell are left alone)."""
         return stop(proc, self.marker, self.role)
+
+
+def settle(pids: Sequence[int], max_wait: float, idle: float = 0.15, sample: float = 0.5) -> float:
+    """Wait until the process trees of `pids` use under `idle` of a core together over a `sample`
+    (a 3.x model server answers /ping while its uvicorn workers are still importing: measured, they made
+    the first speed repeats of production's server 5x slower); at most `max_wait` seconds. Returns the wait."""
+    started = time.monotonic()
+    while time.monotonic() - started < max_wait:
+        tree = []
+        for pid in pids:
+            try:
+                root = psutil.Process(pid)
+                tree += [root, *root.children(recursive=True)]
+            except psutil.Error:
+                continue
+        before = {}
+        for proc in tree:
+            try:
+                before[proc] = sum(proc.cpu_times()[:2])
+            except psutil.Error:
+                pass
+        time.sleep(sample)
+        used = 0.0
+        for proc, seconds in before.items():
+            try:
+                used += sum(proc.cpu_times()[:2]) - seconds
+            except psutil.Error:
+                pass
+        if used / sample < idle:
+            break
+    return time.monotonic() - started
