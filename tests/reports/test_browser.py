@@ -3,26 +3,14 @@ on the failed cell shows its reason, and a screenshot is saved next to the repor
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
-import pytest
-
-from browser import CHROMIUM, Browser
+from browser import Browser
 from rolloutcheck.reports import aggregate
 from rolloutcheck.spec.results import XFAIL
 from synthetic import probe, write_cell
 
 REASON = "server exited with code 1: ModuleNotFoundError: No module named 'sklearn.linear_model._coordinate_descent'"
-
-
-@pytest.fixture
-def chromium() -> str:
-    if not Path(CHROMIUM).exists():
-        if os.environ.get("CI"):
-            pytest.fail(f"{CHROMIUM} missing: .ci/run installs Debian's chromium")
-        pytest.skip("no chromium here (apt-get install chromium; .ci/run does it)")
-    return CHROMIUM
 
 
 def test_report_in_a_browser_click_a_failed_cell_shows_its_reason(tmp_path, chromium):

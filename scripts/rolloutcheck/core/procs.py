@@ -21,7 +21,7 @@ import time
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import psutil
@@ -276,32 +276,77 @@ class Launch:
         return stop(proc, self.marker, self.role)
 
 
-def settle(pids: Sequence[int], max_wait: float, idle: float = 0.15, sample: float = 0.5) -> float:
-    """Wait until the process trees of `pids` use under `idle` of a core together over a `sample`
-    (a 3.x model server answers /ping while its uvicorn workers are still importing: measured, they made
-    the first speed repeats of production's server 5x slower); at most `max_wait` seconds. Returns the wait."""
+def busy_cores(pids: Sequence[int] | None = None, sample: float = 0.5) -> float:
+    """How many cores the process trees of `pids` (None: the whole machine) used over `sample` seconds."""
+    if pids is None:
+        before = psutil.cpu_times()
+        time.sleep(sample)
+        after = psutil.cpu_times()
+        return sum(getattr(after, f) - getattr(before, f) for f in ("user", "system", "nice")) / sample
+    tree = []
+    for pid in pids:
+        try:
+            root = psutil.Process(pid)
+            tree += [root, *root.children(recursive=True)]
+        except psutil.Error:
+            continue
+    used = {}
+    for proc in tree:
+        try:
+            used[proc] = -sum(proc.cpu_times()[:2])
+        except psutil.Error:
+            pass
+    time.sleep(sample)
+    for proc in used:
+        try:
+            used[proc] += sum(proc.cpu_times()[:2])
+        except psutil.Error:
+            used[proc] = 0.0
+    return sum(used.values()) / sample
+
+
+def settle(max_wait: float, pids: Sequence[int] | None = None, idle: float = 0.25) -> tuple[float, bool]:
+    """Wait until the machine (or the trees of `pids`) uses under `idle` cores, at most `max_wait` seconds:
+    (the wait, whether it got idle). Measured: a 3.x model server answers /ping while its workers still
+    import, and another cell's nox starting between its stages holds a core for seconds; either made the
+    first speed repeats of a server several times slower."""
     started = time.monotonic()
     while time.monotonic() - started < max_wait:
-        tree = []
-        for pid in pids:
+        if busy_cores(pids) < idle:
+            return time.monotonic() - started, True
+    return time.monotonic() - started, max_wait <= 0
+
+
+@dataclass
+class OthersCpu:
+    """What the machine's other processes (not carrying `marker`, not this one) used while it was held:
+    `cores` on average, and the busiest few by command line. Said beside a speed comparison's figures."""
+
+    marker: str
+    cores: float = 0.0
+    busiest: list[str] = field(default_factory=list)
+
+    def _times(self) -> dict[tuple[int, float], tuple[float, str]]:
+        found = {}
+        for proc in psutil.process_iter():
             try:
-                root = psutil.Process(pid)
-                tree += [root, *root.children(recursive=True)]
+                if proc.pid == os.getpid() or _environ(proc).get(MARKER) == self.marker:
+                    continue
+                with proc.oneshot():
+                    found[(proc.pid, proc.create_time())] = (sum(proc.cpu_times()[:2]), " ".join(proc.cmdline()[:3]))
             except psutil.Error:
                 continue
-        before = {}
-        for proc in tree:
-            try:
-                before[proc] = sum(proc.cpu_times()[:2])
-            except psutil.Error:
-                pass
-        time.sleep(sample)
-        used = 0.0
-        for proc, seconds in before.items():
-            try:
-                used += sum(proc.cpu_times()[:2]) - seconds
-            except psutil.Error:
-                pass
-        if used / sample < idle:
-            break
-    return time.monotonic() - started
+        return found
+
+    def __enter__(self) -> OthersCpu:
+        self._before, self._started = self._times(), time.monotonic()
+        return self
+
+    def __exit__(self, *_) -> None:
+        elapsed = max(time.monotonic() - self._started, 1e-3)
+        used = []
+        for key, (seconds, command) in self._times().items():
+            used.append((seconds - self._before.get(key, (0.0, ""))[0], command))  # new ones: all they used
+        self.cores = sum(u for u, _ in used) / elapsed
+        self.busiest = [f"{command[:80]} ({u / elapsed:.2f} cores)" for u, command in sorted(used, reverse=True)[:3]
+                        if u / elapsed >= 0.05]  # fmt: skip

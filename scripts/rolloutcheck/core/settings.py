@@ -1,30 +1,9 @@
 """Settings, resolved once from environment variables into a frozen object that is passed down.
 
 Nothing reads the environment at import time and nothing writes it: the entry points (noxfile,
-CLI) call `Settings.from_environ()` once. Every variable the tool reads is listed here.
-
-| variable | default | what |
-|---|---|---|
-| ROLLOUT_RESULTS | `<repo>/results` | where runs, lock logs and merged requirements go |
-| ROLLOUT_RUN_DIR | `<results>/runs/<UTC time>-<pid>` | the run folder (shared by the labels of `make matrix`) |
-| ROLLOUT_VERSIONS_OVERRIDE | `envs/versions.local.yaml` | a team's registry override |
-| ROLLOUT_MLFLOW__<LABEL>, ROLLOUT_INDEX_URL__<LABEL> | | per-label overrides (registry.py) |
-| ENV_BACKEND | `auto` | `auto`, `uv` or `conda` (backends.py) |
-| ROLLOUT_TRAIN_TIMEOUT / _SERVE_ / _TRACKING_ | 900 / 180 / 300 s | stage timeouts |
-| ROLLOUT_MODEL_ENV_TIMEOUT | 1200 s | building and serving a model's own environment (upgrade cells) |
-| ROLLOUT_FROM | the registry's `production` | the label upgrades start from |
-| ROLLOUT_SPEED_P95_RATIO, _MIN_MS | 1.5, 5 | speed regression: p95 ratio above and slower by more |
-| ROLLOUT_SPEED_SECONDS | 10 | a speed stage stops after this many seconds per server (upgrade cells: per path) |
-| ROLLOUT_SPEED_REPEATS | 5 | interleaved repeats of an upgrade's speed comparison: a regression only when all agree |
-| ROLLOUT_SPEED_WORKERS | 2 | `--workers` tried on a slower *to* server (the speed remedy); 1: not tried |
-| ROLLOUT_SPEED_QUIET_WAIT | 900 s | a speed comparison waits this long for other stages to end (0: at once) |
-| ROLLOUT_SPEED_REQUESTS | the use case's | requests per probe of a validate cell's load (still time-bounded) |
-| ROLLOUT_STORE_SIZE | `default` | how much the store check writes (a size of envs/stores.yaml) |
-| ROLLOUT_POSTGRES_URL | | an existing PostgreSQL server for the store check, instead of a private cluster |
-| ROLLOUT_STORE_COPY | | a copy of production's store to check instead of a generated one |
-| ROLLOUT_MODELS_FROM | | a copy of production's tracking store whose models `models-<label>` checks |
-| ROLLOUT_EXTRA_USECASES | | more folders laid out as this one (`usecases/`, `probes/`, `envs/`): `examples/teams` |
-| ROLLOUT_RETRAIN | | `1`: train every cell's model even when one of the same inputs is cached |
+CLI) call `Settings.from_environ()` once. Every variable the tool reads is declared in `VARIABLES`
+below: the documentation's settings table is made from it (reports/reference.py), and a test checks
+that every variable read is declared and every declared one read.
 """
 
 from __future__ import annotations
@@ -45,6 +24,50 @@ TOOL_ENVIRONMENT = ("UV_PYTHON", "UV_PROJECT_ENVIRONMENT", "VIRTUAL_ENV", "CONDA
 # instead of 1.2 s, in every train, check and server process). The bytecode lands beside the packages
 # of the environments the tool builds (.nox/, .cache/); the scripts it runs in them are run as scripts.
 NO_BYTECODE = "PYTHONDONTWRITEBYTECODE"
+
+
+@dataclass(frozen=True)
+class Variable:
+    name: str  # `<LABEL>` stands for a label's key (registry.py: upper-cased, non-alphanumerics as `_`)
+    default: str
+    what: str
+
+
+V = Variable
+VARIABLES: tuple[Variable, ...] = (
+    V("ROLLOUT_RESULTS", "`results`", "where runs, lock logs and merged requirements go"),
+    V("ROLLOUT_RUN_DIR", "`results/runs/<UTC time>-<pid>`", "the run folder (`make matrix` shares one between labels)"),
+    V("ROLLOUT_VERSIONS_OVERRIDE", "`envs/versions.local.yaml`", "a team's registry override (internal builds)"),
+    V("ROLLOUT_MLFLOW__<LABEL>", "", "the mlflow requirement of a label (`ROLLOUT_MLFLOW__1_2_SBD_0`: another build)"),
+    V("ROLLOUT_INDEX_URL__<LABEL>", "", "the extra package index of a label (an internal build's index)"),
+    V("ENV_BACKEND", "`auto`", "`auto` (conda when a conda executable is found), `uv` or `conda`"),
+    V("ROLLOUT_TRAIN_TIMEOUT", "900 s", "the train stage (`mlflow run`)"),
+    V("ROLLOUT_SERVE_TIMEOUT", "180 s", "a model server's start, until `/ping` answers"),
+    V("ROLLOUT_TRACKING_TIMEOUT", "300 s", "the tracking checks of a cell"),
+    V("ROLLOUT_MODEL_ENV_TIMEOUT", "1200 s", "building and serving a logged model's own environment (upgrades)"),
+    V("ROLLOUT_FROM", "`production:` of `envs/versions.yaml`", "the label upgrades start from"),
+    V("ROLLOUT_SPEED_P95_RATIO", "1.5", "a speed regression: p95 ratio above this in every repeat (and ..._MIN_MS); "
+      "per use case `speed: {p95_ratio, p95_min_ms}` in `usecase.yaml`"),
+    V("ROLLOUT_SPEED_P95_MIN_MS", "5", "... and p95 slower by more than this many milliseconds"),
+    V("ROLLOUT_SPEED_SECONDS", "10", "a speed stage stops after this many seconds per server (upgrades: per path)"),
+    V("ROLLOUT_SPEED_REPEATS", "5", "interleaved repeats of a speed comparison: a regression only when all agree, "
+      "`inconclusive` when they straddle the rule"),
+    V("ROLLOUT_SPEED_WORKERS", "2", "`--workers` tried on a slower *to* server (the speed remedy); 1: not tried"),
+    V("ROLLOUT_SPEED_QUIET_WAIT", "900 s", "a speed comparison waits this long for other stages to end (0: at once); "
+      "a busy machine is said beside the figures"),
+    V("ROLLOUT_SPEED_REQUESTS", "the use case's `load.requests`", "requests per probe of a validate cell's load "
+      "(still time-bounded)"),
+    V("ROLLOUT_STORE_SIZE", "`default`", "how much the store check writes: a `size:` of `envs/stores.yaml`"),
+    V("ROLLOUT_POSTGRES_URL", "", "an existing PostgreSQL server (`postgresql://user@host:port/postgres`) instead of "
+      "a private cluster; the check makes and drops a database of its own there"),
+    V("ROLLOUT_STORE_COPY", "", "a copy of production's tracking store to check instead of a generated one"),
+    V("ROLLOUT_MODELS_FROM", "", "a copy of production's tracking store whose models `models-<label>` checks "
+      "(read, never written)"),
+    V("ROLLOUT_EXTRA_USECASES", "", "more folders laid out as the repository (`usecases/`, `probes/`, `envs/`), "
+      "`:`-separated: their use cases are cells too (`examples/teams`)"),
+    V("ROLLOUT_RETRAIN", "", "`1` (`make ... RETRAIN=1`): train every cell's model again, even when one of the same "
+      "inputs is kept"),
+)  # fmt: skip
 
 
 class SettingsError(Failure, ValueError):

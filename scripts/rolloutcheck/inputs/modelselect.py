@@ -90,7 +90,9 @@ def _entry(entry: object, index: int, path: Path) -> Registered | Runs:
 def load(path: Path = MODELS_FILE) -> Selection:
     """The validated selection; ConfigError naming the file and key on the first problem."""
     if not path.is_file():
-        raise ConfigError(path, "missing: it says which of production's models to check (README, Production's models)")
+        raise ConfigError(
+            path, "missing: it says which of production's models to check (docs/howto/production-models.md)"
+        )
     data = read_yaml(path)
     if not isinstance(data, dict):
         raise ConfigError(path, "must be a mapping with `select` (and `limit`)")

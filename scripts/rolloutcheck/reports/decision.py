@@ -47,7 +47,7 @@ class Verdict(StrEnum):
     NO_GO = "NO-GO"
 
 
-EXIT_CODES = {Verdict.GO: 0, Verdict.NO_GO: 1, Verdict.GO_WITH_ACTIONS: 3}  # documented in the README
+EXIT_CODES = {Verdict.GO: 0, Verdict.NO_GO: 1, Verdict.GO_WITH_ACTIONS: 3}  # docs: README, concepts/decision.md
 
 # the kinds' titles, as findings carry them (declared once in spec/findings.py)
 CLIENT_REQUEST, RETRAIN, ORDER = findings_.CLIENT_REQUEST.title, findings_.RETRAIN.title, findings_.ORDER.title

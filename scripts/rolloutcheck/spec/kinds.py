@@ -3,7 +3,7 @@
 Everything that names stages derives from here: a result's expected stages (spec/results.py),
 the stages a written-down known break may cover (inputs/), the store kinds, the reports' columns,
 the CI kinds, and the order cells/pipelines.py runs them in. Adding a check is one stage module
-under cells/stages/ plus one `Step` line below (see the README's "Add a check").
+under cells/stages/ plus one `Step` line below (docs/howto/add-stage.md).
 
 A step runs on a *side*:
     CELL      a validate cell's only side

@@ -22,6 +22,8 @@ from rolloutcheck.spec.results import PASS, ProbeResult, StageResult
 
 
 class Serve:
+    """Production's label serves the model in its logged environment."""
+
     NAME = "from-serve"
 
     @staticmethod
@@ -44,6 +46,8 @@ def asked(ctx: CellContext, state: UpgradeState) -> list:
 
 
 class AsLogged:
+    """The model's input example and its use case's stored requests, answered by production: the as-logged answers."""
+
     NAME = "from-probe"
 
     @staticmethod

@@ -38,6 +38,8 @@ def revision(ctx: CellContext, state: StoreState, stage: str) -> str:
 
 
 class Backup:
+    """A copy of the database before the upgrade (a file copy for SQLite, `pg_dump` for PostgreSQL)."""
+
     NAME = "backup"
 
     @staticmethod
@@ -57,6 +59,8 @@ class Backup:
 
 
 class CheckUpgrade:
+    """The *to* label's verdict on the pending migrations, before any is applied."""
+
     NAME = "check-upgrade"
 
     @staticmethod
@@ -81,6 +85,8 @@ class CheckUpgrade:
 
 
 class Upgrade:
+    """`mlflow db upgrade` with the *to* label, timed (the tracking server's downtime)."""
+
     NAME = "db-upgrade"
 
     @staticmethod
@@ -112,6 +118,8 @@ class Upgrade:
 
 
 class Rollback:
+    """The backup restored and read again: the way back works."""
+
     NAME = "rollback"
 
     @staticmethod

@@ -21,6 +21,8 @@ ALLOW_FILE_STORE = {"MLFLOW_ALLOW_FILE_STORE": "true"}
 
 
 class Before:
+    """The *from* label's client reads the store it wrote: the snapshot every later read is compared with."""
+
     NAME = "from-snapshot"
 
     @staticmethod
@@ -41,6 +43,8 @@ class Before:
 
 
 class After:
+    """The *to* label's client reads the upgraded store: nothing lost or changed against the *from* snapshot."""
+
     NAME = "to-snapshot"
 
     @staticmethod
@@ -68,6 +72,8 @@ class Migrated(After):
 
 
 class DirectRead:
+    """The *to* label's client reads the *from* file store as it is, before any migration."""
+
     NAME = "to-read"
 
     @staticmethod

@@ -42,6 +42,9 @@ def _start(ctx: CellContext, state: StoreState, name: str, backend: str, folder:
 
 
 class NewServer:
+    """The *to* label's tracking server on the store; the *from* label's client trains, checks and
+    serves the use case through it."""
+
     NAME = "tracking-server"
 
     @staticmethod
@@ -61,6 +64,8 @@ class NewServer:
 
 
 class OldServer:
+    """The reverse direction: the *from* label's tracking server, written to by the *to* label's client."""
+
     NAME = "old-server"
 
     @staticmethod
@@ -74,6 +79,8 @@ class OldServer:
 
 
 class NewClient:
+    """The *to* label's client writes to and reads from the old server."""
+
     NAME = "new-client"
 
     @staticmethod

@@ -41,6 +41,9 @@ def env_manager(prefix: Path) -> str:
 
 
 class Local:
+    """The *to* label's `mlflow models serve --env-manager local` (`--no-conda` on 1.x) loads the old
+    logged model in the *to* environment."""
+
     NAME = "local-serve"
 
     @staticmethod
@@ -56,6 +59,9 @@ class Local:
 
 
 class ModelEnv:
+    """The *to* label's CLI rebuilds the old model's logged environment (`--env-manager uv` where it
+    has it, else `virtualenv`) and serves from it."""
+
     NAME = "model-env-serve"
 
     @staticmethod

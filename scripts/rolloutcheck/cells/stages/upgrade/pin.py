@@ -225,7 +225,7 @@ def pinned_speed(ctx: CellContext, state: UpgradeState, proven: dict) -> list[di
         sides = {spec.name: {speed.FROM: spec.request.for_server(net.HOST, state.source.server.port),
                              speed.PINNED: in_protocol_of(spec, to_version)[0].for_server(net.HOST, server.port)}
                  for spec in production_requests(ctx, state.source.result.mlflow_version)}  # fmt: skip
-        return speed.measure(ctx, sides, [state.source.server, server])
+        return speed.measure(ctx, sides)
     finally:
         server.stop()
 

@@ -13,7 +13,7 @@ fails only when it could measure nothing. The pinned path is measured by pin-rem
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 
 from rolloutcheck.cells.context import CellContext, StageFailed, UpgradeState
 from rolloutcheck.cells.stages.probe import logged_example
@@ -28,7 +28,7 @@ NAME = "speed"
 AS_IS, RETRAINED, PINNED = "as-is", "retrained", "pinned"  # the paths a team can take, as the decision names them
 FROM = "from"
 WARMUP = 50  # requests per server before the first repeat
-SETTLE = 30.0  # seconds at most for the servers' workers to finish starting before they are timed
+SETTLE = 30.0  # seconds at most for an idle machine (servers' workers started) before the servers are timed
 
 
 def describe(ctx: CellContext) -> str:
@@ -59,25 +59,28 @@ def answers_200(request: curl.Request) -> bool:
         return False
 
 
-def measure(
-    ctx: CellContext, sides: Mapping[str, Mapping[str, curl.Request]], servers: Sequence[serving.Server | None]
-) -> list[dict]:
+def measure(ctx: CellContext, sides: Mapping[str, Mapping[str, curl.Request]]) -> list[dict]:
     """Per request: every side up for it, interleaved and repeated, with the machine to itself (no other
-    cell's stage runs meanwhile: core/quiet.py) and the `servers` idle first (their workers started);
+    cell's stage runs meanwhile: core/quiet.py) and idle first (every server's workers started, nothing else
+    busy; bounded by ROLLOUT_SPEED_QUIET_WAIT too);
     one row per (request, path)."""
     rows = []
     load = budget(ctx, max(1, len(sides)))
     with quiet.alone(ctx.limits.quiet_wait) as machine:
-        settled = procs.settle([s.proc.pid for s in servers if s is not None and s.proc], SETTLE)
-        for name, requests in sides.items():
-            figures = loadtest.repeated(dict(requests), load, ctx.limits.repeats)
-            for path in (p for p in requests if p != FROM):
-                row = loadtest.verdict(figures[FROM], figures[path], rule(ctx))
-                rows.append({"usecase": ctx.usecase.name, "request": name, "path": path} | row)
+        settled, idle = procs.settle(min(SETTLE, ctx.limits.quiet_wait))
+        with procs.OthersCpu(ctx.marker) as others:
+            for name, requests in sides.items():
+                figures = loadtest.repeated(dict(requests), load, ctx.limits.repeats)
+                for path in (p for p in requests if p != FROM):
+                    row = loadtest.verdict(figures[FROM], figures[path], rule(ctx))
+                    rows.append({"usecase": ctx.usecase.name, "request": name, "path": path} | row)
     for row in rows:
-        row["machine"] = machine.as_dict() | {"settled_s": round(settled, 1)}
+        held = {"settled_s": round(settled, 1), "idle": idle, "others_cores": round(others.cores, 2)}
+        row["machine"] = machine.as_dict() | held | {"others": others.busiest}
         if not machine.alone and "text" in row:
             row["text"] += f" (measured while other stages ran: waited {machine.seconds:.0f} s for a quiet machine)"
+        elif not idle and "text" in row:
+            row["text"] += f" (measured on a machine still busy after {settled:.0f} s: not only this tool's work)"
     return rows
 
 
@@ -118,7 +121,7 @@ def try_workers(ctx: CellContext, state: UpgradeState, path: str, server, sides:
     try:
         again = {name: {FROM: reqs[FROM], path: reqs[path].for_server(net.HOST, more.port)}
                  for name, reqs in sides.items() if path in reqs}  # fmt: skip
-        rows = measure(ctx, again, [state.source.server, more])
+        rows = measure(ctx, again)
     finally:
         more.stop()
     proven = path_verdict(rows) == loadtest.NO_REGRESSION
@@ -160,9 +163,7 @@ def run(ctx: CellContext, state: UpgradeState, record: StageResult) -> None:
             sides[spec.name] = found
     if not sides:
         raise StageFailed(f"no production request answered on a {ctx.label.name} server: nothing to compare")
-    rows = measure(ctx, sides, [state.source.server, *servers.values()]) + not_served(
-        ctx, asked, answered, servers[AS_IS] is not None
-    )
+    rows = measure(ctx, sides) + not_served(ctx, asked, answered, servers[AS_IS] is not None)
     remedies = {}
     for path in dict.fromkeys(r["path"] for r in rows):
         if path_verdict([r for r in rows if r["path"] == path]) == loadtest.REGRESSION:
