@@ -5,6 +5,7 @@ cluster (Debian's postgresql package, which .ci/run installs); without it those 
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -17,12 +18,13 @@ import psutil
 import pytest
 
 from rolloutcheck.cells import storecheck as storeupgrade
-from rolloutcheck.core import procs
+from rolloutcheck.core import paths, procs
 from rolloutcheck.core.procs import Launch
 from rolloutcheck.inputs import stores as storeconfig
 from rolloutcheck.reports import decision
 from rolloutcheck.spec.results import PASS, XFAIL, CellResult
 from rolloutcheck.stores import postgres as pgcluster
+from rolloutcheck.stores import schemadiff
 from rolloutcheck.stores import scripts as storeops
 from sessions import NOX, ROOT, alive, foreground_job, nox_env, ours, validate
 
@@ -67,6 +69,12 @@ def check_database_cell(result: CellResult) -> None:
     assert result.upgrade["check_upgrade"] == "not available"  # 3.17.2 has no `mlflow db check-upgrade`
     rollback = next(s for s in result.stages if s.stage == "rollback")
     assert "nothing lost or changed" in rollback.reason
+    # the migrated schema is the one a fresh 3.17.2 store gets: tables, columns, keys, indexes, revision
+    schema = next(s for s in result.stages if s.stage == "schema")
+    assert "the same as a fresh store's" in schema.reason and result.upgrade["schema"]["count"] == 0
+    assert (
+        result.upgrade["schema"]["revision"] == migration["revision_after"] and result.upgrade["schema"]["tables"] > 10
+    )
 
 
 def test_sqlite_upgrade_to_3_17_2_loses_nothing_and_rolls_back(sqlite_run):
@@ -123,6 +131,26 @@ def test_the_comparison_catches_a_metric_point_lost_in_the_upgraded_store(sqlite
     assert f"run {run_uuid} param 'p0':" in text and "-> 'changed'" in text
     assert "2 difference(s)" in failed.value.reason
     assert details["counts_after"]["metric points"] == details["counts_before"]["metric points"] - 1
+
+
+def test_the_schema_comparison_catches_an_index_dropped_from_a_migrated_store(sqlite_run, tmp_path):
+    """mlflow #14465's kind of break: a store whose index was never migrated reads back equal, but its
+    schema is not a fresh store's. The real inspector in the 3.17.2 store env names the missing index."""
+    cell_dir = Path(cell(sqlite_run, "sqlite").cell_dir)
+    store = tmp_path / "migrated.db"
+    shutil.copy2(cell_dir / "store" / "fresh.db", store)  # what 3.17.2 itself made
+    with sqlite3.connect(store) as db:
+        index, table = db.execute("SELECT name, tbl_name FROM sqlite_master WHERE type = 'index' AND "
+                                  "tbl_name = 'metrics' AND sql IS NOT NULL LIMIT 1").fetchone()  # fmt: skip
+        db.execute(f'DROP INDEX "{index}"')
+    target = storeupgrade.store_venv(type("L", (), {"name": "3.17.2"})())
+    out = tmp_path / "schema.json"
+    read = subprocess.run([str(target / "bin" / "python"), str(paths.INENV / "schema.py"), f"sqlite:///{store}",
+                           str(out)], capture_output=True, text=True)  # fmt: skip
+    assert read.returncode == 0, read.stderr
+    fresh = json.loads((cell_dir / "logs" / "schema-fresh.json").read_text())
+    found = schemadiff.differences(json.loads(out.read_text()), fresh)
+    assert len(found) == 1 and found[0].startswith(f"{table}: index ") and "missing" in found[0], found
 
 
 def test_file_store_is_migrated_into_sqlite_and_still_serves_the_model(tmp_path):

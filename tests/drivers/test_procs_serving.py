@@ -331,15 +331,18 @@ def test_busy_cores_sees_a_spinning_worker_and_settle_is_bounded(tmp_path):
 
 def test_others_cpu_counts_other_processes_not_the_cells_own(tmp_path):
     marker = procs.new_marker()
-    spin = "import time\nend = time.monotonic() + 2\nwhile time.monotonic() < end: pass\ntime.sleep(30)"
+    spin = "import time\nend = time.monotonic() + 8\nwhile time.monotonic() < end: pass\ntime.sleep(30)"
     own = procs.start([sys.executable, "-c", "#own\n" + spin], tmp_path / "own.log", dict(os.environ), tmp_path, marker)
     other = subprocess.Popen([sys.executable, "-c", "#other\n" + spin])
     try:
+        deadline = time.monotonic() + 10
+        while sum(psutil.Process(other.pid).cpu_times()[:2]) < 0.3 and time.monotonic() < deadline:
+            time.sleep(0.1)  # spinning now (a loaded machine starts Python slowly)
         with procs.OthersCpu(marker) as seen:
-            time.sleep(1.0)
+            time.sleep(1.5)
         # both spin at once; only the one the cell did not start is "other" (whatever else the machine runs)
         assert any("#other" in b for b in seen.busiest) and not any("#own" in b for b in seen.busiest), seen
-        assert seen.cores > 0.5
+        assert seen.cores > 0.2
     finally:
         other.kill()
         other.wait()

@@ -42,7 +42,7 @@ def test_stage_lists_are_what_the_reports_always_showed():
         "local-serve", "local-probe", "to-train", "to-tracking", "to-serve", "speed",
         "model-env-serve", "model-env-probe", "pin-remedy",
     )  # fmt: skip
-    assert STORE_KINDS == ("sqlite", "postgresql", "filestore", "client")
+    assert STORE_KINDS == ("sqlite", "postgresql", "mysql", "filestore", "client")
     assert STORE_UPGRADE.stages("nosuch") == ("config",)  # an unknown store kind fails its config stage
 
 
@@ -50,7 +50,7 @@ def test_known_break_schemas_derive_from_the_declaration():
     # a slower path is a finding of the decision (speed rows), not a stage's break
     assert preflight.BREAKABLE == ("local-serve", "local-probe", "model-env-serve", "model-env-probe")
     assert set(storeconfig.BREAKABLE) == {
-        "to-read", "migrate", "to-snapshot", "migrated-snapshot", "check-upgrade", "db-upgrade", "rollback",
+        "to-read", "migrate", "to-snapshot", "migrated-snapshot", "check-upgrade", "db-upgrade", "schema", "rollback",
         "from-train", "to-tracking", "to-serve", "to-probe", "new-client",
     }  # fmt: skip
     trunk = {"config", "from-lock", "from-env", "to-lock", "to-env"}  # a broken env is never an expected break

@@ -99,7 +99,7 @@ def write_stores(tmp_path: Path, **changes) -> Path:
 
 def test_the_committed_store_config_loads():
     config = storeconfig.load()
-    assert config.stores == ("sqlite", "postgresql", "filestore", "client")
+    assert config.stores == ("sqlite", "postgresql", "mysql", "filestore", "client")
     assert config.environment.name == storeconfig.LOCK_NAME and config.project.name == "sklearn_elasticnet_wine"
     assert any("sqlalchemy<2" in r for r in config.environment.requirements_by_mlflow["<2"])
     assert {b.stage for b in config.breaks} >= {"to-read", "new-client"}
@@ -109,7 +109,7 @@ def test_the_committed_store_config_loads():
     "changes, key",
     [
         ({"stroes": []}, "stroes"),
-        ({"stores": ["mysql"]}, "stores"),
+        ({"stores": ["oracle"]}, "stores"),
         ({"size": {"default": {"experiments": 0, "runs": 1, "steps": 1, "models": 1}}}, "size"),
         ({"known_breaks": [{"from": "<2", "to": ">=3", "stage": "to-env", "reason": "x"}]}, "stage"),
         ({"usecase": "nope"}, "usecase"),

@@ -113,12 +113,13 @@ class StoreState:
     result: CellResult
     source: CellState
     target: CellState
-    store_kind: str  # sqlite, postgresql, filestore, client (storeconfig.STORE_KINDS)
+    store_kind: str  # sqlite, postgresql, mysql, filestore, client (storeconfig.STORE_KINDS)
     size: dict  # what the generator writes (storeconfig.Size as a mapping)
     postgres_url: str | None = None  # an existing server to use instead of a private cluster
+    mysql_url: str | None = None  # an existing MySQL/MariaDB server instead of a private MariaDB
     copy_of: str | None = None  # a copy of production's store to check instead of a generated one
     uri: str | None = None  # the store under test, as mlflow is given it
-    database: object | None = None  # pgcluster.Database, for postgresql
+    database: object | None = None  # stores/postgres.py or stores/mysql.py Database, for those kinds
     snapshot: Path | None = None  # the *from* client's snapshot, what every later read must equal
     backup: Path | None = None  # the store as it was before the upgrade
     servers: dict = field(default_factory=dict)  # name -> serving.Server (tracking servers of the client check)

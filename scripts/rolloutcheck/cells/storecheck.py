@@ -28,6 +28,7 @@ from rolloutcheck.inputs import stores as storeconfig
 from rolloutcheck.inputs.registry import Label
 from rolloutcheck.spec.kinds import Side
 from rolloutcheck.spec.results import CellResult, StageResult
+from rolloutcheck.stores import mysql
 
 
 def store_venv(label: Label, source: Label | None = None) -> Path:
@@ -44,7 +45,7 @@ class StoreCell:
         kind, settings = request.variant, request.settings
         self.state = StoreState(result, CellState(CellResult(request.source.name, kind, str(started.cell_dir))),
                                 CellState(result), kind, {}, postgres_url=settings.postgres_url,
-                                copy_of=settings.store_copy)  # fmt: skip
+                                mysql_url=settings.mysql_url, copy_of=settings.store_copy)  # fmt: skip
         self.contexts: dict[Side, CellContext] = {}
 
     def title(self) -> str:
@@ -61,6 +62,8 @@ class StoreCell:
         if kind not in config.stores:
             message = f"{kind!r} is not listed; listed: {', '.join(config.stores)}"
             raise ConfigError(storeconfig.STORES_FILE, message, "stores")
+        if kind == "mysql" and not settings.mysql_url:
+            mysql.require()  # a missing MariaDB fails the config stage with its install line, before any env
         size = config.size(settings.store_size)
         project = preflight.check(source, config.project.name)
         state.size = dataclasses.asdict(size)

@@ -18,7 +18,12 @@ from urllib.parse import unquote, urlsplit, urlunsplit
 
 MASK = "***"
 CREDENTIAL_NAME = re.compile(r"TOKEN|SECRET|PASSWORD|PASSWD|CREDENTIAL|_AUTH|API_KEY|PGPASS", re.I)
-GIVEN_URLS = ("ROLLOUT_POSTGRES_URL", "ROLLOUT_STORE_COPY", "ROLLOUT_MODELS_FROM")  # URLs a team gives us
+GIVEN_URLS = (
+    "ROLLOUT_POSTGRES_URL",
+    "ROLLOUT_MYSQL_URL",
+    "ROLLOUT_STORE_COPY",
+    "ROLLOUT_MODELS_FROM",
+)  # URLs a team gives us
 PASSWORD_VAR = "PGPASSWORD"
 _URL_PASSWORD = re.compile(r"(?P<head>\b[a-z][a-z0-9+.-]*://[^\s:/@'\"]*:)(?P<password>[^\s@/'\"]+)(?=@)", re.I)
 _SHORTEST = 6  # shorter values would mask unrelated text; a real password is longer

@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
+from urllib.parse import urlsplit
 
 from rolloutcheck.core import paths
 from rolloutcheck.core.errors import Failure
@@ -60,6 +61,9 @@ VARIABLES: tuple[Variable, ...] = (
     V("ROLLOUT_STORE_SIZE", "`default`", "how much the store check writes: a `size:` of `envs/stores.yaml`"),
     V("ROLLOUT_POSTGRES_URL", "", "an existing PostgreSQL server (`postgresql://user@host:port/postgres`) instead of "
       "a private cluster; the check makes and drops a database of its own there"),
+    V("ROLLOUT_MYSQL_URL", "", "an existing MySQL/MariaDB server (`mysql://user@host:port/`, no password: PyMySQL "
+      "could only get one written into mlflow's URL) instead of a private MariaDB; the check makes and drops a "
+      "database of its own there"),
     V("ROLLOUT_STORE_COPY", "", "a copy of production's tracking store to check instead of a generated one"),
     V("ROLLOUT_MODELS_FROM", "", "a copy of production's tracking store whose models `models-<label>` checks "
       "(read, never written)"),
@@ -107,6 +111,7 @@ class Settings:
     from_label: str | None = None  # ROLLOUT_FROM: where upgrades start (default: the registry's production)
     store_size: str = "default"  # ROLLOUT_STORE_SIZE: a size of envs/stores.yaml
     postgres_url: str | None = None  # ROLLOUT_POSTGRES_URL: an existing server's admin database
+    mysql_url: str | None = None  # ROLLOUT_MYSQL_URL: an existing MySQL/MariaDB server, no password
     store_copy: str | None = None  # ROLLOUT_STORE_COPY: a copy of production's tracking store
     extra_usecases: tuple[Path, ...] = ()  # ROLLOUT_EXTRA_USECASES: folders of more use cases (paths.py)
     models_from: str | None = None  # ROLLOUT_MODELS_FROM: a copy of production's store, its models checked
@@ -144,6 +149,7 @@ class Settings:
             from_label=environ.get("ROLLOUT_FROM") or None,
             store_size=environ.get("ROLLOUT_STORE_SIZE") or "default",
             postgres_url=_postgres_url(environ),
+            mysql_url=_mysql_url(environ),
             store_copy=environ.get("ROLLOUT_STORE_COPY") or None,
             models_from=environ.get("ROLLOUT_MODELS_FROM") or None,
             extra_usecases=_extra_usecases(environ),
@@ -185,6 +191,17 @@ def _postgres_url(environ: Mapping[str, str]) -> str | None:
     raw = environ.get("ROLLOUT_POSTGRES_URL") or None
     if raw and not raw.startswith(("postgresql://", "postgres://")):
         raise SettingsError(f"ROLLOUT_POSTGRES_URL must be a postgresql:// URL, not {raw.split(':')[0]!r}")
+    return raw
+
+
+def _mysql_url(environ: Mapping[str, str]) -> str | None:
+    raw = environ.get("ROLLOUT_MYSQL_URL") or None
+    if raw and not raw.startswith(("mysql://", "mysql+pymysql://", "mariadb://")):
+        raise SettingsError(f"ROLLOUT_MYSQL_URL must be a mysql:// URL, not {raw.split(':')[0]!r}")
+    if raw and urlsplit(raw).password:
+        raise SettingsError("ROLLOUT_MYSQL_URL must not carry a password: mlflow's PyMySQL driver reads none from "
+                            "the environment, so it would be written into every command; let the account in "
+                            "from this machine without one, or leave it unset for a private MariaDB")  # fmt: skip
     return raw
 
 

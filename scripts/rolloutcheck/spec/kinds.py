@@ -135,6 +135,7 @@ _DATABASE = (
     S("check-upgrade", "store.dbupgrade:CheckUpgrade", TA, breakable=True),
     S("db-upgrade", "store.dbupgrade:Upgrade", TA, breakable=True),
     S("to-snapshot", "store.snapshot:After", TA, breakable=True),
+    S("schema", "store.dbupgrade:Schema", TA, branch="schema", breakable=True),  # its failure still rolls back
     S("rollback", "store.dbupgrade:Rollback", FA, breakable=True),
 )
 _SERVED = (  # the *to* label checks the *from* label's run and serves its model from the store (runs:/)
@@ -147,6 +148,7 @@ STORE_UPGRADE = Kind(
     {
         "sqlite": _DATABASE,
         "postgresql": _DATABASE,
+        "mysql": _DATABASE,
         "filestore": (
             *_TRUNK,
             *_WRITTEN,
@@ -190,7 +192,7 @@ MODELS = Kind(
 )
 
 KINDS: dict[str, Kind] = {kind.name: kind for kind in (VALIDATE, UPGRADE, STORE_UPGRADE, MODELS)}
-STORE_KINDS = STORE_UPGRADE.variants  # sqlite, postgresql, filestore, client
+STORE_KINDS = STORE_UPGRADE.variants  # sqlite, postgresql, mysql, filestore, client
 
 
 def stages_of(kind: str, variant: str = "") -> tuple[str, ...]:

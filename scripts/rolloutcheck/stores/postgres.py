@@ -70,6 +70,7 @@ class Database:
     name: str = ""
     drop: bool = True  # made for the check (dropped at the end); False for a copy a team gave us
     env: dict[str, str] = field(default_factory=dict)  # PGPASSWORD, for every process that connects
+    siblings: list[str] = field(default_factory=list)  # databases made beside it (a fresh store), dropped by stop()
 
     def _tool(self, name: str) -> str:
         return str(bindir() / name)
@@ -81,6 +82,14 @@ class Database:
         code, lines = self._run([self._tool("pg_dump"), "--format=custom", f"--file={target}", self.url])
         _check(code, lines, "pg_dump", self.log)
         return target
+
+    def sibling(self, name: str) -> str:
+        """A new empty database on the same server (dropped by stop()); its URL."""
+        for sql in (f'DROP DATABASE IF EXISTS "{name}"', f'CREATE DATABASE "{name}"'):
+            code, lines = self._run([self._tool("psql"), "-v", "ON_ERROR_STOP=1", "-c", sql, self.admin_url])
+            _check(code, lines, sql, self.log)
+        self.siblings.append(name)
+        return _with_database(self.url, name)
 
     def recreate(self) -> None:
         for sql in (f'DROP DATABASE IF EXISTS "{self.name}"', f'CREATE DATABASE "{self.name}"'):
@@ -97,8 +106,8 @@ class Database:
 
     def stop(self) -> None:
         if self.cluster is None:
-            if self.drop:
-                self._run([self._tool("psql"), "-c", f'DROP DATABASE IF EXISTS "{self.name}"', self.admin_url])
+            for name in [*self.siblings, *([self.name] if self.drop else [])]:
+                self._run([self._tool("psql"), "-c", f'DROP DATABASE IF EXISTS "{name}"', self.admin_url])
             return
         if (self.cluster / "postmaster.pid").exists():
             tree = _server_tree(self.cluster / "postmaster.pid")

@@ -1,5 +1,6 @@
 """store: the store under test, private to the cell: a SQLite file, a PostgreSQL database (a private
-cluster, or a fresh database on ROLLOUT_POSTGRES_URL's server), or a file store folder; empty, or a copy
+cluster, or a fresh database on ROLLOUT_POSTGRES_URL's server), a MySQL database (a private MariaDB, or
+a fresh database on ROLLOUT_MYSQL_URL's server), or a file store folder; empty, or a copy
 of production's store (ROLLOUT_STORE_COPY) for the kind it is. Production's own store is never written:
 a SQLite file or mlruns folder is copied into the cell, a PostgreSQL URL must name a database that is
 itself a copy (the check upgrades it and restores it from its dump)."""
@@ -11,6 +12,7 @@ from pathlib import Path
 
 from rolloutcheck.cells.context import CellContext, StageFailed, StoreState
 from rolloutcheck.spec.results import StageResult
+from rolloutcheck.stores import mysql
 from rolloutcheck.stores import postgres as pgcluster
 
 NAME = "store"
@@ -69,6 +71,17 @@ def run(ctx: CellContext, state: StoreState, record: StageResult) -> None:
                 state.database = pgcluster.private(folder / "postgres", ctx.launch(NAME, ctx.environ))
                 record.details["server"] = f"private cluster {state.database.cluster}"
         except pgcluster.PostgresError as error:
+            raise StageFailed(error.reason, error.log) from None
+        state.uri = state.database.url
+    elif state.store_kind == "mysql":
+        try:
+            if state.mysql_url:
+                state.database = mysql.existing(state.mysql_url, ctx.log(NAME))
+                record.details["server"] = "existing (ROLLOUT_MYSQL_URL)"
+            else:
+                state.database = mysql.private(folder / "mysql", ctx.launch(NAME, ctx.environ))
+                record.details["server"] = f"private MariaDB {state.database.data}"
+        except mysql.MysqlError as error:
             raise StageFailed(error.reason, error.log) from None
         state.uri = state.database.url
     else:

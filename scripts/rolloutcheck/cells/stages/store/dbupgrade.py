@@ -1,13 +1,15 @@
-"""backup, check-upgrade, db-upgrade, rollback: a database store through the *to* label's migrations.
+"""backup, check-upgrade, db-upgrade, schema, rollback: a database store through the *to* label's migrations.
 
-- backup:        the database before anything touches it (a file copy; `pg_dump` for PostgreSQL).
+- backup:        the database before anything touches it (a file copy; `pg_dump`, `mariadb-dump`).
 - check-upgrade: the *to* label's `mlflow db check-upgrade` verdict where that command exists.
 - db-upgrade:    `mlflow db upgrade`, with the Alembic revision before and after and the time it took.
+- schema:        the migrated schema against a fresh store's of the *to* label (stores/schemadiff.py).
 - rollback:      the backup restored, and the *from* client reads it exactly as before the upgrade.
 """
 
 from __future__ import annotations
 
+import json
 import shutil
 import time
 from pathlib import Path
@@ -19,6 +21,7 @@ from rolloutcheck.core.procs import run_logged
 from rolloutcheck.core.steplog import last_error_line
 from rolloutcheck.inputs import stores as storeconfig
 from rolloutcheck.spec.results import StageResult
+from rolloutcheck.stores import schemadiff
 from rolloutcheck.stores import scripts as storeops
 
 
@@ -115,6 +118,47 @@ class Upgrade:
         if shown:
             state.result.upgrade["absence"] = record.details["absence"] = shown
             record.reason += "; without: " + ", ".join(f"{o['pin']} {o['outcome']}" for o in shown)
+
+
+class Schema:
+    """The migrated schema against the schema a fresh store of the *to* label gets (its tracking server's
+    own initialisation), read with SQLAlchemy's inspector in the *to* environment: tables, columns and
+    types, primary and foreign keys, unique constraints, indexes and the Alembic revision all equal."""
+
+    NAME = "schema"
+
+    @staticmethod
+    def describe(ctx: CellContext) -> str:
+        return f"the migrated schema equals a fresh mlflow {ctx.label.name} store's"
+
+    @staticmethod
+    def run(ctx: CellContext, state: StoreState, record: StageResult) -> None:
+        state.target.need("environ")
+        if state.database is not None:
+            fresh_uri = state.database.sibling("rolloutcheck_fresh")  # a Postgres/MysqlError fails the stage
+        else:
+            fresh = ctx.cell_dir / "store" / "fresh.db"
+            fresh.unlink(missing_ok=True)
+            fresh_uri = f"sqlite:///{fresh}"
+        schemas = {}
+        for which, uri, flags in (("migrated", state.uri, []), ("fresh", fresh_uri, ["--fresh"])):
+            out = ctx.cell_dir / "logs" / f"schema-{which}.json"
+            command = [str(ctx.prefix / "bin" / "python"), str(paths.INENV / "schema.py"), uri, str(out), *flags]
+            code, lines = run_logged(command, ctx.log("schema"), state.target.environ)
+            if code != 0:
+                raise StageFailed(f"could not read the {which} schema: {last_error_line(chr(10).join(lines))}")
+            schemas[which] = json.loads(out.read_text())
+        found = schemadiff.differences(schemas["migrated"], schemas["fresh"])
+        (ctx.cell_dir / "logs" / "schema.diff.txt").write_text("\n".join(found) + "\n" if found else "none\n")
+        state.result.upgrade["schema"] = record.details["schema"] = {
+            "dialect": schemas["fresh"]["dialect"], "tables": len(schemas["fresh"]["tables"]),
+            "revision": schemas["fresh"]["revision"], "differences": found[:50], "count": len(found),
+        }  # fmt: skip
+        if found:
+            raise StageFailed(schemadiff.summary(found), ctx.cell_dir / "logs" / "schema.diff.txt")
+        record.reason = (
+            f"{schemas['fresh']['dialect']}: {len(schemas['fresh']['tables'])} tables " + schemadiff.summary(found)
+        )
 
 
 class Rollback:
