@@ -14,6 +14,7 @@
 #   ROLLOUT_MODELS_FROM=<copy> make models LABEL=3.17.2   production's own models (envs/models.yaml) served by a label
 #   make test                       CI files' lint, unit and end-to-end tests (the docs' build among them)
 #   make docs                       the documentation site, built strict: results/docs/index.html
+#   make test-all                   make test and the slow end-to-end tests CI leaves out (tests marked `slow`)
 #   make unit                       unit tests only
 #   make lock [LABEL=...]           refresh committed locks after changing their inputs
 #   make cleanup                    stop processes left by runs that were killed
@@ -31,7 +32,7 @@ ifneq ($(RETRAIN),)
 export ROLLOUT_RETRAIN := $(RETRAIN)
 endif
 
-.PHONY: bootstrap docs rollout decide validate matrix cells cell merge ci-lint upgrades stores models test unit lint lock cleanup cache clean-envs
+.PHONY: bootstrap docs test-all rollout decide validate matrix cells cell merge ci-lint upgrades stores models test unit lint lock cleanup cache clean-envs
 .DEFAULT_GOAL := help
 
 help:
@@ -94,6 +95,9 @@ ci-lint: bootstrap
 
 unit: bootstrap
 	$(NOX) -s tests -- -m "not e2e"
+
+test-all: bootstrap ci-lint
+	$(NOX) -s tests -- -m "slow or not slow"
 
 lint: bootstrap
 	$(NOX) -s lint

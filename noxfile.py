@@ -210,6 +210,12 @@ def bench_report(session: nox.Session) -> None:
     _done(session, entry.bench_report(TOOL, session.posargs, session.log))
 
 
+@nox.session(name="bench-store", venv_backend="none")
+def bench_store(session: nox.Session) -> None:
+    """Time `mlflow db upgrade` at 10^4..10^6 metric rows per database (`-- --label L --kind K --sizes a,b`)."""
+    _done(session, entry.bench_store(TOOL, NOX_HERE, session.posargs, session.log))
+
+
 @nox.session(name="ci-lint", venv_backend="none")
 def ci_lint(session: nox.Session) -> None:
     """Lint the CI files: the GitHub workflow with actionlint, the Jenkinsfile with npm-groovy-lint (pinned)."""
@@ -219,11 +225,12 @@ def ci_lint(session: nox.Session) -> None:
 
 @nox.session(venv_backend="none")
 def tests(session: nox.Session) -> None:
-    """Unit and end-to-end tests, two at a time (`-- -m "not e2e"` for the fast part, `-- -n 0` one at a time)."""
+    """Unit and end-to-end tests but the `slow` ones, two at a time (`-- -m "not e2e"`: the fast part)."""
     # one test at a time kept one of the machine's two cores busy (0.97 of a core over a serial run):
     # two workers use both; a work unit per test (a group only where tests share machine-wide state)
     workers = ["-n", "2", "--dist", "loadgroup"]
-    session.run(sys.executable, "-m", "pytest", *workers, *session.posargs, env={"PYTHONPATH": str(SCRIPTS)})
+    chosen = [] if "-m" in session.posargs else ["-m", "not slow"]  # `make test-all`: the slow ones too
+    session.run(sys.executable, "-m", "pytest", *workers, *chosen, *session.posargs, env={"PYTHONPATH": str(SCRIPTS)})
 
 
 # Material for MkDocs prints a banner about its end of life (May 2027) and its successor on every build

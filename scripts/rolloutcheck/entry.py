@@ -9,6 +9,7 @@ A rollout decision (decide, rollout) exits 0 GO, 1 NO-GO, 3 GO WITH ACTIONS (rep
 from __future__ import annotations
 
 import argparse
+import json
 import shlex
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -34,7 +35,7 @@ from rolloutcheck.reports import merge as merging
 from rolloutcheck.spec import layout
 from rolloutcheck.spec.kinds import KINDS
 from rolloutcheck.spec.results import CellResult
-from rolloutcheck.stores import production, trained
+from rolloutcheck.stores import downtime, production, trained
 
 OK, FAILED, BAD_INPUT = 0, 1, 2
 
@@ -319,8 +320,9 @@ def decide(tool: Tool, argv: list[str], printer: Printer = stderr) -> int:
     problems += [f"label {lab!r} of {n} cell(s) is not in envs/versions.yaml: its requirement changes were not read"
                  for lab, n in _unregistered(found, tool.labels).items()]  # fmt: skip
     notes = [] if tool.settings.models_from else [decision.MODELS_NOT_CHECKED]
+    timed = lambda source, target: downtime.read(tool.settings.results, source, target)  # noqa: E731 - bench-store
     made = decision.decide(found, accepted, previous=previous, labels=tool.labels, store_pins=store_pins,
-                           production=tool.source, problems=problems, notes=notes)  # fmt: skip
+                           production=tool.source, problems=problems, notes=notes, bench=timed)  # fmt: skip
     json_file, md_file = decision.write(run, made)
     html.write(run, found)  # the banner at the top of report.html
     print(decision.markdown(made), flush=True)
@@ -393,6 +395,41 @@ def bench_report(tool: Tool, argv: list[str], printer: Printer = stderr) -> int:
     lines = bench.run(tool.settings.results, args.cells, args.shards, list(tool.labels), not args.no_browser)
     print("\n".join(lines), flush=True)
     return OK
+
+
+def bench_store(tool: Tool, nox: Sequence[str], argv: list[str], printer: Printer = stderr) -> int:
+    """Time `mlflow db upgrade` from production's label at three sizes per database kind, and fit it."""
+    from rolloutcheck.cells.storecheck import store_venv
+
+    parser = argparse.ArgumentParser(prog="nox -s bench-store --", description=bench_store.__doc__)
+    parser.add_argument("--label", default="3.17.2", help="the label upgraded to (default 3.17.2)")
+    parser.add_argument("--kind", action="append", choices=downtime.KINDS, help="a database kind (default: all)")
+    parser.add_argument("--sizes", default=",".join(map(str, downtime.SIZES)), help="metric rows, comma-separated")
+    args = parser.parse_args(argv)
+    if args.label not in tool.labels or tool.source not in tool.labels or args.label == tool.source:
+        return _fail(printer, f"--label must be a label other than {tool.source}: {', '.join(tool.labels)}", BAD_INPUT)
+    try:
+        sizes = [int(float(s)) for s in args.sizes.split(",") if s.strip()]
+    except ValueError:
+        return _fail(printer, f"--sizes must be whole numbers, not {args.sizes!r}", BAD_INPUT)
+    target, source = tool.labels[args.label], tool.labels[tool.source]
+    envs = (store_venv(target, source), store_venv(target))
+    if not all((env / "bin" / "mlflow").exists() for env in envs):  # the store cell builds both from their locks
+        printer(f"building the store environments: nox -s 'store-upgrade-{target.name}(sqlite)'")
+        code = procs.run_logged(
+            [*nox, "-s", f"store-upgrade-{target.name}(sqlite)"],
+            tool.settings.results / "bench-store" / "envs.log",
+            tool.settings.process_environ(),
+        )[0]
+        if code != 0 or not all((env / "bin" / "mlflow").exists() for env in envs):
+            return _fail(printer, f"could not build the store environments (see {tool.settings.results}/bench-store)")
+    work = tool.settings.results / "bench-store" / f"{source.name}-{target.name}"
+    found = downtime.run(args.kind or downtime.KINDS, sizes, envs, work, tool.settings.process_environ(), printer)
+    found.update({"from": source.name, "to": target.name})
+    out = downtime.result_file(tool.settings.results, source.name, target.name)
+    out.write_text(json.dumps(found, indent=1))
+    print("\n".join(downtime.table(found)) + f"\n\n{out}", flush=True)
+    return OK if all("fit" in e for e in found["kinds"].values()) else FAILED
 
 
 def loaded(work: Callable[[Tool], int], printer: Printer = stderr) -> int:

@@ -51,6 +51,7 @@ def statuses(cell: CellResult) -> dict[str, str]:
     return {s.stage: s.status for s in cell.stages}
 
 
+@pytest.mark.slow  # test_run_only_models_of_a_1_2_store... covers models cells in CI; this adds a 1.30.1 registry
 def test_a_1_30_1_registry_upgraded_to_3_17_2_every_model_both_ways(tmp_path):
     copy = store_copy(tmp_path, "1.30.1")
     before = digest(copy.parent)

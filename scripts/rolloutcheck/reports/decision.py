@@ -16,7 +16,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from enum import StrEnum
 from pathlib import Path
@@ -31,6 +31,7 @@ from rolloutcheck.reports import remedies
 from rolloutcheck.spec import breaks
 from rolloutcheck.spec import findings as findings_
 from rolloutcheck.spec.results import FINDING, KNOWN_BREAK, PASS, XFAIL, XPASS, CellResult, StageResult
+from rolloutcheck.stores import downtime
 
 DECISION_JSON, DECISION_MD = "decision.json", "decision.md"
 BROKE = (KNOWN_BREAK, FINDING, breaks.UNWRITTEN)  # an XFAIL stage or request whose reason starts so is a finding
@@ -277,6 +278,44 @@ def store_pin_findings(cells: Sequence[CellResult], pins: Sequence[StorePin]) ->
 
 
 SPEED = findings_.SPEED.title
+DOWNTIME = findings_.DOWNTIME.title
+
+
+def downtime_findings(cells: Sequence[CellResult], bench: Callable[[str, str], dict | None]) -> list[Finding]:
+    """Per label and database kind: how long `mlflow db upgrade` kept the store closed in its store cell
+    (a copy of production's store when ROLLOUT_STORE_COPY gave one), and, where `nox -s bench-store` timed
+    that move at three sizes (`bench(from, to)`), the fit's estimate at the cell's size and at 10^6 and 10^7
+    metric rows. An action to plan, proven by the measurement; never blocking."""
+    found = []
+    for cell in cells:
+        migration = cell.upgrade.get("migration")
+        if cell.kind != "store-upgrade" or cell.status != PASS or not migration:
+            continue
+        compared = cell.upgrade.get("compared", {})
+        runs, points = compared.get("runs", "?"), compared.get("metric points", "?")
+        source = cell.from_label or "?"
+        store = "the copy of production" if cell.upgrade.get("copy_of") else "the generated store"
+        measured = f"{migration['seconds']:.1f} s for {runs} runs / {points} metric rows in {store}"
+        timed = (bench(source, cell.label) or {}).get("kinds", {}).get(cell.usecase) or {}
+        fitted = timed.get("fit")
+        if fitted:
+            fit = downtime.Fit(**fitted)
+            at = {n: fit.at(n) for n in (10**6, 10**7)}
+            size = (f"about {downtime.shown(at[10**6])} for 10^6 and {downtime.shown(at[10**7])} for 10^7 metric "
+                    f"rows ({fitted['per_million_s']} s per 10^6 rows, growth x^{fitted['growth']}, "
+                    "nox -s bench-store)")  # fmt: skip
+        else:
+            size = "at production's size: run `nox -s bench-store` (10^4..10^6 metric rows, fitted)"
+        found.append(Finding(
+            finding_id(DOWNTIME, cell.label, cell.usecase), DOWNTIME, cell.title, "db-upgrade",
+            f"`mlflow db upgrade` {source} -> {cell.label} ({cell.usecase}) needs the tracking server stopped",
+            [cell.usecase],
+            f"plan a tracking-server downtime for `mlflow db upgrade` of the {cell.usecase} store on {cell.label}: "
+            f"{size}; measured: {measured}",
+            f"timed in the store cell ({measured})" + (f"; fitted over {len(timed['points'])} sizes" if fitted else ""),
+            [cell.cell_dir],
+        ))  # fmt: skip
+    return found
 
 
 def speed_rows(cells: Sequence[CellResult]) -> list[dict]:
@@ -390,6 +429,7 @@ def decide(
     previous: dict | None = None, labels: Mapping[str, Label] | None = None,
     store_pins: Sequence[StorePin] = (), production: str | None = None,
     problems: Sequence[str] = (), notes: Sequence[str] = (),
+    bench: Callable[[str, str], dict | None] = lambda source, target: None,
 ) -> Decision:  # fmt: skip
     """The decision of a run's cells (the missing ones included as FAIL cells). `problems`: inputs the
     decision needed and could not read (each blocks, one line); `notes`: what it did not look at."""
@@ -414,7 +454,8 @@ def decide(
     pinned, pin_notes = store_pin_findings(ours, store_pins)
     speed = speed_rows(ours)
     slower, speed_notes = speed_findings(speed)
-    found = [*findings(ours), *requirement_findings(ours, labels or {}), *pinned, *slower]
+    found = [*findings(ours), *requirement_findings(ours, labels or {}), *pinned, *slower,
+             *downtime_findings(ours, bench)]  # fmt: skip
     by_id = {i: f for f in found for i in (f.id, *f.members)}
     former = {i: f for f in found for i in f.former if i not in by_id}
     stale = []

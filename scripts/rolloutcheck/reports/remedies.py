@@ -254,6 +254,7 @@ PROVERS: dict[str, Prover] = {
     findings.UNWRITTEN.key: unwritten,
     findings.KNOWN.key: known,
     findings.PYTHON_MOVE.key: python_move,
-}  # requirement changes are made from the registry, not from a break seen (decision.requirement_findings)
+}  # requirement changes and downtimes are made from the registry and the store cells' measurements, not from a
+# break seen (decision.requirement_findings, decision.downtime_findings)
 
 DEFAULT_KINDS = {"speed": findings.SPEED.key}  # a models cell's unwritten break by stage; others: retrain

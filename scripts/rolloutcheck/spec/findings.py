@@ -57,6 +57,11 @@ OUT_OF_DATE = FindingKind(
     "out-of-date", "expectation out of date", "remove the known break from its file",
     "the stage or request passed", writable=False,
 )  # fmt: skip
+DOWNTIME = FindingKind(
+    "downtime", "tracking-server downtime", "plan a tracking-server downtime of the measured length for `mlflow db "
+    "upgrade`", "`mlflow db upgrade` timed on the store cell's database, and at 10^4..10^6 metric rows by "
+    "`nox -s bench-store` where it ran (fitted to production's size)", writable=False,
+)  # fmt: skip
 UNWRITTEN = FindingKind(
     "unwritten", "break not written down", "none known: find the cause, then write it down (with `seen:`)", "",
     writable=False,
@@ -66,6 +71,6 @@ KNOWN = FindingKind("known", "known break", "the reason written down names it", 
 FINDING_KINDS: dict[str, FindingKind] = {
     k.key: k
     for k in (CLIENT_REQUEST, RETRAIN, ORDER, CONFIGURATION, DATA_REPAIR, SPEED, PYTHON_MOVE, REQUIREMENT,
-              OUT_OF_DATE, UNWRITTEN, KNOWN)
+              DOWNTIME, OUT_OF_DATE, UNWRITTEN, KNOWN)
 }  # fmt: skip
 WRITABLE = tuple(k.key for k in FINDING_KINDS.values() if k.writable)  # what a known break's `kind:` may say

@@ -40,6 +40,27 @@ def revision(ctx: CellContext, state: StoreState, stage: str) -> str:
     return lines[-1]
 
 
+def read_schema(ctx: CellContext, state: StoreState, which: str, uri: str, fresh: bool = False) -> dict:
+    """The schema of `uri` (drivers/inenv/schema.py in the *to* environment), kept as logs/schema-<which>.json."""
+    out = ctx.cell_dir / "logs" / f"schema-{which}.json"
+    command = [str(ctx.prefix / "bin" / "python"), str(paths.INENV / "schema.py"), uri, str(out)]
+    code, lines = run_logged([*command, *(["--fresh"] if fresh else [])], ctx.log("schema"), state.target.environ)
+    if code != 0:
+        raise StageFailed(f"could not read the {which} schema: {last_error_line(chr(10).join(lines))}")
+    return json.loads(out.read_text())
+
+
+def left_behind(ctx: CellContext, state: StoreState) -> dict:
+    """What a failed migration left: the Alembic revision and the tables present (how far it got)."""
+    try:
+        schema = read_schema(ctx, state, "after-failure", state.uri)
+    except StageFailed as error:
+        return {"text": f"unreadable ({error.reason})"}
+    tables = sorted(schema["tables"])
+    text = f"at Alembic revision {schema['revision']} with {len(tables)} tables (the rollback stage restores it)"
+    return {"revision": schema["revision"], "tables": tables, "text": text}
+
+
 class Backup:
     """A copy of the database before the upgrade (a file copy for SQLite, `pg_dump` for PostgreSQL)."""
 
@@ -105,7 +126,9 @@ class Upgrade:
                                  state.target.environ)  # fmt: skip
         seconds = round(time.monotonic() - started, 2)
         if code != 0:
-            raise StageFailed(f"mlflow db upgrade failed (exit {code}): {last_error_line(chr(10).join(lines))}")
+            left = record.details["left"] = left_behind(ctx, state)
+            raise StageFailed(f"mlflow db upgrade failed (exit {code}): {last_error_line(chr(10).join(lines))}; "
+                              f"the store was left {left['text']}")  # fmt: skip
         after = revision(ctx, state, "db-upgrade")
         migration = {"revision_before": before, "revision_after": after, "seconds": seconds}
         state.result.upgrade["migration"] = migration
@@ -140,14 +163,8 @@ class Schema:
             fresh = ctx.cell_dir / "store" / "fresh.db"
             fresh.unlink(missing_ok=True)
             fresh_uri = f"sqlite:///{fresh}"
-        schemas = {}
-        for which, uri, flags in (("migrated", state.uri, []), ("fresh", fresh_uri, ["--fresh"])):
-            out = ctx.cell_dir / "logs" / f"schema-{which}.json"
-            command = [str(ctx.prefix / "bin" / "python"), str(paths.INENV / "schema.py"), uri, str(out), *flags]
-            code, lines = run_logged(command, ctx.log("schema"), state.target.environ)
-            if code != 0:
-                raise StageFailed(f"could not read the {which} schema: {last_error_line(chr(10).join(lines))}")
-            schemas[which] = json.loads(out.read_text())
+        schemas = {"migrated": read_schema(ctx, state, "migrated", state.uri),
+                   "fresh": read_schema(ctx, state, "fresh", fresh_uri, fresh=True)}  # fmt: skip
         found = schemadiff.differences(schemas["migrated"], schemas["fresh"])
         (ctx.cell_dir / "logs" / "schema.diff.txt").write_text("\n".join(found) + "\n" if found else "none\n")
         state.result.upgrade["schema"] = record.details["schema"] = {
