@@ -350,3 +350,24 @@ class OthersCpu:
         self.cores = sum(u for u, _ in used) / elapsed
         self.busiest = [f"{command[:80]} ({u / elapsed:.2f} cores)" for u, command in sorted(used, reverse=True)[:3]
                         if u / elapsed >= 0.05]  # fmt: skip
+
+
+def pid_file_tree(pid_file: Path) -> list[psutil.Process]:
+    """The server a pid file names (a database server's) and every process under it; [] when gone."""
+    try:
+        server = psutil.Process(int(pid_file.read_text().split()[0]))
+        return [server, *server.children(recursive=True)]
+    except (OSError, ValueError, IndexError, psutil.Error):
+        return []
+
+
+def reap(tree: list[psutil.Process], timeout: float = 10.0) -> None:
+    """Wait until every process of `tree` has exited, killing what is left after `timeout`: a server's
+    stop command may return while its workers are still exiting, and none may outlive the cell."""
+    _, alive = psutil.wait_procs(tree, timeout=timeout)
+    for proc in alive:
+        try:
+            proc.kill()
+        except psutil.Error:
+            pass
+    psutil.wait_procs(alive, timeout=5)

@@ -256,7 +256,8 @@ def speed_views(cells: list[CellResult]) -> list[dict]:
     views = []
     for row in deciding.speed_rows(cells):
         slower = row["verdict"] == "regression"
-        views.append({"line": deciding.speed_line(row).strip("| ").split(" | "), "css": "fail" if slower else "pass",
+        css = "fail" if slower else "pass" if row["verdict"] == "none" else "xfail"  # inconclusive, not served: said
+        views.append({"line": deciding.speed_line(row).strip("| ").split(" | "), "css": css,
                       "plot": speedplot.geometry(row.get("quantiles") or {}, slower)})  # fmt: skip
     return views
 

@@ -23,11 +23,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
-import psutil
-
 from rolloutcheck.core.errors import Failure
 from rolloutcheck.core.net import HOST, free_port
-from rolloutcheck.core.procs import Launch, run_logged
+from rolloutcheck.core.procs import Launch, pid_file_tree, reap, run_logged
 from rolloutcheck.core.secrets import redact
 
 USER = "mlflow"  # the account mlflow connects as, allowed from 127.0.0.1 only, no password
@@ -84,6 +82,10 @@ class Database:
     env: dict[str, str] = field(default_factory=dict)  # what every process that connects needs: nothing here
     siblings: list[str] = field(default_factory=list)  # databases made beside it (a fresh store), dropped by stop()
 
+    @property
+    def data_folder(self) -> Path | None:
+        return self.data
+
     def _client(self, name: str, *args: str) -> list[str]:
         where = [f"--socket={self.socket}", "--user=root"] if self.socket else [
             f"--host={self.host}", f"--port={self.port}", f"--user={self.user}"]  # fmt: skip
@@ -128,31 +130,12 @@ class Database:
             for name in [*self.siblings, *([self.name] if self.drop else [])]:
                 self._run(self._client("mariadb", "-e", f"DROP DATABASE IF EXISTS `{name}`"))
             return
-        tree = _server_tree(self.data / "server.pid") if self.data else []
+        tree = pid_file_tree(self.data / "server.pid") if self.data else []
         if tree:
             self._run(self._client("mariadb-admin", "shutdown"))
-            _reap(tree)
+            reap(tree)
         if self.scratch is not None:
             shutil.rmtree(self.scratch, ignore_errors=True)
-
-
-def _server_tree(pid_file: Path) -> list[psutil.Process]:
-    try:
-        server = psutil.Process(int(pid_file.read_text().split()[0]))
-        return [server, *server.children(recursive=True)]
-    except (OSError, ValueError, IndexError, psutil.Error):
-        return []
-
-
-def _reap(tree: list[psutil.Process], timeout: float = 20.0) -> None:
-    """Wait until the server has exited (killed after `timeout`): none outlives the cell."""
-    _, alive = psutil.wait_procs(tree, timeout=timeout)
-    for proc in alive:
-        try:
-            proc.kill()
-        except psutil.Error:
-            pass
-    psutil.wait_procs(alive, timeout=5)
 
 
 def shown(url: str) -> str:

@@ -20,11 +20,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
-import psutil
-
 from rolloutcheck.core.errors import Failure
 from rolloutcheck.core.net import HOST, free_port
-from rolloutcheck.core.procs import Launch, run_logged
+from rolloutcheck.core.procs import Launch, pid_file_tree, reap, run_logged
 from rolloutcheck.core.secrets import PASSWORD_VAR, redact, split_password
 
 USER = "mlflow"  # the cluster's superuser, trusted on 127.0.0.1 only
@@ -72,6 +70,10 @@ class Database:
     env: dict[str, str] = field(default_factory=dict)  # PGPASSWORD, for every process that connects
     siblings: list[str] = field(default_factory=list)  # databases made beside it (a fresh store), dropped by stop()
 
+    @property
+    def data_folder(self) -> Path | None:
+        return self.cluster
+
     def _tool(self, name: str) -> str:
         return str(bindir() / name)
 
@@ -110,32 +112,12 @@ class Database:
                 self._run([self._tool("psql"), "-c", f'DROP DATABASE IF EXISTS "{name}"', self.admin_url])
             return
         if (self.cluster / "postmaster.pid").exists():
-            tree = _server_tree(self.cluster / "postmaster.pid")
+            tree = pid_file_tree(self.cluster / "postmaster.pid")
             command = as_server_user([self._tool("pg_ctl"), "-D", str(self.cluster), "stop", "-m", "fast", "-w"])
             run_logged(command, self.log)
-            _reap(tree)  # pg_ctl returns once the pid file is gone; its backends may still be exiting
+            reap(tree)  # pg_ctl returns once the pid file is gone; its backends may still be exiting
         if self.cluster.parent.name.startswith("rolloutcheck-pg-"):  # a scratch folder outside the cell
             shutil.rmtree(self.cluster.parent, ignore_errors=True)
-
-
-def _server_tree(pid_file: Path) -> list[psutil.Process]:
-    """The postmaster named by its pid file and every process under it."""
-    try:
-        postmaster = psutil.Process(int(pid_file.read_text().split()[0]))
-        return [postmaster, *postmaster.children(recursive=True)]
-    except (OSError, ValueError, IndexError, psutil.Error):
-        return []
-
-
-def _reap(tree: list[psutil.Process], timeout: float = 10.0) -> None:
-    """Wait until every process of the server has exited (killed after `timeout`): none outlives the cell."""
-    _, alive = psutil.wait_procs(tree, timeout=timeout)
-    for proc in alive:
-        try:
-            proc.kill()
-        except psutil.Error:
-            pass
-    psutil.wait_procs(alive, timeout=5)
 
 
 def shown(url: str) -> str:

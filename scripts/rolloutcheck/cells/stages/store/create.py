@@ -16,6 +16,8 @@ from rolloutcheck.stores import mysql
 from rolloutcheck.stores import postgres as pgcluster
 
 NAME = "store"
+# database kinds: their module (a private server, or a fresh database on a given one), the URL setting, the folder
+SERVERS = {"postgresql": (pgcluster, "postgres_url", "postgres"), "mysql": (mysql, "mysql_url", "mysql")}
 
 
 def describe(ctx: CellContext) -> str:
@@ -62,26 +64,17 @@ def run(ctx: CellContext, state: StoreState, record: StageResult) -> None:
         state.uri = f"sqlite:///{folder / 'mlflow.db'}"
     elif state.store_kind == "filestore":
         state.uri = f"file://{folder / 'mlruns'}"
-    elif state.store_kind == "postgresql":
+    elif state.store_kind in SERVERS:
+        module, setting, folder_name = SERVERS[state.store_kind]
+        given = getattr(state, setting)
         try:
-            if state.postgres_url:
-                state.database = pgcluster.existing(state.postgres_url, ctx.log(NAME))
-                record.details["server"] = "existing (ROLLOUT_POSTGRES_URL)"
+            if given:
+                state.database = module.existing(given, ctx.log(NAME))
+                record.details["server"] = f"existing (ROLLOUT_{setting.upper()})"
             else:
-                state.database = pgcluster.private(folder / "postgres", ctx.launch(NAME, ctx.environ))
-                record.details["server"] = f"private cluster {state.database.cluster}"
-        except pgcluster.PostgresError as error:
-            raise StageFailed(error.reason, error.log) from None
-        state.uri = state.database.url
-    elif state.store_kind == "mysql":
-        try:
-            if state.mysql_url:
-                state.database = mysql.existing(state.mysql_url, ctx.log(NAME))
-                record.details["server"] = "existing (ROLLOUT_MYSQL_URL)"
-            else:
-                state.database = mysql.private(folder / "mysql", ctx.launch(NAME, ctx.environ))
-                record.details["server"] = f"private MariaDB {state.database.data}"
-        except mysql.MysqlError as error:
+                state.database = module.private(folder / folder_name, ctx.launch(NAME, ctx.environ))
+                record.details["server"] = f"private server {state.database.data_folder}"
+        except (pgcluster.PostgresError, mysql.MysqlError) as error:
             raise StageFailed(error.reason, error.log) from None
         state.uri = state.database.url
     else:
