@@ -47,3 +47,14 @@ def test_a_bench_store_fit_sizes_the_downtime_at_production_scale(tmp_path):
     [found] = [f for f in made.findings if f.kind == decision.DOWNTIME]
     assert "about 35 s for 10^6 and 5 min for 10^7 metric rows (30.0 s per 10^6 rows, growth x^0.9" in found.remedy
     assert "fitted over 3 sizes" in found.proof
+
+
+def test_a_copy_of_production_is_sized_by_its_own_rows_and_timed_itself(tmp_path):
+    cell = store_cell(tmp_path, seconds=42.0)
+    cell.upgrade |= {"copy_of": "postgresql://ci@db/prod_copy", "compared": {"runs": 5000, "metric points": 4_000_000}}
+    timed = {
+        "kinds": {"mysql": {"points": [{}, {}], "fit": {"intercept_s": 3.0, "per_million_s": 10.0, "growth": 1.0}}}
+    }
+    [found] = [f for f in decision.decide([cell], bench=lambda s, t: timed).findings if f.kind == decision.DOWNTIME]
+    assert "measured: 42.0 s for 5000 runs / 4000000 metric rows in the copy of production" in found.remedy
+    assert "the fit for the copy's 4000000 metric rows: about 43 s" in found.remedy

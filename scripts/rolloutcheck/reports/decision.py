@@ -304,6 +304,8 @@ def downtime_findings(cells: Sequence[CellResult], bench: Callable[[str, str], d
             size = (f"about {downtime.shown(at[10**6])} for 10^6 and {downtime.shown(at[10**7])} for 10^7 metric "
                     f"rows ({fitted['per_million_s']} s per 10^6 rows, growth x^{fitted['growth']}, "
                     "nox -s bench-store)")  # fmt: skip
+            if cell.upgrade.get("copy_of") and isinstance(points, int):  # production's own size, by the fit
+                size += f"; the fit for the copy's {points} metric rows: about {downtime.shown(fit.at(points))}"
         else:
             size = "at production's size: run `nox -s bench-store` (10^4..10^6 metric rows, fitted)"
         found.append(Finding(

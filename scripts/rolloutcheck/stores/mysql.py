@@ -12,6 +12,7 @@ is not transactional: a failed `mlflow db upgrade` leaves a half-migrated schema
 
 from __future__ import annotations
 
+import getpass
 import os
 import pwd
 import shutil
@@ -51,6 +52,12 @@ def require() -> None:
         _tool(name)
 
 
+def _admin() -> str:
+    """Who administers a private server over its socket: `mariadb-install-db --auth-root-authentication-method
+    =socket` lets root and the installing user in by their Unix identity, no password."""
+    return "root" if os.geteuid() == 0 else getpass.getuser()
+
+
 def _server_user() -> list[str]:
     """`--user=mysql` as root (mariadbd refuses root otherwise); nothing for anyone else."""
     if os.geteuid() != 0:
@@ -69,7 +76,7 @@ def _check(code: int, lines: list[str], what: str, log: Path) -> None:
 
 @dataclass
 class Database:
-    url: str  # what mlflow connects to (mysql+pymysql://...); never with a password (that is in `env`)
+    url: str  # what mlflow connects to (mysql+pymysql://...); never with a password
     log: Path
     host: str
     port: int
@@ -87,7 +94,7 @@ class Database:
         return self.data
 
     def _client(self, name: str, *args: str) -> list[str]:
-        where = [f"--socket={self.socket}", "--user=root"] if self.socket else [
+        where = [f"--socket={self.socket}", f"--user={_admin()}"] if self.socket else [
             f"--host={self.host}", f"--port={self.port}", f"--user={self.user}"]  # fmt: skip
         return [_tool(name), "--no-defaults", *where, *args]
 
@@ -107,23 +114,22 @@ class Database:
         _check(code, lines, "mariadb-dump", self.log)
         return target
 
+    def _empty(self, name: str) -> None:
+        self.sql(f"DROP DATABASE IF EXISTS `{name}`; CREATE DATABASE `{name}` CHARACTER SET utf8mb4")
+
     def sibling(self, name: str) -> str:
         """A new empty database on the same server (dropped by stop()); its URL."""
-        self.sql(f"DROP DATABASE IF EXISTS `{name}`; CREATE DATABASE `{name}` CHARACTER SET utf8mb4")
+        self._empty(name)
         self.siblings.append(name)
         return _url(self.host, self.port, self.user, name)
 
     def recreate(self) -> None:
-        self.sql(f"DROP DATABASE IF EXISTS `{self.name}`; CREATE DATABASE `{self.name}` CHARACTER SET utf8mb4")
+        self._empty(self.name)
 
     def restore(self, dump: Path) -> None:
         """The database as it was when `dump` was taken: a fresh database, then the dump read into it."""
         self.recreate()
         self.sql(f"SOURCE {dump}", self.name)
-
-    def tables(self) -> list[str]:
-        """The tables the database holds now (after a failed migration: how far it got)."""
-        return sorted(self.sql("SHOW TABLES", self.name))
 
     def stop(self) -> None:
         if self.socket is None:
