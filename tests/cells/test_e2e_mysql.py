@@ -109,6 +109,30 @@ def test_a_migration_failing_halfway_on_mysql_leaves_a_half_migrated_schema_and_
     assert not mariadb_servers_in(tmp_path)
 
 
+def test_a_copy_of_production_on_a_teams_mysql_server_is_upgraded_in_place_timed_and_restored(mysql_run, tmp_path):
+    """ROLLOUT_STORE_COPY naming a MySQL database (here production's 1.2.0 store, read from the first cell's
+    backup into a server standing for the team's): the mysql cell generates nothing, upgrades that database,
+    times it, reads it back equal and restores it from its dump; the database is still there afterwards."""
+    cell_dir = next(mysql_run[0].glob("store-upgrade-3.17.2/mysql*/"))
+    launch = Launch(dict(os.environ), tmp_path, tmp_path / "server.log", procs.new_marker(), "test")
+    team = mysql.private(tmp_path / "team", launch)
+    try:
+        copy = mysql.given(team.sibling("prod_copy"), tmp_path / "copy.log")
+        copy.restore(cell_dir / "backup" / "mlflow.dump")
+        run = tmp_path / "run"
+        done = validate("store-upgrade-3.17.2(mysql)", run, ROLLOUT_STORE_COPY=copy.url.replace(mysql.SCHEME, "mysql"))
+        result = CellResult.from_json(next(run.glob("store-upgrade-3.17.2/mysql*/cell.json")).read_text())
+        stages = {s.stage: s for s in result.stages}
+        assert done.returncode == 0 and result.status == PASS, [(s.stage, s.status, s.reason) for s in result.stages]
+        assert "(a copy of mysql://mlflow@127.0.0.1:" in stages["store"].reason
+        assert stages["populate"].reason.startswith("nothing generated: the store is a copy of production's")
+        assert result.upgrade["migration"]["seconds"] > 0 and result.upgrade["compared"]["runs"] > 0
+        assert copy.sql("SELECT version_num FROM alembic_version", copy.name) == ["7ac759974ad8"]  # restored
+    finally:
+        team.stop()
+    assert not mariadb_servers_in(tmp_path)
+
+
 def read_schema(env: Path, uri: str, out: Path) -> dict:
     done = subprocess.run([str(env / "bin" / "python"), str(paths.INENV / "schema.py"), uri, str(out)],
                           capture_output=True, text=True, timeout=300)  # fmt: skip

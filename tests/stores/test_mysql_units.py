@@ -30,3 +30,17 @@ def test_mysql_is_a_database_store_kind_whose_driver_is_pinned_for_it():
     assert "mysql" in config.stores
     assert [p.pin for p in config.pins if "mysql" in p.stores] == ["PyMySQL"] + [
         p.pin for p in config.pins if p.specifier and "mysql" in p.stores]  # fmt: skip
+
+
+def test_a_copy_of_production_on_mysql_is_checked_by_the_mysql_cell_in_place_and_never_dropped(tmp_path):
+    from rolloutcheck.cells.stages.store import create
+
+    assert create.copy_kind("mysql://ci@db.example:3306/prod_copy") == "mysql"
+    assert create.copy_kind("mysql+pymysql://ci@db.example/prod_copy") == "mysql"
+    copy = mysql.given("mysql://ci@db.example:3310/prod_copy", tmp_path / "store.log")
+    assert copy.url == "mysql+pymysql://ci@db.example:3310/prod_copy" and not copy.drop and copy.socket is None
+    with pytest.raises(mysql.MysqlError, match="names no database"):
+        mysql.given("mysql://ci@db.example:3310/", tmp_path / "store.log")
+    with pytest.raises(SettingsError) as error:
+        Settings.from_environ({"ROLLOUT_STORE_COPY": "mysql://ci:s3cret-pw@db.example/prod_copy"})
+    assert "must not carry a password" in str(error.value) and "s3cret-pw" not in str(error.value)

@@ -150,7 +150,7 @@ class Settings:
             store_size=environ.get("ROLLOUT_STORE_SIZE") or "default",
             postgres_url=_postgres_url(environ),
             mysql_url=_mysql_url(environ),
-            store_copy=environ.get("ROLLOUT_STORE_COPY") or None,
+            store_copy=_store_copy(environ),
             models_from=environ.get("ROLLOUT_MODELS_FROM") or None,
             extra_usecases=_extra_usecases(environ),
             retrain=(environ.get("ROLLOUT_RETRAIN") or "").strip().lower() in ("1", "true", "yes"),
@@ -202,6 +202,15 @@ def _mysql_url(environ: Mapping[str, str]) -> str | None:
         raise SettingsError("ROLLOUT_MYSQL_URL must not carry a password: mlflow's PyMySQL driver reads none from "
                             "the environment, so it would be written into every command; let the account in "
                             "from this machine without one, or leave it unset for a private MariaDB")  # fmt: skip
+    return raw
+
+
+def _store_copy(environ: Mapping[str, str]) -> str | None:
+    raw = environ.get("ROLLOUT_STORE_COPY") or None
+    if raw and raw.startswith(("mysql:", "mysql+pymysql:", "mariadb:")) and urlsplit(raw).password:
+        raise SettingsError("ROLLOUT_STORE_COPY must not carry a password for MySQL: mlflow's PyMySQL driver reads "
+                            "none from the environment, so it would be written into every command; let the "
+                            "account in from this machine without one")  # fmt: skip
     return raw
 
 

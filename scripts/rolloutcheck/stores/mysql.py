@@ -169,6 +169,15 @@ def existing(server_url: str, log: Path) -> Database:
     return database
 
 
+def given(url: str, log: Path) -> Database:
+    """A database a team gave (a copy of production's, ROLLOUT_STORE_COPY): used in place, restored from its
+    dump, never dropped. No password, as for ROLLOUT_MYSQL_URL (settings.py refuses one)."""
+    host, port, user, name = _parts(url)
+    if not name:
+        raise MysqlError(f"{shown(url)} names no database")
+    return Database(_url(host, port, user, name), log, host, port, user, name, drop=False)
+
+
 def private(folder: Path, launch: Launch, timeout: float = 60.0) -> Database:
     """A new MariaDB server: data in `folder` (the socket beside it in /tmp), started, holding database
     `mlflow` and the account mlflow connects as."""

@@ -2,7 +2,7 @@
 cluster, or a fresh database on ROLLOUT_POSTGRES_URL's server), a MySQL database (a private MariaDB, or
 a fresh database on ROLLOUT_MYSQL_URL's server), or a file store folder; empty, or a copy
 of production's store (ROLLOUT_STORE_COPY) for the kind it is. Production's own store is never written:
-a SQLite file or mlruns folder is copied into the cell, a PostgreSQL URL must name a database that is
+a SQLite file or mlruns folder is copied into the cell, a PostgreSQL or MySQL URL must name a database that is
 itself a copy (the check upgrades it and restores it from its dump)."""
 
 from __future__ import annotations
@@ -30,6 +30,8 @@ def copy_kind(uri: str) -> str:
         return "sqlite"
     if uri.startswith(("postgresql:", "postgres:")):
         return "postgresql"
+    if uri.startswith(("mysql:", "mysql+pymysql:", "mariadb:")):
+        return "mysql"
     return "filestore"
 
 
@@ -37,10 +39,10 @@ def _copy(state: StoreState, folder: Path, record: StageResult) -> bool:
     """Use the copy of production's store, when one is given for this kind; whether it was."""
     if not state.copy_of or copy_kind(state.copy_of) != state.store_kind:
         return False
-    if state.store_kind == "postgresql":
+    if state.store_kind in SERVERS:
         try:
-            state.database = pgcluster.given(state.copy_of, Path(record.log or folder / "store.log"))
-        except pgcluster.PostgresError as error:
+            state.database = SERVERS[state.store_kind][0].given(state.copy_of, Path(record.log or folder / "store.log"))
+        except (pgcluster.PostgresError, mysql.MysqlError) as error:
             raise StageFailed(error.reason) from None
         state.uri = state.database.url
         return True
