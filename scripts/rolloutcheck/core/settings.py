@@ -194,23 +194,30 @@ def _postgres_url(environ: Mapping[str, str]) -> str | None:
     return raw
 
 
+MYSQL_SCHEMES = ("mysql://", "mysql+pymysql://", "mariadb://")  # what a MySQL store's URL starts with
+
+
+def _refuse_mysql_password(name: str, raw: str, hint: str = "") -> None:
+    """PyMySQL reads no password from the environment: one in a MySQL URL would be written into every command."""
+    if urlsplit(raw).password:
+        raise SettingsError(f"{name} must not carry a password for MySQL: mlflow's PyMySQL driver reads none from "
+                            "the environment, so it would be written into every command; let the account in "
+                            f"from this machine without one{hint}")  # fmt: skip
+
+
 def _mysql_url(environ: Mapping[str, str]) -> str | None:
     raw = environ.get("ROLLOUT_MYSQL_URL") or None
-    if raw and not raw.startswith(("mysql://", "mysql+pymysql://", "mariadb://")):
+    if raw and not raw.startswith(MYSQL_SCHEMES):
         raise SettingsError(f"ROLLOUT_MYSQL_URL must be a mysql:// URL, not {raw.split(':')[0]!r}")
-    if raw and urlsplit(raw).password:
-        raise SettingsError("ROLLOUT_MYSQL_URL must not carry a password: mlflow's PyMySQL driver reads none from "
-                            "the environment, so it would be written into every command; let the account in "
-                            "from this machine without one, or leave it unset for a private MariaDB")  # fmt: skip
+    if raw:
+        _refuse_mysql_password("ROLLOUT_MYSQL_URL", raw, ", or leave it unset for a private MariaDB")
     return raw
 
 
 def _store_copy(environ: Mapping[str, str]) -> str | None:
     raw = environ.get("ROLLOUT_STORE_COPY") or None
-    if raw and raw.startswith(("mysql:", "mysql+pymysql:", "mariadb:")) and urlsplit(raw).password:
-        raise SettingsError("ROLLOUT_STORE_COPY must not carry a password for MySQL: mlflow's PyMySQL driver reads "
-                            "none from the environment, so it would be written into every command; let the "
-                            "account in from this machine without one")  # fmt: skip
+    if raw and raw.startswith(MYSQL_SCHEMES):
+        _refuse_mysql_password("ROLLOUT_STORE_COPY", raw)
     return raw
 
 

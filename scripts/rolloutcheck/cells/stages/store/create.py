@@ -11,6 +11,7 @@ import shutil
 from pathlib import Path
 
 from rolloutcheck.cells.context import CellContext, StageFailed, StoreState
+from rolloutcheck.core.settings import MYSQL_SCHEMES
 from rolloutcheck.spec.results import StageResult
 from rolloutcheck.stores import mysql
 from rolloutcheck.stores import postgres as pgcluster
@@ -30,7 +31,7 @@ def copy_kind(uri: str) -> str:
         return "sqlite"
     if uri.startswith(("postgresql:", "postgres:")):
         return "postgresql"
-    if uri.startswith(("mysql:", "mysql+pymysql:", "mariadb:")):
+    if uri.startswith(MYSQL_SCHEMES):
         return "mysql"
     return "filestore"
 
