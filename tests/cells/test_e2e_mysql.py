@@ -33,11 +33,12 @@ def need_mariadb() -> None:
 
 
 def mariadb_servers_in(run: Path) -> list[int]:
-    """Live `mariadbd` processes whose data folder is in the run or in a /tmp folder the tool made."""
+    """Live `mariadbd` processes of `run`: each writes its error log into its folder in the run (its data may be
+    in /tmp, beside its socket). Not every server of the tool: the other test worker's would count."""
     found = []
     for proc in psutil.process_iter(["name", "cmdline"]):
         command = " ".join(proc.info["cmdline"] or [])
-        if proc.info["name"] in ("mariadbd", "mysqld") and (str(run) in command or "rolloutcheck-my-" in command):
+        if proc.info["name"] in ("mariadbd", "mysqld") and f"--log-error={run}" in command:
             found.append(proc.pid)
     return found
 

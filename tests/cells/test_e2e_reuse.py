@@ -1,7 +1,8 @@
 """Trained models reused by their inputs, for real: a second cell with unchanged inputs takes the model the
 first one kept and its tracking check (serve, probes and speed still run on it), a damaged kept model is
-trained again, never passed, and an upgrade takes production's model from the validate cell of the same
-run. Each test has a results folder (and so a model cache) of its own."""
+trained again, never passed. Each test has a results folder (and so a model cache) of its own. That an
+upgrade takes production's model from the validate cell of the same run is asserted on the rollout's
+upgrade cell (tests/cells/test_e2e_rollout.py)."""
 
 from __future__ import annotations
 
@@ -14,7 +15,6 @@ from rolloutcheck.core import paths, procs
 from rolloutcheck.spec.results import PASS
 from rolloutcheck.stores import trained
 from sessions import only_cell, stage, validate
-from upgrades import assert_served_both_ways
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(1800)]
 
@@ -67,15 +67,3 @@ def test_unchanged_inputs_take_the_kept_model_and_a_damaged_one_is_trained_again
 
 def commands(result) -> list[str]:
     return (Path(result.cell_dir) / "logs" / procs.COMMANDS_FILE).read_text().splitlines()
-
-
-def test_an_upgrade_takes_productions_model_from_the_validate_cell_of_the_same_run(tmp_path):
-    results = tmp_path / "results"
-    production, _ = cell_of(results, "r1", "1.2.SBD.0", f"validate-1.2.SBD.0({USECASE})")
-    done = validate(f"upgrade-3.17.2({USECASE})", results / "runs" / "r1", ROLLOUT_RESULTS=str(results))
-    upgrade = only_cell(results / "runs" / "r1", "upgrade-3.17.2", USECASE)
-    train = stage(upgrade, "from-train")
-    assert train.status == PASS, done.stdout[-3000:]
-    assert train.reason == f"run {production.run_id}, reused from r1/1.2.SBD.0/{USECASE} (inputs unchanged)"
-    assert stage(upgrade, "from-serve").status == PASS and stage(upgrade, "from-tracking").status == PASS
-    assert_served_both_ways(upgrade, done)  # the upgrade itself, as a run from production's model shows it

@@ -1,6 +1,7 @@
 """A small rollout for real: one use case and one store kind for 3.17.2 from production, through the
-matrix runner, ends with a decision whose every finding names its remedy and evidence; a cell that
-never finished turns the same run into NO-GO."""
+matrix runner, ends with a decision whose every finding names its remedy and evidence; the upgrade cell
+takes production's model from the validate cell of the same run (tests/upgrades.py asserts what it
+shows); a cell that never finished turns the same run into NO-GO."""
 
 from __future__ import annotations
 
@@ -11,7 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from sessions import NOX, ROOT, nox_env, ours
+from rolloutcheck.spec.results import CellResult
+from sessions import NOX, ROOT, nox_env, only_cell, ours, stage
+from upgrades import assert_served_both_ways
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(3600)]
 
@@ -19,15 +22,22 @@ SKLEARN = "sklearn_elasticnet_wine"
 
 
 def test_a_small_rollout_ends_with_a_decision_and_its_evidence(tmp_path):
-    run = tmp_path / "run"
+    results = tmp_path / "results"  # a model cache of its own: what the upgrade reuses is this run's
+    run = results / "runs" / "r1"
     selection = ["--usecase", SKLEARN, "--usecase", "filestore"]
     done = subprocess.run([NOX, "-s", "rollout-3.17.2", "--", *selection], cwd=ROOT, capture_output=True, text=True,
-                          env=nox_env(run), timeout=3300)  # fmt: skip
+                          env=nox_env(run, ROLLOUT_RESULTS=str(results)), timeout=3300)  # fmt: skip
     assert not ours(run), "a process of the rollout survived it"
     made = json.loads((run / "decision.json").read_text())
     # validate on 3.17.2 and on production (what already fails there is not the rollout's), upgrade, store
     assert made["cells"] == 4 and made["passed"] == 4, made["failures"]
     assert not made["not_on_production"] and (run / "1.2.SBD.0" / SKLEARN / "cell.json").is_file()
+    production = only_cell(run, "1.2.SBD.0", SKLEARN)
+    upgrade = CellResult.from_json(next(run.glob(f"upgrade-3.17.2/{SKLEARN}*/cell.json")).read_text())
+    reused = stage(upgrade, "from-train").reason  # production's model, not trained a second time
+    where = "/".join(Path(production.cell_dir).parts[-3:])
+    assert reused == f"run {production.run_id}, reused from {where} (inputs unchanged)", reused
+    assert_served_both_ways(upgrade, done, session=False)
     assert made["verdict"] in ("GO WITH ACTIONS", "NO-GO") and done.returncode == made["exit_code"], done.stderr[-3000:]
     kinds = {f["kind"] for f in made["findings"]}
     # the seed's request refused with 415, the old sklearn model failing on 3.17.2, the file store's
