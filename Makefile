@@ -20,6 +20,7 @@
 #   make cleanup                    stop processes left by runs that were killed
 #   make cache [KEEP=N | CLEAR=1]   the trained-model cache (results/model-cache): size, keep the N newest, or empty it
 #   RETRAIN=1 make ...              train every model again (ROLLOUT_RETRAIN=1), even when one of the same inputs is kept
+#   FAIL_FAST=1 make ...            a cell stops at its first failed stage (ROLLOUT_FAIL_FAST=1): reproducing one failure
 
 PYTHON ?= python3
 # Python keeps compiled bytecode: with PYTHONDONTWRITEBYTECODE=1 (set on some machines and CI images)
@@ -30,6 +31,9 @@ NOX := $(TOOLS)/bin/nox
 export PATH := $(TOOLS)/bin:$(PATH)
 ifneq ($(RETRAIN),)
 export ROLLOUT_RETRAIN := $(RETRAIN)
+endif
+ifneq ($(FAIL_FAST),)
+export ROLLOUT_FAIL_FAST := $(FAIL_FAST)
 endif
 
 .PHONY: bootstrap docs test-all rollout decide validate matrix cells cell merge ci-lint upgrades stores models test unit lint lock cleanup cache clean-envs

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from rolloutcheck.spec.results import FAIL, CellResult
+from rolloutcheck.spec.results import FAIL, SKIP, CellResult
 from sessions import NOX, SHARED_MODELS, alive, copy_repo, foreground_job, ours
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(2400)]
@@ -27,17 +27,24 @@ def cell(run: Path, label: str, usecase: str) -> CellResult:
     return CellResult.from_json(next(run.glob(f"upgrade-{label}/{usecase}*/cell.json")).read_text())
 
 
-def test_an_upgrade_break_not_written_down_fails(tmp_path):
+def test_an_upgrade_break_not_written_down_fails_and_fail_fast_stops_there(tmp_path):
+    """The real AttributeError of production's sklearn model on 3.17.2 with its upgrade.yaml gone: FAIL at
+    local-probe, one line. With ROLLOUT_FAIL_FAST (a developer reproducing it) the cell stops there: the
+    retrained path, the model's own env and the pin remedies (a minute, tests/cells/test_e2e_rollout.py runs
+    them) are skipped, saying why."""
     repo = copy_repo(tmp_path / "repo")
     (repo / "probes" / SKLEARN / "upgrade.yaml").unlink()
     run = tmp_path / "run"
+    env = {**os.environ, "ROLLOUT_RUN_DIR": str(run), "ROLLOUT_FAIL_FAST": "1", **SHARED_MODELS}
     done = subprocess.run([NOX, "-s", f"upgrade-3.17.2({SKLEARN})"], cwd=repo, capture_output=True, text=True,
-                          env={**os.environ, "ROLLOUT_RUN_DIR": str(run), **SHARED_MODELS}, timeout=1800)  # fmt: skip
+                          env=env, timeout=1800)  # fmt: skip
     assert done.returncode != 0
     result = cell(run, "3.17.2", SKLEARN)
     failure = result.failure()
     assert (result.status, failure.stage) == (FAIL, "local-probe")
     assert "AttributeError" in failure.reason and "\n" not in failure.reason
+    after = [s for s in result.stages if s.stage in ("to-train", "speed", "model-env-serve", "pin-remedy")]
+    assert len(after) == 4 and all(s.status == SKIP and "ROLLOUT_FAIL_FAST" in s.reason for s in after), after
     assert not ours(run)
 
 

@@ -1,5 +1,5 @@
 """A validate cell's load stops at the time budget (ROLLOUT_SPEED_SECONDS), its count can be set
-(ROLLOUT_SPEED_REQUESTS); ROLLOUT_RETRAIN is read once."""
+(ROLLOUT_SPEED_REQUESTS); ROLLOUT_RETRAIN and ROLLOUT_FAIL_FAST are read once."""
 
 from __future__ import annotations
 
@@ -28,6 +28,8 @@ def test_settings_read_the_budget_and_the_retrain_switch(tmp_path):
     assert settings.speed.validate_seconds == 3.0 and settings.retrain
     assert settings.model_cache == tmp_path / "model-cache"
     assert not Settings.from_environ({"ROLLOUT_RESULTS": str(tmp_path)}).retrain
+    assert not settings.fail_fast and Settings.from_environ({"ROLLOUT_FAIL_FAST": " TRUE "}).fail_fast
+    assert not Settings.from_environ({"ROLLOUT_FAIL_FAST": "0"}).fail_fast
     assert settings.speed.validate_requests is None
     assert Settings.from_environ({"ROLLOUT_SPEED_REQUESTS": "5000"}).speed.validate_requests == 5000
     for bad in ("0", "-3", "1e4", "many"):

@@ -52,6 +52,29 @@ def test_a_failure_in_a_branch_skips_only_that_branch(tmp_path):
     assert run.result.status == FAIL
 
 
+def test_fail_fast_stops_the_cell_at_its_first_failure_across_branches(tmp_path):
+    """ROLLOUT_FAIL_FAST: the failure in one branch skips the other branches too (and finish() says so for
+    the stages never reached); a known break is no failure, so it stops nothing."""
+    known = written("model-env-serve", "AttributeError: 'str'", "scikit-learn 1.1 pickles fail on 1.9")
+    result = CellResult("3.17.2", "uc", str(tmp_path), kind="upgrade", from_label="1.2.SBD.0")
+    run = StageRunner(result, StepLog("t", lambda m: None), tmp_path, known, fail_fast=True)
+    run.step("config", "", passes)
+    with run.branch():
+        run.step("model-env-serve", "", fails)  # written down: XFAIL, the cell goes on
+    with run.branch():
+        run.step("local-serve", "", fails)
+        run.step("local-probe", "", passes)
+    with run.branch():
+        assert not run.step("to-train", "", passes)
+    run.finish()
+    stages = {s.stage: s for s in run.result.stages}
+    assert stages["model-env-serve"].status == XFAIL and stages["local-serve"].status == FAIL
+    for name in ("local-probe", "to-train", "pin-remedy"):
+        assert stages[name].status == SKIP, name
+        assert stages[name].reason == "skipped: stopped at the first failure, stage local-serve (ROLLOUT_FAIL_FAST)"
+    assert run.result.status == FAIL
+
+
 def test_a_known_break_is_xfail_and_the_rest_of_its_branch_too(tmp_path):
     known = written("local-serve", "AttributeError: 'str'", "scikit-learn 1.1 pickles fail on 1.9")
     run = upgrade_runner(tmp_path, known)

@@ -90,7 +90,7 @@ def run(request: CellRequest, make: Callable[[Started], KindCell]) -> CellResult
     cell = make(Started(request, result, cell_dir, marker))
     breakable = set(kind.breakable()) if kind.breaks_are_findings else set()
     runner = StageRunner(result, StepLog(cell.title(), request.printer), cell_dir / "logs", known=cell.known,
-                         finding=breakable.__contains__)  # fmt: skip
+                         finding=breakable.__contains__, fail_fast=request.settings.fail_fast)  # fmt: skip
 
     def body() -> None:
         if runner.step(CONFIG, cell.what(), cell.configure):

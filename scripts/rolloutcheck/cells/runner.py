@@ -28,9 +28,11 @@ Findings = Callable[[str], bool]  # stage -> whether its failure is a finding of
 class StageRunner:
     def __init__(
         self, result: CellResult, steps: StepLog, logs: Path, known: KnownBreaks | None = None,
-        finding: Findings | None = None,
+        finding: Findings | None = None, fail_fast: bool = False,
     ):  # fmt: skip
         self.result = result
+        self.fail_fast = fail_fast  # ROLLOUT_FAIL_FAST: the first failure stops the cell, branches or not
+        self.stopped: str | None = None  # that first failed stage; no branch's end resets it
         self.steps = steps
         self.logs = logs
         self.known = known or (lambda stage: ())
@@ -50,6 +52,9 @@ class StageRunner:
         """Run `work` as stage `name`; True when it passed."""
         if self._recorded(name):
             return not self.failed
+        if self.stopped:
+            self.result.stages.append(StageResult(name, SKIP, stopped_reason(self.stopped)))
+            return False
         if self.failed:
             self.result.stages.append(StageResult(name, SKIP, f"skipped: stage {self.failed} failed"))
             return False
@@ -134,6 +139,8 @@ class StageRunner:
         record.status, record.reason = FAIL, reason
         record.log = str(log or record.log)
         self.failed = self.failed or record.stage
+        if self.fail_fast:
+            self.stopped = self.stopped or record.stage
 
     def unexpected(self, record: StageResult, error: BaseException) -> None:
         log = self.log(record.stage)
@@ -151,7 +158,7 @@ class StageRunner:
         """Launch a background stage now (it is recorded when `run` waits for it); a failure to
         launch fails that stage at once."""
         name = name or stage.NAME
-        if self.failed:
+        if self.failed or self.stopped:
             return
         self.background[name] = time.monotonic()
         try:
@@ -189,9 +196,15 @@ class StageRunner:
         stages = self.result.expected_stages
         for name in stages:
             if not self._recorded(name):
-                why = f"stage {self.failed} failed" if self.failed else "run ended early"
-                self.result.stages.append(StageResult(name, SKIP, f"skipped: {why}"))
+                why = f"skipped: stage {self.failed} failed" if self.failed else "skipped: run ended early"
+                self.result.stages.append(
+                    StageResult(name, SKIP, stopped_reason(self.stopped) if self.stopped else why)
+                )
         self.result.stages.sort(key=lambda s: stages.index(s.stage) if s.stage in stages else len(stages))
+
+
+def stopped_reason(stage: str) -> str:
+    return f"skipped: stopped at the first failure, stage {stage} (ROLLOUT_FAIL_FAST)"
 
 
 def interrupted_reason(interrupt: KeyboardInterrupt) -> str:

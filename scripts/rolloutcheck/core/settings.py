@@ -71,6 +71,8 @@ VARIABLES: tuple[Variable, ...] = (
       "`:`-separated: their use cases are cells too (`examples/teams`)"),
     V("ROLLOUT_RETRAIN", "", "`1` (`make ... RETRAIN=1`): train every cell's model again, even when one of the same "
       "inputs is kept"),
+    V("ROLLOUT_FAIL_FAST", "", "`1` (`make ... FAIL_FAST=1`): a cell stops at its first failed stage, the rest "
+      "skipped saying so (no remedies tried: a developer reproducing one failure, not a decision)"),
 )  # fmt: skip
 
 
@@ -116,6 +118,7 @@ class Settings:
     extra_usecases: tuple[Path, ...] = ()  # ROLLOUT_EXTRA_USECASES: folders of more use cases (paths.py)
     models_from: str | None = None  # ROLLOUT_MODELS_FROM: a copy of production's store, its models checked
     retrain: bool = False  # ROLLOUT_RETRAIN=1: train even when a model of the same inputs is cached
+    fail_fast: bool = False  # ROLLOUT_FAIL_FAST=1: a cell's first failed stage skips every later one
     # the environment processes inherit (read-only copy): proxies, PATH, JAVA_HOME, ...
     environ: Mapping[str, str] = field(default_factory=dict)
 
@@ -153,7 +156,8 @@ class Settings:
             store_copy=_store_copy(environ),
             models_from=environ.get("ROLLOUT_MODELS_FROM") or None,
             extra_usecases=_extra_usecases(environ),
-            retrain=(environ.get("ROLLOUT_RETRAIN") or "").strip().lower() in ("1", "true", "yes"),
+            retrain=_flag(environ, "ROLLOUT_RETRAIN"),
+            fail_fast=_flag(environ, "ROLLOUT_FAIL_FAST"),
             environ=MappingProxyType(environ),
         )
 
@@ -229,6 +233,11 @@ def _count(environ: Mapping[str, str], name: str) -> int | None:
     if not raw.strip().isdigit() or int(raw) <= 0:
         raise SettingsError(f"{name}={raw!r} must be a positive whole number")
     return int(raw)
+
+
+def _flag(environ: Mapping[str, str], name: str) -> bool:
+    """A yes/no setting: `1`, `true` or `yes` (any case) is yes; anything else, or unset, no."""
+    return (environ.get(name) or "").strip().lower() in ("1", "true", "yes")
 
 
 def _positive(environ: Mapping[str, str], name: str, default: float, zero: bool = False) -> float:
