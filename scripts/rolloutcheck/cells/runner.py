@@ -52,11 +52,8 @@ class StageRunner:
         """Run `work` as stage `name`; True when it passed."""
         if self._recorded(name):
             return not self.failed
-        if self.stopped:
-            self.result.stages.append(StageResult(name, SKIP, stopped_reason(self.stopped)))
-            return False
-        if self.failed:
-            self.result.stages.append(StageResult(name, SKIP, f"skipped: stage {self.failed} failed"))
+        if self.stopped or self.failed:
+            self.result.stages.append(StageResult(name, SKIP, self._skipped_why()))
             return False
         if self.broken:
             self.result.stages.append(StageResult(name, XFAIL, f"not run: {self.broken} broke (a finding)"))
@@ -135,6 +132,12 @@ class StageRunner:
         finally:
             self.failed, self.broken = failed, broken
 
+    def _skipped_why(self) -> str:
+        """Why a stage does not run: the first failure under ROLLOUT_FAIL_FAST, else this branch's."""
+        if self.stopped:
+            return f"skipped: stopped at the first failure, stage {self.stopped} (ROLLOUT_FAIL_FAST)"
+        return f"skipped: stage {self.failed} failed" if self.failed else "skipped: run ended early"
+
     def _fail(self, record: StageResult, reason: str, log: Path | str | None = None) -> None:
         record.status, record.reason = FAIL, reason
         record.log = str(log or record.log)
@@ -196,15 +199,8 @@ class StageRunner:
         stages = self.result.expected_stages
         for name in stages:
             if not self._recorded(name):
-                why = f"skipped: stage {self.failed} failed" if self.failed else "skipped: run ended early"
-                self.result.stages.append(
-                    StageResult(name, SKIP, stopped_reason(self.stopped) if self.stopped else why)
-                )
+                self.result.stages.append(StageResult(name, SKIP, self._skipped_why()))
         self.result.stages.sort(key=lambda s: stages.index(s.stage) if s.stage in stages else len(stages))
-
-
-def stopped_reason(stage: str) -> str:
-    return f"skipped: stopped at the first failure, stage {stage} (ROLLOUT_FAIL_FAST)"
 
 
 def interrupted_reason(interrupt: KeyboardInterrupt) -> str:
