@@ -141,3 +141,14 @@ def copy_repo(target: Path) -> Path:
             (target / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(source, target / name)
     return target
+
+
+def need_python(version: str) -> None:
+    """Skip, with the install line, where the machine lacks the Python a test's project names."""
+    import pytest
+
+    from rolloutcheck.envs import interpreter
+
+    found = interpreter.find(version)
+    if found.missing:
+        pytest.skip(f"{found.missing} (pyenv install {version}, or uv python install {version})")

@@ -21,7 +21,12 @@ def assert_served_both_ways(result: CellResult, summary: str) -> None:
     assert "AttributeError" in probe.reason and "known break" in probe.reason
     inside = result.upgrade["model_env"]
     assert inside["logged_environment"] == "conda.yaml only"  # mlflow 1.2 logged no python_env.yaml
-    assert inside["mlflow"] == "3.17.2" and inside["scikit-learn"].startswith("1.")  # mlflow was unpinned
+    # mlflow 1.2 logged `mlflow` unpinned: as of the tests' index date (conftest.py) the rebuild gets 3.18.0,
+    # so the label is checked on the same rebuild with mlflow==3.17.2 pinned, and the unpinned one is said
+    assert inside["mlflow"] == "3.17.2" and inside["scikit-learn"].startswith("1.")
+    assert inside["unpinned"]["mlflow"] == "3.18.0" and inside["unpinned"]["pin"] == "mlflow==3.17.2", inside
+    served = next(s for s in result.stages if s.stage == "model-env-serve")
+    assert "the model environment got mlflow 3.18.0, not 3.17.2: the model's requirements do not pin it" in served.reason
     assert Path(inside["env"]).is_relative_to(ROOT / ".cache")  # not in $HOME
     assert result.from_label == "1.2.SBD.0" and result.upgrade["from_mlflow"] == "1.2.0"
     # the old model broke, so library pins were tried: each ends proven, not resolvable or still fails

@@ -3,7 +3,7 @@ __main__.py only call these). Exit codes are mapped here and nowhere else:
 
     0  every cell asked for passed        1  a cell failed or never reported, or a step failed
     2  bad input: settings, registry, arguments, nothing to act on
-A rollout decision (decide, rollout) exits 0 GO, 1 NO-GO, 3 GO WITH ACTIONS (reports/decision.py).
+A rollout decision (decide, rollout) exits 0 GO, 1 NO-GO, 2 BAD INPUT, 3 GO WITH ACTIONS (reports/decision.py).
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from rolloutcheck.core.settings import Settings
 from rolloutcheck.core.steplog import Printer, stderr
 from rolloutcheck.envs import merged as merged_reqs
 from rolloutcheck.envs import relock
-from rolloutcheck.inputs import acceptances, modelselect, registry, usecases
+from rolloutcheck.inputs import acceptances, modelselect, preflight, registry, usecases
 from rolloutcheck.inputs import stores as storeconfig
 from rolloutcheck.inputs.registry import Label
 from rolloutcheck.probes import curl, migrate
@@ -263,8 +263,26 @@ def matrix(tool: Tool, noxfile: Path, argv: list[str], nox_here: list[str], prin
     return _matrix(tool, noxfile, argv, nox_here, printer)[0]
 
 
+def bad_inputs(tool: Tool, chosen: Sequence[selection.Cell]) -> list[str]:
+    """Each repository file the chosen use-case cells read that is unreadable or incomplete, one line each
+    (preflight: files only, no process); a rollout stops on them before any cell runs."""
+    found: dict[str, None] = {}
+    for label, usecase in dict.fromkeys((c.label, c.usecase) for c in chosen if c.kind in ("validate", "upgrade")):
+        try:
+            preflight.check(tool.labels[label], usecase)
+        except ConfigError as error:
+            found[str(error)] = None
+    return list(found)
+
+
 def _matrix(
-    tool: Tool, noxfile: Path, argv: list[str], nox_here: list[str], printer: Printer, prefix: str | None = None
+    tool: Tool,
+    noxfile: Path,
+    argv: list[str],
+    nox_here: list[str],
+    printer: Printer,
+    prefix: str | None = None,
+    inputs_first: bool = False,
 ) -> tuple[int, Path | None]:
     parser = selection.selection_parser("nox -s matrix --", "run the cells of a selection into one run folder")
     parser.add_argument("--jobs", type=int, default=1, help="cells at once (make -jN matrix passes N)")
@@ -276,6 +294,14 @@ def _matrix(
         return _fail(printer, str(error), BAD_INPUT), None
     if not chosen:
         return _fail(printer, "the selection holds no cell", BAD_INPUT), None
+    if inputs_first:
+        bad = bad_inputs(tool, chosen)
+        if bad:
+            for line in bad:
+                printer(f"bad input: {line}")
+            return _fail(
+                printer, f"{len(bad)} file(s) of the repository to fix first: no cell was run", BAD_INPUT
+            ), None
     given = tool.settings.environ.get("ROLLOUT_RUN_DIR")  # make matrix ROLLOUT_RUN_DIR= passes it empty
     prefix = prefix or RUN_PREFIX.get(tuple(args.kind or ()), "matrix")
     run = tool.settings.run_dir if given else layout.new_run(tool.settings, prefix, args.shard)
@@ -288,12 +314,13 @@ def rollout(
     tool: Tool, label: str, noxfile: Path, argv: list[str], nox_here: list[str], printer: Printer = stderr
 ) -> int:
     """Every validate cell of `label`, every upgrade and store cell from production to it, into one
-    run through the matrix runner; then the decision. Exit code: the decision's (0, 1 or 3)."""
+    run through the matrix runner; then the decision. Exit code: the decision's (0, 1 or 3), or 2 when a
+    file of the repository a cell would read is bad (said in one line each, before any cell runs)."""
     kinds = [a for kind in KINDS for a in ("--kind", kind)]
     # production's own validate cells too: what already fails there is not the rollout's (decision.py)
     alongside = ["--production", tool.source] if tool.source != label else []
     argv = [*kinds, "--label", label, *alongside, *argv]
-    code, run = _matrix(tool, noxfile, argv, nox_here, printer, prefix=f"rollout-{label}")
+    code, run = _matrix(tool, noxfile, argv, nox_here, printer, prefix=f"rollout-{label}", inputs_first=True)
     if run is None:
         return code
     return decide(tool, [str(run)], printer)
@@ -326,6 +353,8 @@ def decide(tool: Tool, argv: list[str], printer: Printer = stderr) -> int:
     json_file, md_file = decision.write(run, made)
     html.write(run, found)  # the banner at the top of report.html
     print(decision.markdown(made), flush=True)
+    for line in decision.bad_input_lines(made):  # each bad file in one line, last: what to fix before anything
+        printer(f"bad input: {line}")
     printer(f"decision: {made.verdict} (exit code {made.exit_code}); {md_file}, {json_file}")
     return made.exit_code
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from rolloutcheck.spec.results import FAIL, PASS, SKIP, CellResult
-from sessions import ROOT, only_cell, stage, validate
+from sessions import ROOT, need_python, only_cell, stage, validate
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(1800)]
 
@@ -19,6 +19,8 @@ PYENV, AUTOLOG, EXAMPLE = "team_churn_pyenv", "team_housing_autolog", "team_iris
 
 def test_python_env_project_runs_on_the_python_it_names_and_a_label_that_cannot_is_one_lock_line(tmp_path):
     """The production label (mlflow 1.2, which predates python_env) runs it in the env the tool built."""
+    need_python("3.8")
+    need_python("3.10")
     run = tmp_path / "run"
     done = validate(f"validate-1.2.SBD.0({PYENV})", run)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]

@@ -60,6 +60,10 @@ def test_a_small_rollout_ends_with_a_decision_and_its_evidence(tmp_path):
         assert all(Path(e).exists() for e in finding["evidence"]), finding["evidence"]
     if made["verdict"] == "NO-GO":
         assert any(f["blocking"] for f in made["findings"])
+    # the old model's rebuilt environment took mlflow 3.18.0 from the index (issue 39): said, and the pin proven
+    unpinned = next(f for f in made["findings"] if f["stage"] == "model-env-serve")
+    assert unpinned["seen"].startswith("the model environment got mlflow 3.18.0, not 3.17.2"), unpinned
+    assert "pin `mlflow==3.17.2`" in unpinned["remedy"] and "held mlflow 3.17.2" in unpinned["proof"], unpinned
     retrain = next(f for f in made["findings"] if f["kind"] == "model retrain" and "upgrade" in f["cell"])
     assert retrain["proof"] and "validate cell 3.17.2 x sklearn_elasticnet_wine passed" in retrain["proof"]
     assert "Rollout decision: **" in done.stdout and 'id="decision"' in (run / "report.html").read_text()

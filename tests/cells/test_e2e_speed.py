@@ -22,7 +22,8 @@ pytestmark = [pytest.mark.e2e, pytest.mark.timeout(1800)]
 SPEED = {"ROLLOUT_SPEED_SECONDS": "6", "ROLLOUT_SPEED_REPEATS": "3", "ROLLOUT_SPEED_WORKERS": "2"}
 
 
-def test_a_model_slower_on_the_new_label_is_a_finding_with_figures_and_an_equal_one_is_none(tmp_path):
+@pytest.mark.alone  # a speed verdict: the machine to itself (issue 39: it read inconclusive beside another test)
+def test_a_model_slower_on_the_new_label_is_a_finding_with_figures_and_an_equal_one_never_a_regression(tmp_path):
     written = production_store("1.30.1", tmp_path / "production", kind="speed")
     copy = tmp_path / "copy"
     shutil.copytree(written.parent, copy)

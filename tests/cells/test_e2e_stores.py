@@ -197,14 +197,16 @@ def test_old_client_trains_against_the_new_tracking_server(tmp_path):
 
 
 def database_servers_in(run: Path) -> list[int]:
-    """Live `postgres` processes whose data folder is in the run (or its /tmp fallback), this instant."""
+    """Live `postgres` processes whose data folder is in the run (or the /tmp fallback its WHERE file names:
+    not another test's cluster under /tmp), this instant."""
+    fallbacks = tuple(w.read_text().splitlines()[0] for w in run.glob("**/store/postgres/WHERE") if w.read_text())
     found = []
     for proc in psutil.process_iter(["name"]):
         try:
             cwd = proc.cwd() if proc.info["name"] == "postgres" else ""
         except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
             continue
-        if cwd.startswith((str(run), "/tmp/rolloutcheck-pg-")):
+        if cwd and cwd.startswith((str(run), *fallbacks)):
             found.append(proc.pid)
     return found
 

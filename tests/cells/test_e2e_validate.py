@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import signal
 from pathlib import Path
 
@@ -23,6 +22,7 @@ from sessions import ROOT, alive, interrupt_while_serving, only_cell, ours, stag
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(1800)]
 
 SKLEARN = "sklearn_elasticnet_wine"
+UNPUBLISHED = "unpublished"  # a label whose mlflow is a local version: on no public index, ever
 
 
 @pytest.mark.parametrize(
@@ -69,22 +69,22 @@ def test_sklearn_cell_passes_end_to_end(tmp_path, label, seed_status, v2_status)
 
 
 def test_unresolvable_label_is_a_clear_lock_result(tmp_path):
-    """3.18.0 added by YAML only: a part it pins at 3.18.0 is not on the index (mlflow-skinny until 2026-12-02,
-    mlflow-tracing since)."""
+    """A label added by YAML only whose mlflow cannot exist on any index: a local version (PyPI refuses to
+    publish one). A future release was used before and turned green the day it was published (3.18.0)."""
     override = tmp_path / "versions.local.yaml"
-    override.write_text('labels:\n  "3.18.0": {mlflow: "mlflow==3.18.0"}\n')
+    override.write_text(f'labels:\n  "{UNPUBLISHED}": {{mlflow: "mlflow==3.17.2+{UNPUBLISHED}"}}\n')
     run = tmp_path / "run"
-    done = validate(f"validate-3.18.0({SKLEARN})", run, ROLLOUT_VERSIONS_OVERRIDE=str(override))
+    done = validate(f"validate-{UNPUBLISHED}({SKLEARN})", run, ROLLOUT_VERSIONS_OVERRIDE=str(override))
     assert done.returncode != 0
     assert "Traceback" not in done.stdout + done.stderr
-    result = only_cell(run, "3.18.0", SKLEARN)
+    result = only_cell(run, UNPUBLISHED, SKLEARN)
     lock = stage(result, "lock")
     assert lock.status == FAIL and lock.reason.startswith("unresolvable: ")
-    assert re.search(r"no version of mlflow-(skinny|tracing)==3\.18\.0", lock.reason), lock.reason
+    assert f"no version of mlflow==3.17.2+{UNPUBLISHED}" in lock.reason, lock.reason
     assert Path(lock.log).is_file()
     assert all(s.status == SKIP for s in result.stages[2:])
-    assert "| 3.18.0 (?) | FAIL lock: unresolvable" in done.stdout
-    assert not (ROOT / "envs" / SKLEARN / "3.18.0").exists()
+    assert f"| {UNPUBLISHED} (?) | FAIL lock: unresolvable" in done.stdout
+    assert not (ROOT / "envs" / SKLEARN / UNPUBLISHED).exists()
 
 
 def test_stale_lock_names_the_refresh_command(tmp_path):

@@ -12,7 +12,7 @@ from rolloutcheck.core.settings import Settings, SettingsError, SpeedLimits
 from rolloutcheck.probes.loadtest import Load
 
 
-def test_the_validate_load_stops_at_the_budget_and_keeps_its_request_count():
+def test_the_validate_load_stops_at_the_budget_and_keeps_its_request_count_on_a_stand_in_context():
     ctx = SimpleNamespace(usecase=SimpleNamespace(load=Load(requests=200, seconds=60.0)), limits=SpeedLimits())
     assert speed.bounded(ctx) == Load(requests=200, seconds=10.0)
     quick = SimpleNamespace(usecase=SimpleNamespace(load=Load(seconds=2.0)), limits=SpeedLimits())
@@ -37,7 +37,7 @@ def test_settings_read_the_budget_and_the_retrain_switch(tmp_path):
             Settings.from_environ({"ROLLOUT_SPEED_REQUESTS": bad})
 
 
-def test_the_reuse_key_holds_the_java_version_of_a_jvm_model(tmp_path, monkeypatch):
+def test_the_reuse_key_holds_the_java_version_of_a_jvm_model_with_stand_in_cell_state(tmp_path, monkeypatch):
     """A Java upgrade alone must train an h2o model again: the JVM is an input of its training."""
     import sys
     from pathlib import Path

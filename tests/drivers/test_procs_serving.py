@@ -302,6 +302,7 @@ time.sleep(300)
 """
 
 
+@pytest.mark.alone  # CPU thresholds: nothing else of the suite may load the machine meanwhile
 def test_busy_cores_sees_a_spinning_worker_and_settle_is_bounded(tmp_path):
     busy = subprocess.Popen([sys.executable, "-c", BUSY_CHILD])
     idle = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(300)"])
@@ -329,6 +330,7 @@ def test_busy_cores_sees_a_spinning_worker_and_settle_is_bounded(tmp_path):
             proc.wait()
 
 
+@pytest.mark.alone  # CPU thresholds: nothing else of the suite may load the machine meanwhile
 def test_others_cpu_counts_other_processes_not_the_cells_own(tmp_path):
     marker = procs.new_marker()
     spin = "import time\nend = time.monotonic() + 8\nwhile time.monotonic() < end: pass\ntime.sleep(30)"

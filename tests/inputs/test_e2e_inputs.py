@@ -88,6 +88,29 @@ def test_broken_inputs_fail_their_own_cell_and_the_rest_runs(tmp_path):
     good = CellResult.from_json((run / "1.2.SBD.0" / SKLEARN / "cell.json").read_text())
     assert good.status == PASS, output[-3000:]
     assert f"validate-1.2.SBD.0({SKLEARN}): success" in output
+    # the decision of that run: bad input, exit 2, each broken file named once; never "does not run on
+    # production" for a file of the repository (issue 43 item 0: it read GO)
+    decided = nox(repo, "-s", "decide", "--", str(run))
+    assert decided.returncode == 2, decided.stdout[-2000:] + decided.stderr[-2000:]
+    made = json.loads((run / "decision.json").read_text())
+    assert made["verdict"] == "BAD INPUT" and not made["not_on_production"]
+    assert {row["cell"].split(" x ")[1] for row in made["bad_input"]} == set(BROKEN)
+    for name, (where, _) in BROKEN.items():
+        assert sum(f"bad input: {where}" in line for line in decided.stderr.splitlines()) == 1, (name, decided.stderr)
+
+
+def test_a_rollout_with_a_bad_file_stops_before_any_cell_in_one_line_and_exit_2(tmp_path):
+    """Issue 43 item 0, as measured: a probe added without its expectation made `nox -s rollout-3.17.2 --
+    --usecase xgboost_adult` read GO, exit 0, "0 of 3 cells passed"."""
+    repo = copy_repo(tmp_path / "repo")
+    shutil.copy(repo / "probes" / "xgboost_adult" / "dataframe_split.curl", repo / "probes" / "xgboost_adult" /
+                "records.curl")  # fmt: skip
+    run = tmp_path / "run"
+    done = nox(repo, "-s", "rollout-3.17.2", "--", "--usecase", "xgboost_adult", ROLLOUT_RUN_DIR=str(run))
+    assert done.returncode == 2, done.stdout[-2000:] + done.stderr[-2000:]
+    lines = [line for line in done.stderr.splitlines() if "bad input: " in line]
+    assert len(lines) == 1 and "probes/xgboost_adult/records.curl: no expectation" in lines[0], done.stderr[-2000:]
+    assert "Traceback" not in done.stdout + done.stderr and not list(run.glob("*/*/cell.json"))
 
 
 def test_broken_registry_is_one_line_and_exit_2(tmp_path):

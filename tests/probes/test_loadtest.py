@@ -87,7 +87,9 @@ def test_load_only_targets_localhost():
 
 def test_interleaved_load_against_two_real_servers_is_bounded(tmp_path):
     marker = procs.new_marker()
-    ports, started = [net.free_port(), net.free_port()], []
+    ports, started = [net.free_port()], []
+    while len(ports) < 2:  # two distinct ports (a port just freed may be handed out twice)
+        ports += [p for p in [net.free_port()] if p not in ports]
     try:
         for port, delay in zip(ports, ("0.001", "0.05"), strict=True):  # 50 ms: slower even on a loaded machine
             started.append(procs.start([sys.executable, "-c", PING, str(port), delay], tmp_path / f"{port}.log",

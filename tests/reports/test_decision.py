@@ -14,7 +14,17 @@ from rolloutcheck.reports import decision, merge
 from rolloutcheck.reports.decision import Verdict
 from rolloutcheck.spec import layout
 from rolloutcheck.spec.kinds import STORE_UPGRADE, UPGRADE, VALIDATE
-from rolloutcheck.spec.results import FAIL, PASS, XFAIL, CellResult, ProbeResult, StageResult
+from rolloutcheck.spec.results import (
+    BAD_INPUT,
+    FAIL,
+    NOT_CHECKED,
+    PASS,
+    SKIP,
+    XFAIL,
+    CellResult,
+    ProbeResult,
+    StageResult,
+)
 from synthetic import probe, write_cell
 
 SEED = "known break: mlflow 2.0 changed the scoring protocol (seen: HTTP 415)"
@@ -289,22 +299,76 @@ def failing_upgrade(stage: str, reason: str, usecase="uc") -> CellResult:
     return CellResult("3.17.2", usecase, "/r/up", kind="upgrade", from_label="1.2.SBD.0", stages=stages)
 
 
-def test_what_fails_on_production_itself_never_blocks_and_is_listed():
+def test_what_fails_on_production_itself_is_listed_and_the_upgrade_it_stopped_is_not_checked():
     """A project that does not run on production cannot be broken by the rollout: its validate cell on
-    production, its upgrade cell failing on the from side and a new-label cell failing the same way are
-    listed apart; a different failure on the new label still blocks."""
+    production and a new-label cell failing the same way are listed apart; its upgrade cell, stopped on
+    the from side, is a check that never ran: "not checked", which never reads GO (it did, issue 43 item 0);
+    a different failure on the new label still blocks."""
     on_production = validate("1.2.SBD.0", "team", failing="train")
-    cells = [on_production, failing_upgrade("from-train", "boom", "team"), validate("3.17.2", "team", failing="train")]
+    stopped = failing_upgrade("from-train", "boom", "team")
+    cells = [on_production, stopped, validate("3.17.2", "team", failing="train")]
     made = decision.decide(cells, production="1.2.SBD.0")
-    assert made.verdict is Verdict.GO and not made.failures
-    assert [row["cell"] for row in made.not_on_production] == [c.title for c in cells]
+    assert made.verdict is Verdict.NO_GO and not made.failures and made.exit_code == 1
+    assert [row["cell"] for row in made.not_on_production] == [cells[0].title, cells[2].title]
+    assert [row["cell"] for row in made.not_checked] == [stopped.title]
+    assert "team does not run on production (1.2.SBD.0) today: train - boom" in made.not_checked[0]["why"]
     assert "does not run on production (1.2.SBD.0) today" in made.not_on_production[0]["why"]
-    assert "already broken on production" in made.not_on_production[2]["why"]
-    assert "Does not run on production today" in decision.markdown(made)
+    assert "already broken on production" in made.not_on_production[1]["why"]
+    shown = decision.markdown(made)
+    assert "Does not run on production today" in shown and "Blocking: not checked" in shown
+    alone = decision.decide([on_production, validate("3.17.2", "team", failing="train")], production="1.2.SBD.0")
+    assert alone.verdict is Verdict.GO  # no upgrade asked for: nothing of the rollout went unchecked
     different = validate("3.17.2", "team", failing="serve")
     made = decision.decide([on_production, different], production="1.2.SBD.0")
     assert made.verdict is Verdict.NO_GO and [row["stage"] for row in made.failures] == ["serve"]
     assert decision.decide(cells).verdict is Verdict.NO_GO  # without production named, nothing is excused
+
+
+def bad_config(cell: CellResult, file: str = "probes/uc/records.curl") -> CellResult:
+    """The cell as the runner records a ConfigError at config: FAIL naming the file, the rest skipped."""
+    cell.stages = [StageResult(s.stage, SKIP, "skipped: stage config failed") for s in cell.stages]
+    cell.stages[0] = StageResult("config", FAIL, f"{file}: no expectation: add uc/records.expect.yaml",
+                                 details={BAD_INPUT: file})  # fmt: skip
+    return cell
+
+
+def test_a_bad_file_of_the_repository_is_bad_input_never_production_s_failure_nor_go():
+    """Issue 43 item 0: a probe file without its expectation failed every cell of its use case at config,
+    on production's label too, and the decision read GO, exit 0 ("does not run on production today")."""
+    cells = [bad_config(validate("1.2.SBD.0")), bad_config(validate("3.17.2")),
+             bad_config(failing_upgrade("config", "x"))]  # fmt: skip
+    made = decision.decide(cells, production="1.2.SBD.0")
+    assert made.verdict is Verdict.BAD_INPUT and made.exit_code == 2
+    assert not made.not_on_production and not made.not_checked and not made.failures
+    assert {row["file"] for row in made.bad_input} == {"probes/uc/records.curl"}
+    (line,) = decision.bad_input_lines(made)  # one line naming the file, however many cells read it
+    assert line.startswith("probes/uc/records.curl: no expectation") and "3 cell(s)" in line
+    assert "## Bad input" in decision.markdown(made)
+    # beside a whole healthy rollout it still decides nothing
+    made = decision.decide([*cells, validate("3.17.2", "other")], production="1.2.SBD.0")
+    assert made.verdict is Verdict.BAD_INPUT
+
+
+def test_a_models_cell_that_could_not_read_production_s_model_is_not_checked():
+    stages = [StageResult(s, SKIP, "skipped") for s in UPGRADE.stages()]
+    stages[0] = StageResult("config", FAIL, "m: artifacts not in the copy", details={NOT_CHECKED: "m: not in the copy"})
+    cell = CellResult("3.17.2", "m", "/r/m", kind="upgrade", from_label="1.2.SBD.0", stages=stages)
+    made = decision.decide([validate(), cell], production="1.2.SBD.0")
+    assert made.verdict is Verdict.NO_GO and not made.failures and made.not_checked[0]["why"] == "m: not in the copy"
+
+
+def test_a_model_env_that_got_another_mlflow_than_the_label_is_a_finding_proven_by_the_pinned_rebuild():
+    cell = upgrade(broken=("model-env-probe",))
+    cell.upgrade["model_env"] = {"mlflow": "3.17.2", "unpinned": {"mlflow": "3.18.0", "pin": "mlflow==3.17.2"}}
+    made = decision.decide([cell])
+    (pinned,) = [f for f in made.findings if f.stage == "model-env-serve"]
+    assert pinned.kind == "requirement change" and not pinned.blocking
+    assert pinned.seen.startswith("the model environment got mlflow 3.18.0, not 3.17.2: the model's requirements")
+    assert "pin `mlflow==3.17.2`" in pinned.remedy and "model-env-probe xfail" in pinned.proof
+    cell.stages = [StageResult(s.stage, FAIL, "x") if s.stage == "model-env-serve" else s for s in cell.stages]
+    assert next(f for f in decision.decide([cell]).findings if f.stage == "model-env-serve").blocking
+    cell.upgrade["model_env"] = {"mlflow": "3.17.2"}  # the rebuild held the label's mlflow: nothing to say
+    assert not [f for f in decision.decide([cell]).findings if f.stage == "model-env-serve"]
 
 
 def test_a_python_move_is_a_finding_proven_by_its_remedy_cell():

@@ -28,7 +28,7 @@ from rolloutcheck.cells.stages.upgrade.pin import model_libraries
 from rolloutcheck.cells.upgrade import UpgradeCell
 from rolloutcheck.cells.validate import make_context
 from rolloutcheck.core import paths, versionmatch
-from rolloutcheck.core.errors import ConfigError
+from rolloutcheck.core.errors import ConfigError, NotChecked
 from rolloutcheck.drivers.inenv.check_run import input_example  # plain Python: reads the model's files only
 from rolloutcheck.envs import backends, interpreter
 from rolloutcheck.inputs import modelselect, preflight, requirements, usecases
@@ -61,8 +61,8 @@ def chosen(given: str | None, model_id: str) -> production.ProductionModel:
     model = next((m for m in found if m.id == model_id), None)
     if model is None:
         raise ConfigError(modelselect.MODELS_FILE, f"selects no model {model_id} in {given} any more")
-    if model.problem:
-        raise ConfigError(modelselect.MODELS_FILE, model.problem)
+    if model.problem:  # production's model itself cannot be read: not checked, which never allows GO
+        raise NotChecked(f"{model.shown}: {model.problem}")
     return model
 
 

@@ -16,10 +16,22 @@ from pathlib import Path
 from types import ModuleType
 
 from rolloutcheck.core import quiet
-from rolloutcheck.core.errors import Failure
+from rolloutcheck.core.errors import ConfigError, Failure, NotChecked
 from rolloutcheck.core.steplog import StepLog
 from rolloutcheck.spec import breaks
-from rolloutcheck.spec.results import FAIL, FINDING, KNOWN_BREAK, PASS, SKIP, XFAIL, XPASS, CellResult, StageResult
+from rolloutcheck.spec.results import (
+    BAD_INPUT,
+    FAIL,
+    FINDING,
+    KNOWN_BREAK,
+    NOT_CHECKED,
+    PASS,
+    SKIP,
+    XFAIL,
+    XPASS,
+    CellResult,
+    StageResult,
+)
 
 KnownBreaks = Callable[[str], Sequence[tuple[re.Pattern[str], breaks.Described]]]  # stage -> its written-down breaks
 Findings = Callable[[str], bool]  # stage -> whether its failure is a finding of the decision (XFAIL), not a FAIL
@@ -88,6 +100,10 @@ class StageRunner:
                         probe.status, probe.reason = XFAIL, why(probe.reason)
             else:
                 self._fail(record, failure.reason, failure.log)
+                if isinstance(failure, ConfigError):  # the repository's own input: bad input, not a verdict
+                    record.details[BAD_INPUT] = failure.file
+                elif isinstance(failure, NotChecked):
+                    record.details[NOT_CHECKED] = failure.reason
         except KeyboardInterrupt as interrupt:
             self._fail(record, interrupted_reason(interrupt))
             raise

@@ -19,7 +19,7 @@ from rolloutcheck.cells.stages import serve, tracking
 from rolloutcheck.cells.stages.upgrade import oldmodel
 from rolloutcheck.cells.validate import make_context
 from rolloutcheck.core import paths
-from rolloutcheck.core.errors import ConfigError
+from rolloutcheck.core.errors import NotChecked
 from rolloutcheck.envs import interpreter
 from rolloutcheck.inputs import preflight, requirements
 from rolloutcheck.inputs.registry import Label
@@ -60,7 +60,7 @@ class UpgradeCell:
         if on_production is not None and on_production.status != PASS:  # nothing of production's to break
             failed = on_production.failure()
             where = f"{failed.stage} - {failed.reason[:200]}" if failed else "a probe failed"
-            raise ConfigError(f"{usecase} does not run on production ({source.name}) today: {where}")
+            raise NotChecked(f"{usecase} does not run on production ({source.name}) today: {where}")
         common = dict(
             cell_dir=started.cell_dir, marker=started.marker, result=started.result, settings=request.settings
         )

@@ -17,7 +17,7 @@ import os
 import tempfile
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -36,12 +36,13 @@ class Waited:
         return {"alone": self.alone, "waited_s": round(self.seconds, 1)}
 
 
-class _Lock:
-    """This process's hold: one shared descriptor while a stage runs (stages do not nest across cells)."""
+class Lock:
+    """One process's hold on a lock folder: one shared descriptor while a stage runs (stages do not nest
+    across cells). The tool uses one (`DIRECTORY`); the test suite another, for tests that time things."""
 
-    def __init__(self) -> None:
+    def __init__(self, directory: Path = DIRECTORY) -> None:
         self.shared: int | None = None
-        self.directory = DIRECTORY
+        self.directory = directory
 
     def _open(self, name: str) -> int:
         self.directory.mkdir(parents=True, exist_ok=True)
@@ -62,8 +63,40 @@ class _Lock:
             os.close(self.shared)  # closing releases the flock
             self.shared = None
 
+    @contextmanager
+    def busy(self) -> Iterator[None]:
+        """A stage's hold: shared with every other stage, never with a comparison. Re-entrant."""
+        if self.shared is not None:
+            yield
+            return
+        self.take_shared()
+        try:
+            yield
+        finally:
+            self.drop_shared()
 
-_LOCK = _Lock()
+    @contextmanager
+    def alone(self, max_wait: float) -> Iterator[Waited]:
+        """Hold the machine alone for a comparison, waiting at most `max_wait` seconds for the stages
+        running elsewhere to end; the caller's own stage gives its hold up meanwhile."""
+        own = self.shared is not None
+        self.drop_shared()
+        waited, started = Waited(), time.monotonic()
+        gate, fd = self._open("gate"), self._open("machine")
+        try:
+            waited.alone = _poll(gate, started, max_wait) and _poll(fd, started, max_wait)
+            waited.seconds = time.monotonic() - started
+            if not waited.alone:  # measured anyway, said so: let the stages waiting at the gate go on
+                fcntl.flock(gate, fcntl.LOCK_UN)
+            yield waited
+        finally:
+            os.close(fd)
+            os.close(gate)
+            if own:
+                self.take_shared()
+
+
+_LOCK = Lock()
 
 
 def use(directory: Path) -> None:
@@ -71,38 +104,14 @@ def use(directory: Path) -> None:
     _LOCK.directory = directory
 
 
-@contextmanager
-def busy() -> Iterator[None]:
-    """A stage's hold: shared with every other stage, never with a comparison. Re-entrant."""
-    if _LOCK.shared is not None:
-        yield
-        return
-    _LOCK.take_shared()
-    try:
-        yield
-    finally:
-        _LOCK.drop_shared()
+def busy() -> AbstractContextManager[None]:
+    """This process's stage hold on the tool's lock (Lock.busy)."""
+    return _LOCK.busy()
 
 
-@contextmanager
-def alone(max_wait: float) -> Iterator[Waited]:
-    """Hold the machine alone for a comparison, waiting at most `max_wait` seconds for the stages
-    running elsewhere to end; the caller's own stage gives its hold up meanwhile."""
-    own = _LOCK.shared is not None
-    _LOCK.drop_shared()
-    waited, started = Waited(), time.monotonic()
-    gate, fd = _LOCK._open("gate"), _LOCK._open("machine")
-    try:
-        waited.alone = _poll(gate, started, max_wait) and _poll(fd, started, max_wait)
-        waited.seconds = time.monotonic() - started
-        if not waited.alone:  # measured anyway, said so: let the stages waiting at the gate go on
-            fcntl.flock(gate, fcntl.LOCK_UN)
-        yield waited
-    finally:
-        os.close(fd)
-        os.close(gate)
-        if own:
-            _LOCK.take_shared()
+def alone(max_wait: float) -> AbstractContextManager[Waited]:
+    """This process's comparison hold on the tool's lock (Lock.alone)."""
+    return _LOCK.alone(max_wait)
 
 
 def _poll(fd: int, started: float, max_wait: float) -> bool:

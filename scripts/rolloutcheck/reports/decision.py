@@ -1,6 +1,8 @@
 """The answer: a run's cells turned into a rollout decision, its findings, and the proof of each remedy.
 
-    NO-GO            a cell failed or never reported, or a finding has no proven remedy and nobody accepted it
+    BAD INPUT        a file of the repository a cell read is unreadable or incomplete: nothing was decided
+    NO-GO            a cell failed or never reported, a check could not run (not checked), or a finding has no
+                     proven remedy and nobody accepted it
     GO WITH ACTIONS  every finding has a remedy proven in this run (or is accepted in envs/rollout.yaml)
     GO               no finding at all
 
@@ -46,9 +48,10 @@ class Verdict(StrEnum):
     GO = "GO"
     GO_WITH_ACTIONS = "GO WITH ACTIONS"
     NO_GO = "NO-GO"
+    BAD_INPUT = "BAD INPUT"
 
 
-EXIT_CODES = {Verdict.GO: 0, Verdict.NO_GO: 1, Verdict.GO_WITH_ACTIONS: 3}  # docs: README, concepts/decision.md
+EXIT_CODES = {Verdict.GO: 0, Verdict.NO_GO: 1, Verdict.BAD_INPUT: 2, Verdict.GO_WITH_ACTIONS: 3}  # docs: README
 
 # the kinds' titles, as findings carry them (declared once in spec/findings.py)
 CLIENT_REQUEST, RETRAIN, ORDER = findings_.CLIENT_REQUEST.title, findings_.RETRAIN.title, findings_.ORDER.title
@@ -92,6 +95,8 @@ class Decision:
     stale: list[dict]  # acceptances that match no finding
     changed: dict = field(default_factory=dict)  # since the previous decision of the same labels
     not_on_production: list[dict] = field(default_factory=list)  # cells that fail because production does today
+    not_checked: list[dict] = field(default_factory=list)  # checks that could not run at all, and why: never GO
+    bad_input: list[dict] = field(default_factory=list)  # cells that failed on a file of the repository: BAD INPUT
     not_run: list[dict] = field(default_factory=list)  # checks that did not run, and why: never evidence for GO
     notes: list[str] = field(default_factory=list)  # what the decision did not look at
     speed: list[dict] = field(default_factory=list)  # production's server against every path measured (speed_rows)
@@ -231,6 +236,33 @@ def requirement_findings(cells: Sequence[CellResult], labels: Mapping[str, Label
                     "the reason written down; no cell without it ran)" if passed else None,
                     [c.cell_dir for c in validate],
                 )  # fmt: skip
+
+
+def model_env_findings(cells: Sequence[CellResult]) -> Iterable[Finding]:
+    """Per label: the old models whose rebuilt environment got another mlflow than the label (their logged
+    requirements name `mlflow` unpinned, so the index of the day decides). The label itself was checked on
+    the same rebuild with `mlflow==<label>` pinned (cells/stages/upgrade/oldmodel.py): that run proves the
+    pin; the unpinned rebuild shows it is needed."""
+    by_label: dict[str, list[CellResult]] = {}
+    for cell in cells:
+        if (cell.upgrade.get("model_env") or {}).get("unpinned"):
+            by_label.setdefault(cell.label, []).append(cell)
+    for label, hit in by_label.items():
+        first = hit[0].upgrade["model_env"]
+        pin, got = first["unpinned"]["pin"], first["unpinned"].get("mlflow", "?")
+        served = [c for c in hit if {s.stage: s.status for s in c.stages}.get("model-env-serve") in (PASS, XFAIL)]
+        names = [(c.upgrade.get("model") or {}).get("shown") or c.usecase for c in hit]
+        probes = "; ".join(f"{c.usecase}: model-env-probe {s.status}" for c in served for s in c.stages
+                           if s.stage == "model-env-probe")  # fmt: skip
+        yield Finding(
+            finding_id(REQUIREMENT, "model-env mlflow", label), REQUIREMENT, hit[0].title, "model-env-serve",
+            f"{findings_.unpinned_mlflow(got, first.get('mlflow', '?'))} (models logged by {hit[0].from_label})", names,
+            f"pin `{pin}` in the requirements of every model served with `--env-manager` on {label} (or serve "
+            "them with `--env-manager local`): without it each rebuild takes the newest mlflow on the index",
+            (f"the same rebuild with `{pin}` pinned held mlflow {first.get('mlflow')} and served ({probes}); "
+             f"without the pin it got mlflow {got}") if len(served) == len(hit) else None,
+            [c.cell_dir for c in hit], cells=[c.title for c in hit],
+        )  # fmt: skip
 
 
 def store_pin_findings(cells: Sequence[CellResult], pins: Sequence[StorePin]) -> tuple[list[Finding], list[str]]:
@@ -397,19 +429,29 @@ def _production_failures(cells: Sequence[CellResult], production: str | None) ->
 def _already_broken(
     cell: CellResult, failure: StageResult, production: str | None, broken: Mapping[str, StageResult]
 ) -> str | None:
-    """Why a failed cell is production's own failure, not the rollout's (None: it is the rollout's)."""
+    """Why a failed validate cell is production's own failure, not the rollout's (None: it is the rollout's)."""
+    known = broken.get(cell.usecase)
+    if known is None or cell.kind != "validate":
+        return None
+    if cell.label == production:
+        return f"does not run on production ({production}) today"
+    same = failure.stage == known.stage and breaks.normalized(failure.reason) == breaks.normalized(known.reason)
+    return f"already broken on production ({production}) the same way" if same else None
+
+
+def _not_checked(
+    cell: CellResult, failure: StageResult, production: str | None, broken: Mapping[str, StageResult]
+) -> str | None:
+    """Why a failed upgrade, store or models cell is a check that could not run at all (None: it ran and
+    failed): the cell said so (NotChecked), or it stopped on production's side where production's own
+    validate cell of that use case fails today. Never the rollout's failure, never evidence for GO."""
+    if failure.not_checked:
+        return failure.not_checked
     usecase = cell.upgrade.get("usecase", cell.usecase) if cell.kind == "store-upgrade" else cell.usecase
     known = broken.get(usecase)
-    if known is None:
-        return None
-    if cell.kind == "validate" and cell.label == production:
-        return f"does not run on production ({production}) today"
     on_production_side = failure.stage.startswith("from-") or failure.stage == "config"
-    if cell.kind in ("upgrade", "store-upgrade") and cell.from_label == production and on_production_side:
+    if known is not None and cell.kind != "validate" and cell.from_label == production and on_production_side:
         return f"{usecase} does not run on production ({production}) today: {known.stage} - {known.reason[:200]}"
-    same = failure.stage == known.stage and breaks.normalized(failure.reason) == breaks.normalized(known.reason)
-    if cell.kind == "validate" and same:
-        return f"already broken on production ({production}) the same way"
     return None
 
 
@@ -436,17 +478,23 @@ def decide(
     """The decision of a run's cells (the missing ones included as FAIL cells). `problems`: inputs the
     decision needed and could not read (each blocks, one line); `notes`: what it did not look at."""
     today = today or dt.date.today()
-    failures, not_on_production = [], []
+    failures, not_on_production, not_checked, bad_input = [], [], [], []
     broken = _production_failures(cells, production)
     for cell in cells:
         if cell.status != PASS:
             failure = cell.failure()
             row = {"cell": cell.title, "stage": failure.stage, "reason": failure.reason,
                    "log": failure.log or cell.cell_dir}  # fmt: skip
-            why = None if cell.problem else _already_broken(cell, failure, production, broken)
+            if failure.bad_input:  # the input's fault, on production's label too: never "does not run there"
+                bad_input.append(row | {"file": failure.bad_input})
+                continue
             if cell.upgrade.get("python_move") and cell.kind == "validate" and not cell.problem:
                 continue  # a finding of its own (the Python move), blocking unless proven
-            if why:
+            unchecked = None if cell.problem else _not_checked(cell, failure, production, broken)
+            why = None if cell.problem else _already_broken(cell, failure, production, broken)
+            if unchecked:
+                not_checked.append(row | {"why": unchecked})
+            elif why:
                 not_on_production.append(row | {"why": why})
             else:
                 failures.append(row)
@@ -456,7 +504,7 @@ def decide(
     pinned, pin_notes = store_pin_findings(ours, store_pins)
     speed = speed_rows(ours)
     slower, speed_notes = speed_findings(speed)
-    found = [*findings(ours), *requirement_findings(ours, labels or {}), *pinned, *slower,
+    found = [*findings(ours), *requirement_findings(ours, labels or {}), *model_env_findings(ours), *pinned, *slower,
              *downtime_findings(ours, bench)]  # fmt: skip
     by_id = {i: f for f in found for i in (f.id, *f.members)}
     former = {i: f for f in found for i in f.former if i not in by_id}
@@ -471,7 +519,9 @@ def decide(
             finding.note = f"accepted by {acceptance.by} until {acceptance.until}: lapsed"
         else:
             finding.accepted = {"by": acceptance.by, "why": acceptance.why, "until": acceptance.until}
-    if failures or not cells or any(f.blocking for f in found):
+    if bad_input:
+        verdict = Verdict.BAD_INPUT
+    elif failures or not_checked or not cells or any(f.blocking for f in found):
         verdict = Verdict.NO_GO
     else:
         verdict = Verdict.GO_WITH_ACTIONS if found else Verdict.GO
@@ -484,6 +534,8 @@ def decide(
         found,
         stale,
         not_on_production=not_on_production,
+        not_checked=not_checked,
+        bad_input=bad_input,
         not_run=_not_run(cells),
         notes=[*notes, *pin_notes, *speed_notes],
         speed=speed,
@@ -518,6 +570,15 @@ def markdown(decision: Decision) -> str:
     lines = [f"# Rollout decision: **{decision.verdict}** ({labels})", "",
              f"{decision.passed} of {decision.cells} cells passed; {len(decision.findings)} finding(s), "
              f"{sum(f.blocking for f in decision.findings)} blocking. Exit code {decision.exit_code}.", ""]  # fmt: skip
+    if decision.bad_input:
+        lines += ["## Bad input: fix these files of the repository, then run again (nothing was decided)", ""]
+        lines += [f"- {line}" for line in bad_input_lines(decision)] + [""]
+    if decision.not_checked:
+        lines += ["## Blocking: not checked (the check could not run; never evidence for GO)", ""]
+        lines += [
+            f"- {f['cell']}: **{f['stage']}** - {f['why'][:300]} ([log]({f['log']}))" for f in decision.not_checked
+        ]
+        lines.append("")
     if decision.failures:
         lines += ["## Blocking: cells that failed or never reported", ""]
         lines += [f"- {f['cell']}: **{f['stage']}** - {f['reason']} ([log]({f['log']}))" for f in decision.failures]
@@ -574,6 +635,15 @@ def markdown(decision: Decision) -> str:
             "",
         ]
     return "\n".join(lines)
+
+
+def bad_input_lines(decision: Decision) -> list[str]:
+    """One line per bad file: the file and what is wrong with it (the cells that read it, counted)."""
+    by_reason: dict[str, list[str]] = {}
+    for row in decision.bad_input:
+        by_reason.setdefault(row["reason"], []).append(row["cell"])
+    return [f"{reason} ({len(cells)} cell(s): {', '.join(cells[:3])}{', ...' if len(cells) > 3 else ''})"
+            for reason, cells in by_reason.items()]  # fmt: skip
 
 
 def speed_line(row: dict) -> str:

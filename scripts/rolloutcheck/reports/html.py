@@ -268,7 +268,9 @@ def decision_view(run: Path) -> dict | None:
         made = json.loads((run / "decision.json").read_text())
     except (OSError, ValueError):
         return None
-    css = {"GO": "pass", "GO WITH ACTIONS": "xfail", "NO-GO": "fail"}.get(made.get("verdict"), "fail")
+    css = {"GO": "pass", "GO WITH ACTIONS": "xfail", "NO-GO": "fail", "BAD INPUT": "fail"}.get(
+        made.get("verdict"), "fail"
+    )
     made["findings"] = sorted(made.get("findings", []), key=lambda f: not f.get("blocking"))  # stable
     for failure in made.get("failures", [])[:BANNER_ITEMS]:
         failure["link"] = _link(str(failure.get("log") or run), run) or "."

@@ -74,3 +74,8 @@ FINDING_KINDS: dict[str, FindingKind] = {
               DOWNTIME, OUT_OF_DATE, UNWRITTEN, KNOWN)
 }  # fmt: skip
 WRITABLE = tuple(k.key for k in FINDING_KINDS.values() if k.writable)  # what a known break's `kind:` may say
+
+
+def unpinned_mlflow(got: str, label_mlflow: str) -> str:
+    """How a stage and the decision say that a rebuilt model environment did not hold the label's mlflow."""
+    return f"the model environment got mlflow {got}, not {label_mlflow}: the model's requirements do not pin it"

@@ -32,6 +32,9 @@ class Status(StrEnum):
 PASS, FAIL, SKIP, XFAIL, XPASS = Status.PASS, Status.FAIL, Status.SKIP, Status.XFAIL, Status.XPASS
 KNOWN_BREAK = "known break"  # an XFAIL's reason starts so: a written-down break was seen (spec/breaks.py)
 FINDING = "breaks production's model"  # an XFAIL's reason starts so: a break of a models cell (kinds.py), a finding
+# A failed stage's typed cause, in its details (the runner sets them from the Failure raised):
+BAD_INPUT = "bad_input"  # the repository file that is unreadable or incomplete (a ConfigError): the input's fault
+NOT_CHECKED = "not_checked"  # why the check could not run (a NotChecked): neither a pass nor the rollout's break
 
 
 @dataclass
@@ -42,6 +45,16 @@ class StageResult:
     seconds: float = 0.0
     log: str | None = None
     details: dict = field(default_factory=dict)  # "breaks": what its XFAIL is (spec/breaks.py Match.as_dict)
+
+    @property
+    def bad_input(self) -> str | None:
+        """The repository file a FAIL blames (a ConfigError), else None."""
+        return self.details.get(BAD_INPUT) if self.status == FAIL else None
+
+    @property
+    def not_checked(self) -> str | None:
+        """Why a FAIL is a check that could not run (a NotChecked), else None."""
+        return self.details.get(NOT_CHECKED) if self.status == FAIL else None
 
 
 @dataclass
