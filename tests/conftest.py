@@ -52,7 +52,9 @@ if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
 # Tests that time things (a speed verdict, a CPU threshold, a signal's timing) run with the machine to
 # themselves: they hold this lock alone (marker `alone`), every other test holds it shared. Its gate keeps
 # a waiting timed test from being starved by the other worker's stream of short tests (core/quiet.py).
-TESTS_LOCK = quiet.Lock(Path(tempfile.gettempdir()) / f"rolloutcheck-tests-{hashlib.sha1(str(ROOT).encode()).hexdigest()[:8]}")
+TESTS_LOCK = quiet.Lock(
+    Path(tempfile.gettempdir()) / f"rolloutcheck-tests-{hashlib.sha1(str(ROOT).encode()).hexdigest()[:8]}"
+)
 
 
 @pytest.fixture(autouse=True)

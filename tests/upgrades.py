@@ -26,7 +26,9 @@ def assert_served_both_ways(result: CellResult, summary: str) -> None:
     assert inside["mlflow"] == "3.17.2" and inside["scikit-learn"].startswith("1.")
     assert inside["unpinned"]["mlflow"] == "3.18.0" and inside["unpinned"]["pin"] == "mlflow==3.17.2", inside
     served = next(s for s in result.stages if s.stage == "model-env-serve")
-    assert "the model environment got mlflow 3.18.0, not 3.17.2: the model's requirements do not pin it" in served.reason
+    assert (
+        "the model environment got mlflow 3.18.0, not 3.17.2: the model's requirements do not pin it" in served.reason
+    )
     assert Path(inside["env"]).is_relative_to(ROOT / ".cache")  # not in $HOME
     assert result.from_label == "1.2.SBD.0" and result.upgrade["from_mlflow"] == "1.2.0"
     # the old model broke, so library pins were tried: each ends proven, not resolvable or still fails

@@ -27,7 +27,9 @@ from rolloutcheck.core.steplog import Printer, stderr
 from rolloutcheck.envs import merged as merged_reqs
 from rolloutcheck.envs import relock
 from rolloutcheck.inputs import acceptances, modelselect, preflight, registry, usecases
+from rolloutcheck.inputs import production as production_decl
 from rolloutcheck.inputs import stores as storeconfig
+from rolloutcheck.inputs.production import Production
 from rolloutcheck.inputs.registry import Label
 from rolloutcheck.probes import curl, migrate
 from rolloutcheck.reports import aggregate, bench, decision, html
@@ -46,19 +48,19 @@ class Tool:
 
     settings: Settings
     labels: dict[str, Label]
-    production: str
+    production: Production
 
     @property
     def source(self) -> str:
-        """Where upgrades start: ROLLOUT_FROM, else `production:` of envs/versions.yaml."""
-        return self.settings.from_label or self.production
+        """Where upgrades start: ROLLOUT_FROM, else `label:` of envs/production.yaml."""
+        return self.settings.from_label or self.production.label
 
     @classmethod
     def load(cls) -> Tool:
-        """Raises Failure (SettingsError, RegistryError) with one line."""
+        """Raises Failure (SettingsError, RegistryError, ConfigError) with one line."""
         settings = Settings.from_environ()
         found = registry.load(settings)
-        return cls(settings, found.labels, found.production)
+        return cls(settings, found.labels, production_decl.load(labels=found.labels))
 
     def upgrade_labels(self) -> list[str]:
         return [label for label in self.labels if label != self.source]
@@ -94,7 +96,7 @@ def cell(
     if kind != "validate":
         if tool.source not in tool.labels:
             return _fail(
-                printer, f"upgrades start from ROLLOUT_FROM or `production:` in envs/versions.yaml; "
+                printer, f"upgrades start from ROLLOUT_FROM or `label:` in envs/production.yaml; "
                 f"{tool.source!r} is no label", BAD_INPUT,
             )  # fmt: skip
         source = tool.labels[tool.source]
@@ -263,6 +265,14 @@ def matrix(tool: Tool, noxfile: Path, argv: list[str], nox_here: list[str], prin
     return _matrix(tool, noxfile, argv, nox_here, printer)[0]
 
 
+def production_covers(tool: Tool, cell: selection.Cell) -> bool:
+    """Whether a rollout runs `cell`: production's use cases, and the store checks of the kind production
+    keeps plus those it asks for (envs/production.yaml); every models cell ROLLOUT_MODELS_FROM selects."""
+    if cell.kind == "store-upgrade":
+        return cell.usecase in tool.production.store_checks
+    return cell.kind == "models" or tool.production.owns(cell.usecase)
+
+
 def bad_inputs(tool: Tool, chosen: Sequence[selection.Cell]) -> list[str]:
     """Each repository file the chosen use-case cells read that is unreadable or incomplete, one line each
     (preflight: files only, no process); a rollout stops on them before any cell runs."""
@@ -283,13 +293,14 @@ def _matrix(
     printer: Printer,
     prefix: str | None = None,
     inputs_first: bool = False,
+    keep: Callable[[selection.Cell], bool] = lambda cell: True,
 ) -> tuple[int, Path | None]:
     parser = selection.selection_parser("nox -s matrix --", "run the cells of a selection into one run folder")
     parser.add_argument("--jobs", type=int, default=1, help="cells at once (make -jN matrix passes N)")
     parser.add_argument("--nox", help="the nox each cell runs with (make passes its own; default: this one)")
     args = parser.parse_args(argv)
     try:
-        chosen = selection.chosen(args, noxfile)
+        chosen = [c for c in selection.chosen(args, noxfile) if keep(c)]
     except selection.SelectionError as error:
         return _fail(printer, str(error), BAD_INPUT), None
     if not chosen:
@@ -320,7 +331,8 @@ def rollout(
     # production's own validate cells too: what already fails there is not the rollout's (decision.py)
     alongside = ["--production", tool.source] if tool.source != label else []
     argv = [*kinds, "--label", label, *alongside, *argv]
-    code, run = _matrix(tool, noxfile, argv, nox_here, printer, prefix=f"rollout-{label}", inputs_first=True)
+    code, run = _matrix(tool, noxfile, argv, nox_here, printer, prefix=f"rollout-{label}", inputs_first=True,
+                        keep=lambda cell: production_covers(tool, cell))  # fmt: skip
     if run is None:
         return code
     return decide(tool, [str(run)], printer)
@@ -349,7 +361,8 @@ def decide(tool: Tool, argv: list[str], printer: Printer = stderr) -> int:
     notes = [] if tool.settings.models_from else [decision.MODELS_NOT_CHECKED]
     timed = lambda source, target: downtime.read(tool.settings.results, source, target)  # noqa: E731 - bench-store
     made = decision.decide(found, accepted, previous=previous, labels=tool.labels, store_pins=store_pins,
-                           production=tool.source, problems=problems, notes=notes, bench=timed)  # fmt: skip
+                           production=tool.source, problems=problems, notes=notes, bench=timed,
+                           declared=declared(tool))  # fmt: skip
     json_file, md_file = decision.write(run, made)
     html.write(run, found)  # the banner at the top of report.html
     print(decision.markdown(made), flush=True)
@@ -357,6 +370,13 @@ def decide(tool: Tool, argv: list[str], printer: Printer = stderr) -> int:
         printer(f"bad input: {line}")
     printer(f"decision: {made.verdict} (exit code {made.exit_code}); {md_file}, {json_file}")
     return made.exit_code
+
+
+def declared(tool: Tool) -> str:
+    """The production a decision answers for, as its title names it."""
+    if tool.settings.from_label and tool.settings.from_label != tool.production.label:
+        return f"{tool.source} (ROLLOUT_FROM; envs/production.yaml declares {tool.production.label})"
+    return tool.production.shown
 
 
 def _unregistered(cells: Sequence[CellResult], labels: dict[str, Label]) -> dict[str, int]:

@@ -83,8 +83,8 @@ def test_bench_store_times_db_upgrade_at_sizes_and_the_decision_sizes_the_downti
         assert set(found["kinds"][kind]["fit"]) == {"intercept_s", "per_million_s", "growth"}  # sizes this small: noise
     assert "| mysql | 20,000 | 100 |" in done.stdout
     # the decision of a mysql store cell sizes its downtime by that fit (the file above, as `make decide` reads it)
-    cell = CellResult("3.17.2", "mysql", str(tmp_path), kind="store-upgrade", from_label="1.2.SBD.0",
-                      upgrade={"migration": {"seconds": 1.5}, "compared": {"runs": 3, "metric points": 600}})  # fmt: skip
+    moved = {"migration": {"seconds": 1.5}, "compared": {"runs": 3, "metric points": 600}}
+    cell = CellResult("3.17.2", "mysql", str(tmp_path), kind="store-upgrade", from_label="1.2.SBD.0", upgrade=moved)
     cell.stages = [StageResult(s, PASS) for s in cell.expected_stages]
     (sized,) = decision.downtime_findings([cell], lambda source, target: downtime.read(results, source, target))
     assert "about " in sized.remedy and "for 10^6 and " in sized.remedy and "nox -s bench-store" in sized.remedy

@@ -10,6 +10,7 @@ import pytest
 from rolloutcheck.ci import progress
 from rolloutcheck.ci import selection as cells
 from rolloutcheck.ci.selection import Cell
+from rolloutcheck.inputs import production as production_decl
 from rolloutcheck.inputs import registry, usecases
 from rolloutcheck.inputs import stores as storeconfig
 from rolloutcheck.reports import aggregate
@@ -24,7 +25,7 @@ def listed() -> list[Cell]:
 
 def test_every_label_and_usecase_is_a_cell_of_each_kind(listed):
     labels = list(registry.load_labels())
-    production = registry.load_registry().production
+    production = production_decl.load().label
     validate = {(c.label, c.usecase) for c in listed if c.kind == "validate"}
     upgrade = {(c.label, c.usecase) for c in listed if c.kind == "upgrade"}
     assert validate == {(label, u) for label in labels for u in usecases.names()}
@@ -140,7 +141,7 @@ def test_a_stopped_matrix_starts_no_more_cells_and_stops_the_running_one(tmp_pat
 
 def test_a_rollout_selection_takes_productions_validate_cells_of_its_use_cases_first(listed):
     """What already fails on production is not the rollout's: the decision needs those cells in the run."""
-    production = registry.load_registry().production
+    production = production_decl.load().label
     picked = cells.select([c for c in listed if c.kind in ("validate", "upgrade")], ["3.17.2"], ["h2o_wine"])
     with_production = cells.alongside(listed, picked, production)
     assert [c.session for c in with_production] == [

@@ -21,14 +21,15 @@ from rolloutcheck.cells.stages import serve, tracking
 from rolloutcheck.cells.stages.store import create, trackserver
 from rolloutcheck.cells.validate import make_context
 from rolloutcheck.core import paths
-from rolloutcheck.core.errors import ConfigError
+from rolloutcheck.core.errors import ConfigError, NotChecked
 from rolloutcheck.envs import interpreter
-from rolloutcheck.inputs import preflight
+from rolloutcheck.inputs import preflight, production
 from rolloutcheck.inputs import stores as storeconfig
 from rolloutcheck.inputs.registry import Label
 from rolloutcheck.spec.kinds import Side
 from rolloutcheck.spec.results import CellResult, StageResult
 from rolloutcheck.stores import mysql
+from rolloutcheck.stores import postgres as pgcluster
 
 
 def store_venv(label: Label, source: Label | None = None) -> Path:
@@ -62,8 +63,17 @@ class StoreCell:
         if kind not in config.stores:
             message = f"{kind!r} is not listed; listed: {', '.join(config.stores)}"
             raise ConfigError(storeconfig.STORES_FILE, message, "stores")
-        if kind == "mysql" and not settings.mysql_url:
-            mysql.require()  # a missing MariaDB fails the config stage with its install line, before any env
+        try:  # a server this machine lacks: the check cannot run here, said with its install line (never a verdict)
+            if kind == "mysql" and not settings.mysql_url:
+                mysql.require()
+            if kind == "postgresql" and not settings.postgres_url:
+                pgcluster.bindir()
+        except (mysql.MysqlError, pgcluster.PostgresError) as error:
+            raise NotChecked(f"{kind} store check not run on this machine: {error.reason}") from None
+        declared = production.load()
+        if not self.state.copy_of and declared.tracking_at != production.GENERATED:
+            if production.TRACKING_KINDS[declared.tracking_kind] == kind:  # production's own store: its copy
+                self.state.copy_of = declared.tracking_at
         size = config.size(settings.store_size)
         project = preflight.check(source, config.project.name)
         state.size = dataclasses.asdict(size)

@@ -46,7 +46,7 @@ VARIABLES: tuple[Variable, ...] = (
     V("ROLLOUT_SERVE_TIMEOUT", "180 s", "a model server's start, until `/ping` answers"),
     V("ROLLOUT_TRACKING_TIMEOUT", "300 s", "the tracking checks of a cell"),
     V("ROLLOUT_MODEL_ENV_TIMEOUT", "1200 s", "building and serving a logged model's own environment (upgrades)"),
-    V("ROLLOUT_FROM", "`production:` of `envs/versions.yaml`", "the label upgrades start from"),
+    V("ROLLOUT_FROM", "`label:` of `envs/production.yaml`", "the label upgrades start from (overrides production's)"),
     V("ROLLOUT_SPEED_P95_RATIO", "1.5", "a speed regression: p95 ratio above this in every repeat (and ..._MIN_MS); "
       "per use case `speed: {p95_ratio, p95_min_ms}` in `usecase.yaml`"),
     V("ROLLOUT_SPEED_P95_MIN_MS", "5", "... and p95 slower by more than this many milliseconds"),
@@ -64,7 +64,8 @@ VARIABLES: tuple[Variable, ...] = (
     V("ROLLOUT_MYSQL_URL", "", "an existing MySQL/MariaDB server (`mysql://user@host:port/`, no password: PyMySQL "
       "could only get one written into mlflow's URL) instead of a private MariaDB; the check makes and drops a "
       "database of its own there"),
-    V("ROLLOUT_STORE_COPY", "", "a copy of production's tracking store to check instead of a generated one"),
+    V("ROLLOUT_STORE_COPY", "`tracking.at` of `envs/production.yaml`", "a copy of production's tracking store to "
+      "check instead of a generated one (overrides production's)"),
     V("ROLLOUT_MODELS_FROM", "", "a copy of production's tracking store whose models `models-<label>` checks "
       "(read, never written)"),
     V("ROLLOUT_EXTRA_USECASES", "", "more folders laid out as the repository (`usecases/`, `probes/`, `envs/`), "
@@ -110,7 +111,7 @@ class Settings:
     env_backend: str
     timeouts: Timeouts
     speed: SpeedLimits = field(default_factory=SpeedLimits)
-    from_label: str | None = None  # ROLLOUT_FROM: where upgrades start (default: the registry's production)
+    from_label: str | None = None  # ROLLOUT_FROM: where upgrades start (default: envs/production.yaml)
     store_size: str = "default"  # ROLLOUT_STORE_SIZE: a size of envs/stores.yaml
     postgres_url: str | None = None  # ROLLOUT_POSTGRES_URL: an existing server's admin database
     mysql_url: str | None = None  # ROLLOUT_MYSQL_URL: an existing MySQL/MariaDB server, no password

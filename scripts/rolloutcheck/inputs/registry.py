@@ -22,7 +22,7 @@ import yaml
 from rolloutcheck.core import paths
 from rolloutcheck.core.errors import Failure
 
-TOP_KEYS = ("labels", "production")
+TOP_KEYS = ("labels",)
 LABEL_KEYS = ("mlflow", "description", "index_url", "requirements", "constraints")
 
 
@@ -49,7 +49,7 @@ def env_key(name: str) -> str:
     return re.sub(r"[^A-Z0-9]", "_", name.upper())
 
 
-def _read(path: Path) -> tuple[dict[str, dict], str | None]:
+def _read(path: Path) -> dict[str, dict]:
     try:
         data = yaml.safe_load(path.read_text())
     except OSError as error:
@@ -62,6 +62,8 @@ def _read(path: Path) -> tuple[dict[str, dict], str | None]:
     if not isinstance(data, dict):
         raise RegistryError(f"{path}: must be a mapping with the key `labels`")
     unknown = sorted(set(map(str, data)) - set(TOP_KEYS))
+    if "production" in unknown:  # declared once, with the rest of what production is
+        raise RegistryError(f"{path}: key 'production': moved to envs/production.yaml (`label:`)")
     if unknown:
         raise RegistryError(f"{path}: unknown key {unknown[0]!r}; known: {', '.join(TOP_KEYS)}")
     labels = data.get("labels") or {}
@@ -75,10 +77,7 @@ def _read(path: Path) -> tuple[dict[str, dict], str | None]:
             raise RegistryError(
                 f"{path}: label {str(name)!r}: unknown key {unknown[0]!r}; known: {', '.join(LABEL_KEYS)}"
             )
-    production = data.get("production")
-    if production is not None and not isinstance(production, str | int | float):
-        raise RegistryError(f"{path}: key 'production': must name a label")
-    return {str(name): dict(raw or {}) for name, raw in labels.items()}, None if production is None else str(production)
+    return {str(name): dict(raw or {}) for name, raw in labels.items()}
 
 
 def _strings(raw: dict, key: str, where: str) -> tuple[tuple[str, ...], dict[str, str]]:
@@ -129,7 +128,6 @@ def _label(name: str, raw: dict, environ: Mapping[str, str], source: str) -> Lab
 @dataclass(frozen=True)
 class Registry:
     labels: dict[str, Label]
-    production: str | None  # the label production runs today: where upgrades start
 
 
 def load_registry(
@@ -137,20 +135,17 @@ def load_registry(
 ) -> Registry:
     """Labels in file order, with the override file and environment variables applied."""
     environ = environ or {}
-    merged, production = _read(file)
+    merged = _read(file)
     sources = dict.fromkeys(merged, str(file))
     if override is not None and override.is_file():
-        extra, production_override = _read(override)
-        production = production_override or production
+        extra = _read(override)
         for name, settings in extra.items():
             merged.setdefault(name, {}).update(settings)
             sources[name] = f"{override} (over {file})" if name in sources else str(override)
     if not merged:
         raise RegistryError(f"{file}: no labels: add one under `labels:`")
-    if production is not None and production not in merged:
-        raise RegistryError(f"{file}: key 'production': {production!r} is not a label; known: {', '.join(merged)}")
     labels = {name: _label(name, raw, environ, sources[name]) for name, raw in merged.items()}
-    return Registry(labels, production)
+    return Registry(labels)
 
 
 def load_labels(

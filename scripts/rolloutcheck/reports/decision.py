@@ -1,10 +1,11 @@
 """The answer: a run's cells turned into a rollout decision, its findings, and the proof of each remedy.
 
     BAD INPUT        a file of the repository a cell read is unreadable or incomplete: nothing was decided
-    NO-GO            a cell failed or never reported, a check could not run (not checked), or a finding has no
-                     proven remedy and nobody accepted it
-    GO WITH ACTIONS  every finding has a remedy proven in this run (or is accepted in envs/rollout.yaml)
-    GO               no finding at all
+    NO-GO            a cell failed or never reported, or a finding has no proven remedy and nobody accepted it
+    GO WITH ACTIONS  every finding has a remedy proven in this run (or is accepted in envs/rollout.yaml); a
+                     check that could not run (not checked: production fails there today, the machine lacks a
+                     server) is listed to do elsewhere, never evidence for GO and never a verdict of its own
+    GO               no finding at all, and every check ran
 
 A finding is every known break seen (XFAIL), every break of production's own models (models cells:
 XFAIL, nobody writes those down in advance), every XPASS (an expectation file out of date) and every
@@ -100,6 +101,7 @@ class Decision:
     not_run: list[dict] = field(default_factory=list)  # checks that did not run, and why: never evidence for GO
     notes: list[str] = field(default_factory=list)  # what the decision did not look at
     speed: list[dict] = field(default_factory=list)  # production's server against every path measured (speed_rows)
+    production: str = ""  # the production it answers for (envs/production.yaml), as the title names it
 
     @property
     def exit_code(self) -> int:
@@ -314,21 +316,26 @@ DOWNTIME = findings_.DOWNTIME.title
 
 
 def downtime_findings(cells: Sequence[CellResult], bench: Callable[[str, str], dict | None]) -> list[Finding]:
-    """Per label and database kind: how long `mlflow db upgrade` kept the store closed in its store cell
-    (a copy of production's store when ROLLOUT_STORE_COPY gave one), and, where `nox -s bench-store` timed
-    that move at three sizes (`bench(from, to)`), the fit's estimate at the cell's size and at 10^6 and 10^7
-    metric rows. An action to plan, proven by the measurement; never blocking."""
+    """Per label and store kind: how long the store's move kept it closed in its store cell (a copy of
+    production's store when one was given): `mlflow db upgrade` for a database, `mlflow migrate-filestore`
+    for a file store; where `nox -s bench-store` timed a database's move at three sizes (`bench(from, to)`),
+    the fit's estimate at the cell's size and at 10^6 and 10^7 metric rows. Measured figures only. An action
+    to plan, proven by the measurement; never blocking."""
     found = []
     for cell in cells:
         migration = cell.upgrade.get("migration")
         if cell.kind != "store-upgrade" or cell.status != PASS or not migration:
             continue
         compared = cell.upgrade.get("compared", {})
-        runs, points = compared.get("runs", "?"), compared.get("metric points", "?")
+        points = compared.get("metric points")
+        counted = [f"{compared[key]} {name}" for key, name in (("runs", "runs"), ("metric points", "metric rows"))
+                   if isinstance(compared.get(key), int)]  # fmt: skip
         source = cell.from_label or "?"
         store = "the copy of production" if cell.upgrade.get("copy_of") else "the generated store"
-        measured = f"{migration['seconds']:.1f} s for {runs} runs / {points} metric rows in {store}"
-        timed = (bench(source, cell.label) or {}).get("kinds", {}).get(cell.usecase) or {}
+        measured = f"{migration['seconds']:.1f} s" + (f" for {' / '.join(counted)}" if counted else "") + f" in {store}"
+        filestore = cell.usecase == "filestore"
+        command = "mlflow migrate-filestore" if filestore else "mlflow db upgrade"
+        timed = {} if filestore else (bench(source, cell.label) or {}).get("kinds", {}).get(cell.usecase) or {}
         fitted = timed.get("fit")
         if fitted:
             fit = downtime.Fit(**fitted)
@@ -338,14 +345,17 @@ def downtime_findings(cells: Sequence[CellResult], bench: Callable[[str, str], d
                     "nox -s bench-store)")  # fmt: skip
             if cell.upgrade.get("copy_of") and isinstance(points, int):  # production's own size, by the fit
                 size += f"; the fit for the copy's {points} metric rows: about {downtime.shown(fit.at(points))}"
+        elif filestore:
+            size = "its writers stopped while it runs (it copies the mlruns/ tree into a database)"
         else:
             size = "at production's size: run `nox -s bench-store` (10^4..10^6 metric rows, fitted)"
+        what = "the move of" if filestore else "a tracking-server downtime for `mlflow db upgrade` of"
+        stage = "migrate" if filestore else "db-upgrade"
         found.append(Finding(
-            finding_id(DOWNTIME, cell.label, cell.usecase), DOWNTIME, cell.title, "db-upgrade",
-            f"`mlflow db upgrade` {source} -> {cell.label} ({cell.usecase}) needs the tracking server stopped",
-            [cell.usecase],
-            f"plan a tracking-server downtime for `mlflow db upgrade` of the {cell.usecase} store on {cell.label}: "
-            f"{size}; measured: {measured}",
+            finding_id(DOWNTIME, cell.label, cell.usecase), DOWNTIME, cell.title, stage,
+            f"`{command}` {source} -> {cell.label} ({cell.usecase}) needs the store closed to writers", [cell.usecase],
+            f"plan {what} the {cell.usecase} store on {cell.label}"
+            + (f" (`{command}`)" if filestore else "") + f": {size}; measured: {measured}",
             f"timed in the store cell ({measured})" + (f"; fitted over {len(timed['points'])} sizes" if fitted else ""),
             [cell.cell_dir],
         ))  # fmt: skip
@@ -473,7 +483,7 @@ def decide(
     previous: dict | None = None, labels: Mapping[str, Label] | None = None,
     store_pins: Sequence[StorePin] = (), production: str | None = None,
     problems: Sequence[str] = (), notes: Sequence[str] = (),
-    bench: Callable[[str, str], dict | None] = lambda source, target: None,
+    bench: Callable[[str, str], dict | None] = lambda source, target: None, declared: str = "",
 ) -> Decision:  # fmt: skip
     """The decision of a run's cells (the missing ones included as FAIL cells). `problems`: inputs the
     decision needed and could not read (each blocks, one line); `notes`: what it did not look at."""
@@ -521,10 +531,10 @@ def decide(
             finding.accepted = {"by": acceptance.by, "why": acceptance.why, "until": acceptance.until}
     if bad_input:
         verdict = Verdict.BAD_INPUT
-    elif failures or not_checked or not cells or any(f.blocking for f in found):
+    elif failures or not cells or any(f.blocking for f in found):
         verdict = Verdict.NO_GO
-    else:
-        verdict = Verdict.GO_WITH_ACTIONS if found else Verdict.GO
+    else:  # what was not checked is never evidence for GO, nor a verdict of its own: it is listed to do
+        verdict = Verdict.GO_WITH_ACTIONS if found or not_checked else Verdict.GO
     decision = Decision(
         verdict,
         rolled,
@@ -539,6 +549,7 @@ def decide(
         not_run=_not_run(cells),
         notes=[*notes, *pin_notes, *speed_notes],
         speed=speed,
+        production=declared,
     )
     if previous is not None:
         before = {f["id"] for f in previous.get("findings", [])}
@@ -567,14 +578,15 @@ def previous_decision(run: Path, labels: list[str]) -> dict | None:
 
 def markdown(decision: Decision) -> str:
     labels = ", ".join(decision.labels) or "no label"
-    lines = [f"# Rollout decision: **{decision.verdict}** ({labels})", "",
+    production = f" for production {decision.production}" if decision.production else ""
+    lines = [f"# Rollout decision: **{decision.verdict}** ({labels}){production}", "",
              f"{decision.passed} of {decision.cells} cells passed; {len(decision.findings)} finding(s), "
              f"{sum(f.blocking for f in decision.findings)} blocking. Exit code {decision.exit_code}.", ""]  # fmt: skip
     if decision.bad_input:
         lines += ["## Bad input: fix these files of the repository, then run again (nothing was decided)", ""]
         lines += [f"- {line}" for line in bad_input_lines(decision)] + [""]
     if decision.not_checked:
-        lines += ["## Blocking: not checked (the check could not run; never evidence for GO)", ""]
+        lines += ["## Not checked (the check could not run: never evidence for GO; check it where it can)", ""]
         lines += [
             f"- {f['cell']}: **{f['stage']}** - {f['why'][:300]} ([log]({f['log']}))" for f in decision.not_checked
         ]
