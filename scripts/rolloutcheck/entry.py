@@ -362,7 +362,7 @@ def decide(tool: Tool, argv: list[str], printer: Printer = stderr) -> int:
     timed = lambda source, target: downtime.read(tool.settings.results, source, target)  # noqa: E731 - bench-store
     made = decision.decide(found, accepted, previous=previous, labels=tool.labels, store_pins=store_pins,
                            production=tool.source, problems=problems, notes=notes, bench=timed,
-                           declared=declared(tool))  # fmt: skip
+                           declared=declared(tool), needed=needed_cells(tool, labels))  # fmt: skip
     json_file, md_file = decision.write(run, made)
     html.write(run, found)  # the banner at the top of report.html
     print(decision.markdown(made), flush=True)
@@ -370,6 +370,23 @@ def decide(tool: Tool, argv: list[str], printer: Printer = stderr) -> int:
         printer(f"bad input: {line}")
     printer(f"decision: {made.verdict} (exit code {made.exit_code}); {md_file}, {json_file}")
     return made.exit_code
+
+
+def needed_cells(tool: Tool, labels: Sequence[str]) -> list[tuple[str, str, str]]:
+    """Every cell the rollout of production to `labels` needs (kind, label, use case or store kind), as
+    `nox -s rollout-<label>` would run them: a run holding fewer is partial (reports/decision.py)."""
+    owned = tool.production.usecases or tuple(usecases.names())
+    models = production_models(tool, printer=lambda line: None) or []
+    needed: dict[tuple[str, str, str], None] = {}
+    for label in labels:
+        if label == tool.source:
+            needed |= dict.fromkeys(("validate", label, u) for u in owned)
+            continue
+        for kind, variants in (("validate", owned), ("upgrade", owned), ("store-upgrade", tool.production.store_checks),
+                               ("models", models)):  # fmt: skip
+            needed |= dict.fromkeys((kind, label, v) for v in variants)
+        needed |= dict.fromkeys(("validate", tool.source, u) for u in owned)
+    return list(needed)
 
 
 def declared(tool: Tool) -> str:

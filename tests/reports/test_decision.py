@@ -393,6 +393,31 @@ def test_the_title_names_the_production_it_answers_for():
     )
 
 
+def test_a_run_without_every_cell_of_the_rollout_is_partial_and_never_go():
+    """Issue 43 item 7: `make decide` on a `--usecase` run gave an unqualified verdict for what it held."""
+    needed = [("validate", "3.17.2", "uc"), ("validate", "3.17.2", "other"), ("store-upgrade", "3.17.2", "filestore")]
+    made = decision.decide([validate()], needed=needed)
+    assert made.verdict is Verdict.GO_WITH_ACTIONS and made.partial["held"] == 1 and made.partial["needed"] == 3
+    shown = decision.markdown(made)
+    assert shown.startswith("# Rollout decision: **GO WITH ACTIONS** (3.17.2); partial: 1 of 3 cells")
+    assert "- store-upgrade 3.17.2 filestore" in shown
+    assert decision.decide([validate()], needed=needed[:1]).verdict is Verdict.GO  # every cell held
+
+
+def test_already_broken_on_production_means_the_same_line_not_a_line_alike():
+    """Issue 43 item 1: "1 of 200 requests failed" was cleared as production's "187 of 200"."""
+    on_production = validate("1.2.SBD.0", "team", failing="speed")
+    on_production.stages = [StageResult(s.stage, s.status, "187 of 200 requests failed") for s in on_production.stages]
+    new = validate("3.17.2", "team", failing="speed")
+    new.stages = [StageResult(s.stage, s.status, "1 of 200 requests failed") for s in new.stages]
+    made = decision.decide([on_production, new], production="1.2.SBD.0")
+    assert made.verdict is Verdict.NO_GO and [f["cell"] for f in made.failures] == [new.title]
+    port = [StageResult(s.stage, s.status, "refused by http://127.0.0.1:4242/invocations") for s in new.stages]
+    on_production.stages = [StageResult(s.stage, s.status, s.reason.replace("4242", "5151")) for s in port]
+    new.stages = port
+    assert decision.decide([on_production, new], production="1.2.SBD.0").verdict is Verdict.GO  # a port is no cause
+
+
 def test_a_python_move_is_a_finding_proven_by_its_remedy_cell():
     lock = "unresolvable: Because the requested Python version (>=3.8) does not satisfy Python>=3.10 and "
     cell = validate("3.17.2", "team", failing="lock")

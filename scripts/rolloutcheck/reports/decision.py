@@ -102,6 +102,7 @@ class Decision:
     notes: list[str] = field(default_factory=list)  # what the decision did not look at
     speed: list[dict] = field(default_factory=list)  # production's server against every path measured (speed_rows)
     production: str = ""  # the production it answers for (envs/production.yaml), as the title names it
+    partial: dict = field(default_factory=dict)  # needed, held, missing: a run without every cell of the rollout
 
     @property
     def exit_code(self) -> int:
@@ -445,7 +446,7 @@ def _already_broken(
         return None
     if cell.label == production:
         return f"does not run on production ({production}) today"
-    same = failure.stage == known.stage and breaks.normalized(failure.reason) == breaks.normalized(known.reason)
+    same = failure.stage == known.stage and breaks.same_line(failure.reason, known.reason)  # not only alike
     return f"already broken on production ({production}) the same way" if same else None
 
 
@@ -484,9 +485,12 @@ def decide(
     store_pins: Sequence[StorePin] = (), production: str | None = None,
     problems: Sequence[str] = (), notes: Sequence[str] = (),
     bench: Callable[[str, str], dict | None] = lambda source, target: None, declared: str = "",
+    needed: Sequence[tuple[str, str, str]] = (),
 ) -> Decision:  # fmt: skip
     """The decision of a run's cells (the missing ones included as FAIL cells). `problems`: inputs the
-    decision needed and could not read (each blocks, one line); `notes`: what it did not look at."""
+    decision needed and could not read (each blocks, one line); `notes`: what it did not look at; `needed`:
+    every cell (kind, label, use case or store kind) the rollout of production needs: a run that holds fewer
+    is partial, said in its title, never GO."""
     today = today or dt.date.today()
     failures, not_on_production, not_checked, bad_input = [], [], [], []
     broken = _production_failures(cells, production)
@@ -529,12 +533,15 @@ def decide(
             finding.note = f"accepted by {acceptance.by} until {acceptance.until}: lapsed"
         else:
             finding.accepted = {"by": acceptance.by, "why": acceptance.why, "until": acceptance.until}
+    held = {(c.kind, c.label, c.usecase) for c in cells}
+    missing = [key for key in needed if key not in held]
+    partial = {"needed": len(needed), "held": len(needed) - len(missing), "missing": [" ".join(k) for k in missing]}
     if bad_input:
         verdict = Verdict.BAD_INPUT
     elif failures or not cells or any(f.blocking for f in found):
         verdict = Verdict.NO_GO
     else:  # what was not checked is never evidence for GO, nor a verdict of its own: it is listed to do
-        verdict = Verdict.GO_WITH_ACTIONS if found or not_checked else Verdict.GO
+        verdict = Verdict.GO_WITH_ACTIONS if found or not_checked or missing else Verdict.GO
     decision = Decision(
         verdict,
         rolled,
@@ -550,6 +557,7 @@ def decide(
         notes=[*notes, *pin_notes, *speed_notes],
         speed=speed,
         production=declared,
+        partial=partial if missing else {},
     )
     if previous is not None:
         before = {f["id"] for f in previous.get("findings", [])}
@@ -579,12 +587,18 @@ def previous_decision(run: Path, labels: list[str]) -> dict | None:
 def markdown(decision: Decision) -> str:
     labels = ", ".join(decision.labels) or "no label"
     production = f" for production {decision.production}" if decision.production else ""
-    lines = [f"# Rollout decision: **{decision.verdict}** ({labels}){production}", "",
+    part = decision.partial
+    partial = f"; partial: {part['held']} of {part['needed']} cells" if part else ""
+    lines = [f"# Rollout decision: **{decision.verdict}** ({labels}){production}{partial}", "",
              f"{decision.passed} of {decision.cells} cells passed; {len(decision.findings)} finding(s), "
              f"{sum(f.blocking for f in decision.findings)} blocking. Exit code {decision.exit_code}.", ""]  # fmt: skip
     if decision.bad_input:
         lines += ["## Bad input: fix these files of the repository, then run again (nothing was decided)", ""]
         lines += [f"- {line}" for line in bad_input_lines(decision)] + [""]
+    if part:
+        lines += [f"## Not checked: {len(part['missing'])} cell(s) of the rollout this run does not hold (never GO)",
+                  "", *[f"- {m}" for m in part["missing"][:40]], *(["- ..."] if len(part["missing"]) > 40 else []),
+                  ""]  # fmt: skip
     if decision.not_checked:
         lines += ["## Not checked (the check could not run: never evidence for GO; check it where it can)", ""]
         lines += [
