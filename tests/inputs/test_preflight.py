@@ -233,3 +233,15 @@ def test_cell_processes_do_not_inherit_the_tools_environment():
     assert "UV_PYTHON" not in environ and "UV_PROJECT_ENVIRONMENT" not in environ and "VIRTUAL_ENV" not in environ
     assert environ["PATH"] == "/bin" and environ["HTTP_PROXY"] == "http://proxy:1"  # installs keep the proxy
     assert environ["ROLLOUT_RUN_DIR"] == str(settings.run_dir)
+
+
+def test_a_finding_kind_is_refused_at_a_stage_its_remedy_cannot_act_on(tmp_path):
+    """Issue 43 item 3: `kind: retrain` on `db-upgrade` was "proven" by the use case's validate cell."""
+    from rolloutcheck.inputs import stores as storeconfig
+
+    path = tmp_path / "stores.yaml"
+    entry = {"from": "<3", "to": ">=3", "stage": "db-upgrade", "seen": "x", "kind": "retrain", "reason": "r"}
+    with pytest.raises(ConfigError, match="a retrain break cannot be at stage db-upgrade; retrain fits local-serve"):
+        preflight.parse_breaks([entry], path, storeconfig.BREAKABLE)
+    assert preflight.parse_breaks([entry | {"kind": "configuration"}], path, storeconfig.BREAKABLE)
+    assert storeconfig.load().breaks  # every shipped break fits its stage

@@ -98,6 +98,39 @@ def test_an_old_model_that_fails_needs_a_retrain_proven_by_the_validate_cell():
     assert all("validate cell 3.17.2 x uc passed" in f.proof for f in both.findings)
 
 
+def test_a_retrain_is_proven_only_by_a_validate_cell_whose_every_stage_passed():
+    """Issue 43 item 3: a validate cell whose stage broke as written down (XFAIL) counted as the proof."""
+    broken = ("local-serve", "model-env-serve")
+    xfailed = validate()
+    xfailed.stages[4] = broke(xfailed.stages[4].stage, "the retrained model breaks too")
+    assert xfailed.status == PASS  # a known break counts as passed for the cell ...
+    made = decision.decide([upgrade(broken=broken), xfailed])
+    retrain = [f for f in made.findings if f.kind == decision.RETRAIN]
+    assert retrain and all(f.blocking for f in retrain) and made.verdict is Verdict.NO_GO  # ... not as the proof
+
+
+def test_a_known_break_on_the_trunk_that_skips_the_rest_of_the_cell_blocks():
+    """Issue 43 item 3: one YAML entry at check-upgrade skipped the whole migration and read GO WITH ACTIONS."""
+    stages = [StageResult(s, PASS, "fine") for s in STORE_UPGRADE.stages("sqlite")]
+    at = [s.stage for s in stages].index("check-upgrade")
+    stages[at] = broke("check-upgrade", "3.x refuses", kind="configuration")
+    for later in stages[at + 1 :]:
+        later.status, later.reason, later.details = XFAIL, "not run: check-upgrade broke (a finding)", {
+            "after": "check-upgrade"}  # fmt: skip
+    cell = CellResult("3.17.2", "sqlite", "/r/st", kind="store-upgrade", from_label="1.2.SBD.0", stages=stages)
+    made = decision.decide([cell])
+    assert made.verdict is Verdict.NO_GO
+    (row,) = made.failures
+    assert row["stage"] == "check-upgrade" and "did not run after the known break at check-upgrade" in row["reason"]
+    assert "db-upgrade" in row["reason"] and "rollback" in row["reason"]
+    # inside a branch it stays that branch's: the store's other checks ran
+    served = upgrade(broken=("local-serve",))
+    served.stages[[s.stage for s in served.stages].index("local-probe")] = StageResult(
+        "local-probe", XFAIL, "not run: local-serve broke (a finding)", details={"after": "local-serve"}
+    )
+    assert not decision.decide([served, validate()]).failures
+
+
 def test_new_clients_on_an_old_server_is_an_order_of_the_rollout():
     (finding,) = decision.decide([store()]).findings
     assert finding.kind == decision.ORDER and "before the clients" in finding.remedy and finding.proof

@@ -68,7 +68,9 @@ class StageRunner:
             self.result.stages.append(StageResult(name, SKIP, self._skipped_why()))
             return False
         if self.broken:
-            self.result.stages.append(StageResult(name, XFAIL, f"not run: {self.broken} broke (a finding)"))
+            self.result.stages.append(
+                StageResult(name, XFAIL, f"not run: {self.broken} broke (a finding)", details={"after": self.broken})
+            )
             return False
         record = StageResult(name, PASS, log=str(self.log(name)))
         self.current, started = name, time.monotonic()

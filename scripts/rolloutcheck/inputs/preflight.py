@@ -16,7 +16,7 @@ from rolloutcheck.inputs import projects, requirements, usecases
 from rolloutcheck.inputs.registry import Label
 from rolloutcheck.inputs.usecases import UseCase
 from rolloutcheck.probes import curl, expectations, forms
-from rolloutcheck.spec import breaks, kinds
+from rolloutcheck.spec import breaks, findings, kinds
 
 
 @dataclass(frozen=True)
@@ -179,6 +179,10 @@ def parse_breaks(entries: object, path: Path, breakable: tuple[str, ...], key: s
             seen, kind = breaks.pattern(entry["seen"]), breaks.kind(entry["kind"])
         except breaks.PatternError as error:
             raise ConfigError(path, f"{where}: {error}", "seen" if "seen:" in str(error) else "kind") from None
+        fitting = findings.FINDING_KINDS[kind]
+        if not fitting.fits(entry["stage"]):  # its prover would take an unrelated cell as the proof
+            raise ConfigError(path, f"{where}: a {kind} break cannot be at stage {entry['stage']}; {kind} fits "
+                              f"{', '.join(fitting.stages)}", "kind")  # fmt: skip
         found.append(UpgradeBreak(str(path), str(entry["from"]), str(entry["to"]), entry["stage"],
                                   " ".join(str(entry["reason"]).split()), seen, kind))  # fmt: skip
     return found

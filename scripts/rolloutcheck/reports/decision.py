@@ -31,7 +31,7 @@ from rolloutcheck.inputs.registry import Label
 from rolloutcheck.inputs.stores import StorePin
 from rolloutcheck.probes import loadtest
 from rolloutcheck.reports import remedies
-from rolloutcheck.spec import breaks
+from rolloutcheck.spec import breaks, kinds
 from rolloutcheck.spec import findings as findings_
 from rolloutcheck.spec.results import FINDING, KNOWN_BREAK, PASS, XFAIL, XPASS, CellResult, StageResult
 from rolloutcheck.stores import downtime
@@ -473,6 +473,25 @@ def rollout_labels(cells: Sequence[CellResult], production: str | None) -> list[
     return sorted(found - {production} if found - {production} else found)
 
 
+def _after_trunk_break(cells: Sequence[CellResult]) -> list[dict]:
+    """Cells whose checks stopped at a known break on their trunk (a stage outside every branch: `from-train`,
+    `check-upgrade`, `migrate`, `rollback`): everything after it did not run, so one written-down line could
+    skip a whole migration. Each is a failure of the rollout (it blocks), naming what did not run."""
+    found = []
+    for cell in cells:
+        steps = {s.name: s for s in kinds.KINDS[cell.kind].steps(cell.usecase)} if cell.kind in kinds.KINDS else {}
+        skipped = [s for s in cell.stages if s.status == XFAIL and s.reason.startswith(NOT_RUN)]
+        trunk = [s for s in skipped if (step := steps.get(s.details.get("after", ""))) and step.branch is None]
+        if trunk:
+            after = trunk[0].details["after"]
+            broke = next((s for s in cell.stages if s.stage == after), None)
+            why = (f"{len(trunk)} stage(s) did not run after the known break at {after}, outside every branch "
+                   f"({', '.join(s.stage for s in trunk)}): not checked, so it blocks")  # fmt: skip
+            log = (broke.log if broke else None) or cell.cell_dir
+            found.append({"cell": cell.title, "stage": after, "reason": why, "log": log})
+    return found
+
+
 def _not_run(cells: Sequence[CellResult]) -> list[dict]:
     """Every check that did not run in a cell that reported, and why (after a break in its branch)."""
     return [{"cell": c.title, "stage": s.stage, "why": s.reason.removeprefix(NOT_RUN).strip()}
@@ -513,6 +532,7 @@ def decide(
             else:
                 failures.append(row)
     failures += [{"cell": "decision", "stage": "config", "reason": problem, "log": ""} for problem in problems]
+    failures += _after_trunk_break([c for c in cells if not c.problem])
     rolled = rollout_labels(cells, production)
     ours = [c for c in cells if c.kind != "validate" or c.label in rolled]  # production's own cells: a reference
     pinned, pin_notes = store_pin_findings(ours, store_pins)

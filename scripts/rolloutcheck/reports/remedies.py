@@ -126,7 +126,8 @@ def retrain(seen: Seen, cells: Cells) -> Remedy:
         action += speed_of([r for r in upgrade.upgrade.get("speed", []) if r.get("path") == "retrained"])
     proofs, evidence = [], [cell.cell_dir, *_log(seen.stage)]
     retrained = cells.get(("validate", cell.label, usecase)) if usecase else None
-    if retrained is not None and retrained.status == PASS:
+    if retrained is not None and retrained.stages and all(s.status == PASS for s in retrained.stages):
+        # every stage PASS: a stage that broke as written down (XFAIL) has not shown the retrained model works
         proofs.append(f"the validate cell {retrained.title} passed (trained, logged, served, probed on {cell.label})")
         evidence.append(retrained.cell_dir)
     pins, pin_proof, pin_evidence = _pins(cell)

@@ -18,32 +18,47 @@ class FindingKind:
     remedy: str  # the action
     proven_by: str  # what in the run proves the action works ("" when nothing can: blocking unless accepted)
     writable: bool = True  # a written-down break may name it (the others the decision finds by itself)
+    stages: tuple[str, ...] = ()  # the stages a written-down break of this kind may be for (empty: any)
+
+    def fits(self, stage: str) -> bool:
+        return not self.stages or stage in self.stages
+
+
+# Where each remedy can act: a retrain changes the model served, a request change what is sent to it, the
+# order of the rollout who talks to whom, a data repair what a store holds. A `kind: retrain` on a database
+# migration would be "proven" by an unrelated cell; preflight refuses it (inputs/preflight.py).
+_MODEL_SERVED = ("local-serve", "local-probe", "model-env-serve", "model-env-probe", "to-serve", "to-probe")
+_PROBES = ("probe", "local-probe", "model-env-probe", "to-probe")
+_STORE_READ = ("to-read", "migrated-snapshot", "to-snapshot", "schema")
+_STORE_MOVE = ("migrate", "check-upgrade", "db-upgrade", "rollback", "to-tracking", "new-client")
 
 
 CLIENT_REQUEST = FindingKind(
     "client-request", "client request change", "the new request for every client sending the old one",
-    "the upgrade cell's migrated request: HTTP 200 and the as-logged answers on the new label",
+    "the upgrade cell's migrated request: HTTP 200 and the as-logged answers on the new label", stages=_PROBES,
 )  # fmt: skip
 RETRAIN = FindingKind(
     "retrain", "model retrain", "retrain and re-log the old models on the new label (or the least library pins)",
     "the validate cell of the same use case on the new label passed; pins: the old model answered as logged with "
-    "only those pins, each shown necessary",
+    "only those pins, each shown necessary", stages=_MODEL_SERVED,
 )  # fmt: skip
 ORDER = FindingKind(
     "rollout-order", "order of the rollout", "upgrade the tracking server before the clients",
-    "the client store cell: old clients to the new server passed",
+    "the client store cell: old clients to the new server passed", stages=("new-client", "to-tracking"),
 )  # fmt: skip
 CONFIGURATION = FindingKind(
     "configuration", "configuration change", "the setting or command the written-down break names",
     "the same stage's work done with the setting (recorded by the stage), and the migration path where it ran",
+    stages=(*_STORE_READ, *_STORE_MOVE, *_MODEL_SERVED),
 )  # fmt: skip
 DATA_REPAIR = FindingKind(
     "data-repair", "data repair", "repair the store after the move (the commands the repair stage ran)",
-    "the repair stage: the commands ran and the store then read as written",
+    "the repair stage: the commands ran and the store then read as written", stages=_STORE_READ,
 )  # fmt: skip
 SPEED = FindingKind(
     "speed", "speed regression", "serve with the command the speed check proved (more workers), or size the fleet",
     "the same path served with `--workers N`, measured again against production's server, within the rule",
+    stages=("speed",),
 )  # fmt: skip
 PYTHON_MOVE = FindingKind(
     "python-move", "Python move", "the project's Python for the new label (the usecase.yaml line), and retrain",
