@@ -12,7 +12,7 @@ from rolloutcheck.inputs import acceptances, registry
 from rolloutcheck.inputs.acceptances import Acceptance
 from rolloutcheck.reports import decision, merge
 from rolloutcheck.reports.decision import Verdict
-from rolloutcheck.spec import layout
+from rolloutcheck.spec import breaks, layout
 from rolloutcheck.spec.kinds import STORE_UPGRADE, UPGRADE, VALIDATE
 from rolloutcheck.spec.results import (
     BAD_INPUT,
@@ -169,6 +169,36 @@ def test_acceptances_match_lapse_and_go_stale():
     assert lapsed.verdict is Verdict.NO_GO and "lapsed" in lapsed.findings[0].note
     stale = decision.decide([validate()], accepted, today)
     assert stale.verdict is Verdict.GO and stale.stale[0]["id"] == fid
+
+
+def test_an_acceptance_of_one_break_of_a_merged_finding_covers_that_break_only():
+    """Issue 43 item 5: accepting one member accepted the others, an unproven one included."""
+    cells = [validate("3.17.2", "a", xfail=True, folder="/r/a"), validate("3.17.2", "b", xfail=True, folder="/r/b")]
+    (merged,) = decision.decide(cells).findings  # the seed's request on both: one client request change
+    assert len(merged.members) == 2 and merged.blocking  # no upgrade cell migrated it: not proven
+    one = [Acceptance(merged.members[0], "ops", "a is retired", dt.date(2027, 1, 1))]
+    made = decision.decide(cells, one, dt.date(2026, 12, 1))
+    (finding,) = made.findings
+    assert finding.blocking and made.verdict is Verdict.NO_GO
+    assert f"for {merged.members[0]} only; not covered: {merged.members[1]}" in finding.note
+    whole = [Acceptance(merged.id, "ops", "both retired", dt.date(2027, 1, 1))]
+    assert decision.decide(cells, whole, dt.date(2026, 12, 1)).verdict is Verdict.GO_WITH_ACTIONS
+    alone = decision.decide(cells[:1], one, dt.date(2026, 12, 1))  # a finding of that one break only: covered
+    assert alone.findings[0].accepted and alone.verdict is Verdict.GO_WITH_ACTIONS
+
+
+def test_unwritten_breaks_that_differ_in_their_numbers_are_two_causes():
+    """Issue 43 item 5: `served [5.61] != as logged [5.6100001]` and `served [0.0] != as logged [5.61]` were one id."""
+    ids = set()
+    for line in ("served [5.61] != as logged [5.6100001]", "served [0.0] != as logged [5.61]"):
+        stage = StageResult("local-probe", XFAIL, f"{breaks.UNWRITTEN} at local-probe: {line}",
+                            details={"breaks": [{"stage": "local-probe", "seen": line, "entry": None}]})  # fmt: skip
+        cell = upgrade()
+        cell.stages = [stage if s.stage == "local-probe" else s for s in cell.stages]
+        ids |= {m for f in decision.decide([cell]).findings for m in f.members}
+    assert len(ids) == 2
+    port = "refused by http://127.0.0.1:{}/invocations"
+    assert breaks.same_line(port.format(4242), port.format(5151)) and not breaks.same_line("1 of 200", "187 of 200")
 
 
 @pytest.mark.parametrize(

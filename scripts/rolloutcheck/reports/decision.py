@@ -407,9 +407,11 @@ def speed_findings(rows: Sequence[dict]) -> tuple[list[Finding], list[str]]:
         else:
             tried = f"; `{remedy['command']}`: {remedy['outcome']} ({remedy.get('reason', '')[:300]})" if remedy else ""
             action, proof = f"{usecase} ({path}) is slower on {label}{tried}; size the serving fleet or accept it", None
+        # slower and not measured are two causes: an acceptance of one is not of the other
+        cause = () if first["verdict"] == loadtest.REGRESSION else (first["verdict"],)
         found.append(Finding(
-            finding_id(SPEED, label, usecase, path), SPEED, first["cell"], "speed", seen, [f"{usecase} ({path})"],
-            action, proof, list(dict.fromkeys(r["cell_dir"] for r in members)),
+            finding_id(SPEED, label, usecase, path, *cause), SPEED, first["cell"], "speed", seen,
+            [f"{usecase} ({path})"], action, proof, list(dict.fromkeys(r["cell_dir"] for r in members)),
             cells=list(dict.fromkeys(r["cell"] for r in members)),
         ))  # fmt: skip
     return found, notes
@@ -551,6 +553,10 @@ def decide(
                           **({"successor": successor.id} if successor else {})})  # fmt: skip
         elif acceptance.lapsed(today):
             finding.note = f"accepted by {acceptance.by} until {acceptance.until}: lapsed"
+        elif acceptance.id != finding.id and len(finding.members) > 1:  # one break of a merged finding: that one
+            others = [m for m in finding.members if m != acceptance.id]
+            finding.note = (f"accepted by {acceptance.by} for {acceptance.id} only; not covered: {', '.join(others)} "
+                            f"(accept {finding.id} to cover the whole finding)")  # fmt: skip
         else:
             finding.accepted = {"by": acceptance.by, "why": acceptance.why, "until": acceptance.until}
     held = {(c.kind, c.label, c.usecase) for c in cells}

@@ -45,8 +45,10 @@ class Seen:
 
     @property
     def what(self) -> str:
-        """The break's identity within its cell: the written-down entry, else the seen line without its numbers."""
-        return breaks.Described(**self.entry).key if self.entry else breaks.normalized(self.line)
+        """The break's identity within its cell: the written-down entry, else the seen line without what changes
+        between two runs of one failure (paths, ids, ports): its numbers kept ("[0.0] != [5.61]" is another cause
+        than "[5.61] != [5.6100001]")."""
+        return breaks.Described(**self.entry).key if self.entry else breaks.comparable(self.line)
 
 
 @dataclass

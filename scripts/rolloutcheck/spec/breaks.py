@@ -98,20 +98,14 @@ def first_match(candidates: Sequence[tuple[re.Pattern[str], Described]], lines: 
     return None
 
 
-def same_line(one: str, other: str) -> bool:
-    """Whether two failures said the same: equal but for paths, hex ids and ports (what changes between two
-    runs of one failure); every other number counts ("1 of 200 requests failed" is not "187 of 200")."""
-
-    def comparable(line: str) -> str:
-        line = re.sub(r"(127\.0\.0\.1|localhost):\d+", r"\1:<port>", line)  # before paths: a URL holds both
-        line = re.sub(r"(/[^\s:'\"]+)+", "<path>", line)
-        return re.sub(r"\b[0-9a-f]{8,}\b", "<id>", line)
-
-    return comparable(one) == comparable(other)
-
-
-def normalized(line: str) -> str:
-    """A seen line without what changes between runs (numbers, hex ids, paths, ports): for ids."""
+def comparable(line: str) -> str:
+    """A failure's line without what changes between two runs of one failure (ports, paths, hex ids); every
+    other number kept ("1 of 200 requests failed" is not "187 of 200")."""
+    line = re.sub(r"(127\.0\.0\.1|localhost):\d+", r"\1:<port>", line)  # before paths: a URL holds both
     line = re.sub(r"(/[^\s:'\"]+)+", "<path>", line)
-    line = re.sub(r"\b[0-9a-f]{8,}\b", "<id>", line)
-    return re.sub(r"\d+(\.\d+)*", "<n>", line)[:200]
+    return re.sub(r"\b[0-9a-f]{8,}\b", "<id>", line)[:300]
+
+
+def same_line(one: str, other: str) -> bool:
+    """Whether two failures said the same (comparable lines)."""
+    return comparable(one) == comparable(other)
