@@ -119,3 +119,23 @@ def test_an_old_model_that_does_not_serve_is_a_row_of_the_table_and_no_speed_fin
     made = decision.decide([cell(gone, row("retrained", 10, [10, 10, 10]))])
     assert made.verdict == Verdict.GO and not made.findings
     assert "| uc | as-is | seed | 1.2.SBD.0 -> 3.17.2 | - | - | not served: the old model" in decision.markdown(made)
+
+
+def test_a_path_that_refused_a_request_is_a_row_not_measured_and_never_recommended():
+    """Issue 43 item 6: the retrained path was dropped from the table for a non-200 answer, and then taken as
+    the way out on the requests it did answer."""
+    from types import SimpleNamespace
+
+    from rolloutcheck.cells.stages.upgrade import speed
+
+    ctx = SimpleNamespace(usecase=SimpleNamespace(name="uc"), label=SimpleNamespace(name="3.17.2"))  # stand-in
+    refused = speed.not_answered(ctx, "retrained", "records", "HTTP 400")
+    assert refused["verdict"] == loadtest.NOT_MEASURED and "answered HTTP 400 to records" in refused["text"]
+    tried = {"outcome": "still slower", "workers": 2, "command": "mlflow models serve -m m -w 2", "reason": "x"}
+    slower, fine = row("as-is", 10, [30, 31, 29], tried), row("retrained", 10, [10, 10, 10])
+    made = decision.decide([cell(slower, fine, refused | {"usecase": "uc"})])
+    assert {r["path"] for r in made.speed} == {"as-is", "retrained"} and len(made.speed) == 3  # every path a row
+    assert made.verdict == Verdict.NO_GO
+    assert not any(f.remedy.startswith("take the retrained path") for f in made.findings)
+    unmeasured = next(f for f in made.findings if "records" in f.seen)
+    assert unmeasured.blocking and "retrained" in unmeasured.hits[0]

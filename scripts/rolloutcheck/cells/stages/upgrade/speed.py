@@ -51,12 +51,22 @@ def budget(ctx: CellContext, requests: int) -> loadtest.Load:
     return dataclasses.replace(load, requests=count, seconds=seconds, warmup=max(load.warmup, WARMUP))
 
 
-def answers_200(request: curl.Request) -> bool:
+def refused(request: curl.Request) -> str | None:
+    """Why the server does not answer `request` with 200 (None: it does): such a path is not timed with it."""
     try:
-        return localhttp.request(request.method, request.url, headers=request.headers,
-                                 data=(request.body or "").encode(), timeout=30).status_code == 200  # fmt: skip
-    except Exception:  # noqa: BLE001 - a server that cannot answer the request is not measured with it
-        return False
+        status = localhttp.request(request.method, request.url, headers=request.headers,
+                                   data=(request.body or "").encode(), timeout=30).status_code  # fmt: skip
+    except Exception as error:  # noqa: BLE001 - a server that cannot answer the request is not measured with it
+        return f"no answer ({type(error).__name__})"
+    return None if status == 200 else f"HTTP {status}"
+
+
+def not_answered(ctx: CellContext, path: str, name: str, why: str) -> dict:
+    """A path that refused a production request: a row of its own (never left out of the table), not measured,
+    so it is never recommended on part of production's requests."""
+    return {"usecase": ctx.usecase.name, "request": name, "path": path, "verdict": loadtest.NOT_MEASURED,
+            "text": f"not measured: the {path} model answered {why} to {name} on {ctx.label.name} (its migrated "
+                    "request, as the team would send it)"}  # fmt: skip
 
 
 def measure(ctx: CellContext, sides: Mapping[str, Mapping[str, curl.Request]]) -> list[dict]:
@@ -150,6 +160,7 @@ def run(ctx: CellContext, state: UpgradeState, record: StageResult) -> None:
     stored = {spec.name for spec, _ in pairs}
     asked = stored | {spec.name for spec, _ in examples}
     sides: dict[str, dict[str, curl.Request]] = {}
+    refusals: list[dict] = []
     for spec, migrated in [*pairs, *examples]:
         found = {FROM: spec.request.for_server(net.HOST, state.source.server.port)}
         if servers[AS_IS] is not None and spec.name in answered:
@@ -157,13 +168,16 @@ def run(ctx: CellContext, state: UpgradeState, record: StageResult) -> None:
         retrained = servers[RETRAINED]
         if retrained is not None and spec.name in stored:
             request = migrated.for_server(net.HOST, retrained.port)
-            if answers_200(request):
+            why = refused(request)
+            if why is None:
                 found[RETRAINED] = request
+            else:
+                refusals.append(not_answered(ctx, RETRAINED, spec.name, why))
         if len(found) > 1:
             sides[spec.name] = found
     if not sides:
         raise StageFailed(f"no production request answered on a {ctx.label.name} server: nothing to compare")
-    rows = measure(ctx, sides) + not_served(ctx, asked, answered, servers[AS_IS] is not None)
+    rows = measure(ctx, sides) + not_served(ctx, asked, answered, servers[AS_IS] is not None) + refusals
     remedies = {}
     for path in dict.fromkeys(r["path"] for r in rows):
         if path_verdict([r for r in rows if r["path"] == path]) == loadtest.REGRESSION:
