@@ -12,12 +12,14 @@
 #   make upgrades                   nox -s matrix -- --kind upgrade: every label's upgrade from production (ROLLOUT_FROM=<label>)
 #   make stores                     nox -s matrix -- --kind store-upgrade: production's tracking stores to every label
 #   ROLLOUT_MODELS_FROM=<copy> make models LABEL=3.17.2   production's own models (envs/models.yaml) served by a label
+#   make doctor                     what this machine has for production's rollout, and the install line of what it lacks
 #   make test                       CI files' lint, unit and end-to-end tests (the docs' build among them)
 #   make docs                       the documentation site, built strict: results/docs/index.html
 #   make test-all                   make test and the slow end-to-end tests CI leaves out (tests marked `slow`)
 #   make unit                       unit tests only
 #   make lock [LABEL=...]           refresh committed locks after changing their inputs
 #   make cleanup                    stop processes left by runs that were killed
+#   make clean-envs                 remove every environment the tool built (.nox/): gigabytes, rebuilt on the next run
 #   make cache [KEEP=N | CLEAR=1]   the trained-model cache (results/model-cache): size, keep the N newest, or empty it
 #   RETRAIN=1 make ...              train every model again (ROLLOUT_RETRAIN=1), even when one of the same inputs is kept
 #   FAIL_FAST=1 make ...            a cell stops at its first failed stage (ROLLOUT_FAIL_FAST=1): reproducing one failure
@@ -36,7 +38,7 @@ ifneq ($(FAIL_FAST),)
 export ROLLOUT_FAIL_FAST := $(FAIL_FAST)
 endif
 
-.PHONY: bootstrap docs test-all rollout decide validate matrix cells cell merge ci-lint upgrades stores models test unit lint lock cleanup cache clean-envs
+.PHONY: bootstrap doctor docs test-all rollout decide validate matrix cells cell merge ci-lint upgrades stores models test unit lint lock cleanup cache clean-envs
 .DEFAULT_GOAL := help
 
 help:
@@ -114,6 +116,9 @@ lock: bootstrap
 
 cleanup: bootstrap
 	$(NOX) -s cleanup
+
+doctor: bootstrap
+	$(NOX) -s doctor
 
 cache: bootstrap
 	$(NOX) -s cache -- $(if $(CLEAR),--clear) $(if $(KEEP),--keep $(KEEP))

@@ -170,6 +170,12 @@ def labels(session: nox.Session) -> None:
 
 
 @nox.session(venv_backend="none")
+def doctor(session: nox.Session) -> None:
+    """What this machine has for production's rollout (Java, Pythons, database servers, disk), with install lines."""
+    _done(session, entry.doctor(TOOL, session.log))
+
+
+@nox.session(venv_backend="none")
 def cleanup(session: nox.Session) -> None:
     """Stop processes left by runs that were killed (SIGKILL) before they could clean up."""
     _done(session, entry.cleanup(session.log))

@@ -389,6 +389,22 @@ def needed_cells(tool: Tool, labels: Sequence[str]) -> list[tuple[str, str, str]
     return list(needed)
 
 
+def doctor(tool: Tool, printer: Printer = stderr) -> int:
+    """What this machine has for production's rollout to every label: one line a check, the install line of
+    what is missing; exit 1 when something production's rollout needs is missing."""
+    from rolloutcheck import doctor as checkup  # the machine's checks: only this verb needs them
+
+    found = checkup.checks(tool.production, tool.labels.values())
+    printer(f"for production {tool.production.shown}; store checks: {', '.join(tool.production.store_checks)}")
+    for check in found:
+        printer(check.line)
+    missing = [c.what for c in found if c.needed and not c.found]
+    if missing:
+        return _fail(printer, f"{len(missing)} thing(s) the rollout needs are missing: {'; '.join(missing)}")
+    printer("everything production's rollout needs is here")
+    return OK
+
+
 def declared(tool: Tool) -> str:
     """The production a decision answers for, as its title names it."""
     if tool.settings.from_label and tool.settings.from_label != tool.production.label:

@@ -88,3 +88,25 @@ def test_a_database_given_with_a_password_connects_by_environment(tmp_path):
     assert copy.url == "postgresql://postgres@127.0.0.1:5/prodcopy" and not copy.drop
     with pytest.raises(pgcluster.PostgresError, match=r"postgres:\*\*\*@127.0.0.1:5 names no database"):
         pgcluster.given(f"postgresql://postgres:{PASSWORD}@127.0.0.1:5", Path("x.log"))
+
+
+def test_a_token_in_a_labels_index_url_is_written_to_no_lock_log(tmp_path, monkeypatch):
+    """Issue 44 item 5: `ROLLOUT_INDEX_URL__<label>` with a token went into results/lock-logs in clear. Real uv,
+    offline (UV_OFFLINE: it never reaches the made-up index)."""
+    from rolloutcheck.envs import locks
+
+    token, user_token = "s3cr3t-index-token", "tok-as-user-123456"
+    monkeypatch.setenv("ROLLOUT_INDEX_URL__INTERNAL", f"https://ci:{token}@127.0.0.1:9/simple")
+    monkeypatch.setenv("ROLLOUT_INDEX_URL__OTHER", f"https://{user_token}@127.0.0.1:9/simple")
+    monkeypatch.setenv("UV_OFFLINE", "1")
+    assert {token, user_token} <= secrets.known()
+    requirements, constraints = tmp_path / "requirements.in", tmp_path / "constraints.txt"
+    requirements.write_text("six\n")
+    constraints.write_text("")
+    for name in ("INTERNAL", "OTHER"):
+        log = tmp_path / f"{name}.log"
+        done = locks.compile_requirements(requirements, constraints, "3.11",
+                                          os.environ[f"ROLLOUT_INDEX_URL__{name}"], hashes=False, log=log)  # fmt: skip
+        assert done.returncode != 0 or done.stdout  # offline: whatever uv made of it, the log is written
+        written = log.read_text()
+        assert "127.0.0.1:9/simple" in written and token not in written and user_token not in written, written

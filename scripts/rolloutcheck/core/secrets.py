@@ -24,6 +24,7 @@ GIVEN_URLS = (
     "ROLLOUT_STORE_COPY",
     "ROLLOUT_MODELS_FROM",
 )  # URLs a team gives us
+INDEX_URLS = "ROLLOUT_INDEX_URL__"  # a label's internal index (envs/versions.yaml `index_url`, per label)
 PASSWORD_VAR = "PGPASSWORD"
 _URL_PASSWORD = re.compile(r"(?P<head>\b[a-z][a-z0-9+.-]*://[^\s:/@'\"]*:)(?P<password>[^\s@/'\"]+)(?=@)", re.I)
 _SHORTEST = 6  # shorter values would mask unrelated text; a real password is longer
@@ -45,10 +46,12 @@ def known(environ: Mapping[str, str] | None = None) -> frozenset[str]:
     """Every secret value this process was given: credential variables and passwords of given URLs."""
     environ = os.environ if environ is None else environ
     found = {value for name, value in environ.items() if CREDENTIAL_NAME.search(name)}
-    for name in GIVEN_URLS:
+    for name in [*GIVEN_URLS, *(n for n in environ if n.startswith(INDEX_URLS))]:
         password = split_password(environ.get(name, ""))[1]
         if password:
             found |= {password, urlsplit(environ[name]).password or ""}  # decoded and as written
+        elif name.startswith(INDEX_URLS) and urlsplit(environ[name]).username:  # `https://<token>@host/simple`
+            found |= {urlsplit(environ[name]).username or "", unquote(urlsplit(environ[name]).username or "")}
     return frozenset(value for value in found if len(value) >= _SHORTEST and not _NOT_SECRET.fullmatch(value))
 
 

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from packaging.utils import canonicalize_name
 
-from rolloutcheck.core import atomic, paths, tools
+from rolloutcheck.core import atomic, paths, secrets, tools
 from rolloutcheck.core.errors import Failure
 from rolloutcheck.envs.spec import EnvSpecError, LockInputs
 
@@ -178,7 +178,7 @@ def compile_requirements(
     done = subprocess.run(command, capture_output=True, text=True, stdin=subprocess.DEVNULL)
     if log is not None:
         log.parent.mkdir(parents=True, exist_ok=True)
-        log.write_text(f"$ {shlex.join(command)}\n{done.stderr}\n{done.stdout}")
+        log.write_text(secrets.redact(f"$ {shlex.join(command)}\n{done.stderr}\n{done.stdout}"))  # an index token
     return done
 
 

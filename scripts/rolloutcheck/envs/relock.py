@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from rolloutcheck.core import paths
+from rolloutcheck.core import paths, secrets
 from rolloutcheck.core.errors import ConfigError, shown
 from rolloutcheck.core.settings import Settings
 from rolloutcheck.core.steplog import Printer, StepLog, stderr
@@ -39,4 +39,6 @@ def lock_label(label: Label, names: list[str], settings: Settings, printer: Prin
             reason = getattr(error, "reason", str(error))
             steps.end(name, started, FAIL, reason)
             failures.append(f"{label.name} x {name}: {reason}")
+    if logs.is_dir():
+        secrets.scrub(logs)  # what conda-lock and uv wrote: an internal index's token never stays in clear
     return failures
