@@ -1,6 +1,6 @@
 # Entry points for people and CI. Each target calls nox sessions; the first one installs the
 # pinned nox (and uv) into .tools/, and nox builds the tool's own environment from noxfile.py.
-#   make rollout LABEL=3.17.2       is it safe to roll out? every cell of the label, then the decision (exit 0 GO, 1 NO-GO, 3 GO WITH ACTIONS)
+#   make rollout LABEL=3.17.2       is it safe to roll out? every cell of the label, then the decision (exit 0 GO, 1 NO-GO, 2 BAD INPUT, 3 GO WITH ACTIONS)
 #   make validate LABEL=1.2.SBD.0   every use case on one version label
 #   make decide [RUN=dir]           the decision of a run again (a merged CI run too)
 #   make matrix                     nox -s matrix: every validate cell of every label, progress per cell (-j2: two at once)
@@ -57,7 +57,8 @@ validate: bootstrap
 # One run folder for the selected cells, each its own nox session (nox -s matrix). `make -jN matrix`
 # runs N cells at once; SHARD=k/N runs the k-th of N deterministic parts (merge them with `make
 # merge`); LABEL=... narrows it to one label. A cell whose nox fails or that never reported fails it.
-MAKE_JOBS = $(or $(JOBS),$(patsubst -j%,%,$(filter -j%,$(MAKEFLAGS))),1)
+# The machine's cores by default (JOBS=1: one cell at a time); speed comparisons still hold the machine alone.
+MAKE_JOBS = $(or $(JOBS),$(patsubst -j%,%,$(filter -j%,$(MAKEFLAGS))),$(shell nproc 2>/dev/null || echo 1))
 matrix: bootstrap
 	$(NOX) -s matrix -- --nox '$(NOX)' --jobs $(MAKE_JOBS) $(if $(SHARD),--shard $(SHARD)) $(if $(LABEL),--label $(LABEL))
 
