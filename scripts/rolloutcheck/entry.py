@@ -26,6 +26,7 @@ from rolloutcheck.core.settings import Settings
 from rolloutcheck.core.steplog import Printer, stderr
 from rolloutcheck.envs import merged as merged_reqs
 from rolloutcheck.envs import relock
+from rolloutcheck.envs.reader import reader_env
 from rolloutcheck.inputs import acceptances, modelselect, preflight, registry, usecases
 from rolloutcheck.inputs import production as production_decl
 from rolloutcheck.inputs import stores as storeconfig
@@ -125,7 +126,8 @@ def production_models(tool: Tool, printer: Printer = stderr) -> list[str] | None
     if not given:
         return None
     try:
-        found, note = production.select(given, modelselect.load())
+        reader = reader_env(tool.labels[tool.source]) if production.is_server(given) else None
+        found, note = production.select(given, modelselect.load(), reader)
     except Exception:  # noqa: BLE001 - never a traceback while nox lists sessions: the cell's config says why
         return [production.NOTHING]
     if note:

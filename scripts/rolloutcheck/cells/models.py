@@ -31,6 +31,7 @@ from rolloutcheck.core import paths, versionmatch
 from rolloutcheck.core.errors import ConfigError, NotChecked
 from rolloutcheck.drivers.inenv.check_run import input_example  # plain Python: reads the model's files only
 from rolloutcheck.envs import backends, interpreter
+from rolloutcheck.envs.reader import reader_env
 from rolloutcheck.inputs import modelselect, preflight, requirements, usecases
 from rolloutcheck.inputs.preflight import CellConfig
 from rolloutcheck.inputs.registry import Label
@@ -47,14 +48,17 @@ def models_venv(label: Label, model_id: str, side: str) -> Path:
     return paths.ROOT / ".nox" / f"models-{paths.slug(label.name)}-{model_id}-{side}"
 
 
-def chosen(given: str | None, model_id: str) -> production.ProductionModel:
-    """The model a cell is for, selected again from the copy (the noxfile listed it the same way)."""
+def chosen(given: str | None, model_id: str, reader: Path | None = None) -> production.ProductionModel:
+    """The model a cell is for, selected again from the copy or the live server (`reader`: production's
+    mlflow that reads it); the noxfile listed it the same way."""
     if not given:
         raise ConfigError(modelselect.MODELS_FILE, "ROLLOUT_MODELS_FROM is not set: name a copy of production's "
-                          "tracking store (a SQLite file or an mlruns/ folder)")  # fmt: skip
+                          "tracking store (a SQLite file or an mlruns/ folder) or its tracking server")  # fmt: skip
     try:
-        found, _ = production.select(given, modelselect.load())
+        found, _ = production.select(given, modelselect.load(), reader)
     except production.CopyError as error:
+        if production.is_server(given):  # a server that does not answer: production's models not checked
+            raise NotChecked(str(error)) from None
         raise ConfigError(modelselect.MODELS_FILE, str(error)) from None
     if not found:
         raise ConfigError(modelselect.MODELS_FILE, f"selects no model in {given} (registry and runs were read)")
@@ -87,12 +91,17 @@ class ModelCell(UpgradeCell):
     def configure(self, record: StageResult) -> None:
         request, started, state = self.request, self.started, self.state
         source, target, result = request.source, request.label, started.result
-        model = self.model = chosen(request.settings.models_from, request.variant)
+        given = request.settings.models_from
+        reader = reader_env(source) if given and production.is_server(given) else None
+        model = self.model = chosen(given, request.variant, reader)
         result.upgrade["model"] = {"id": model.id, "shown": model.shown, "run_id": model.run_id, "path": model.path,
                                    "registered": model.registered, "usecase": model.usecase,
-                                   "copy": str(model.model_dir)}  # fmt: skip
+                                   "copy": model.remote or str(model.model_dir)}  # fmt: skip
         model_dir = started.cell_dir / "model"
-        shutil.copytree(model.model_dir, model_dir)  # served from here: the copy itself is only read
+        if model.remote:  # production's live server: downloaded with production's client, the server only read
+            production.fetch(model, given, reader, model_dir)
+        else:
+            shutil.copytree(model.model_dir, model_dir)  # served from here: the copy itself is only read
         mlmodel = yaml.safe_load((model_dir / "MLmodel").read_text()) or {}
         flavor = result.flavor = flavor_of(mlmodel)
         example = input_example(str(model_dir), mlmodel)

@@ -14,12 +14,15 @@ from __future__ import annotations
 import csv
 import fnmatch
 import functools
+import importlib.metadata
 import io
+import json
 import os
 import re
 import shutil
 import sqlite3
 import subprocess
+import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,7 +30,7 @@ from urllib.parse import unquote, urlsplit
 
 import yaml
 
-from rolloutcheck.core import secrets
+from rolloutcheck.core import paths, secrets
 from rolloutcheck.core.errors import Failure
 from rolloutcheck.inputs.modelselect import LINK_TAG, Registered, Runs, Selection
 from rolloutcheck.stores import postgres
@@ -46,10 +49,11 @@ class ProductionModel:
     shown: str  # how the decision names it: registered name, version, stage/alias; or run and path
     run_id: str | None
     path: str | None  # the artifact path of the model in its run
-    model_dir: Path | None  # where its files are (in the copy); None: `problem` says why
+    model_dir: Path | None  # where its files are (in the copy); None: `remote` or `problem` says why
     usecase: str | None = None  # the linked use case, whose stored requests it is asked too
     registered: dict = field(default_factory=dict)  # name, version, stage, aliases
     problem: str | None = None
+    remote: str | None = None  # on a live server: the URI its files are downloaded from (fetch)
 
 
 @dataclass(frozen=True)
@@ -287,9 +291,12 @@ def _from_runs(copy: Copy, entry: Runs) -> Iterator[ProductionModel]:
                                   model_dir if not problem else None, usecase, problem=problem)  # fmt: skip
 
 
-def select(given: str, selection: Selection) -> tuple[list[ProductionModel], str | None]:
-    """The models the selection picks in the copy, first match per model, in a stable order, at most
-    `limit`; and a one-line note when more matched than the limit."""
+def select(given: str, selection: Selection, reader: Path | None = None) -> tuple[list[ProductionModel], str | None]:
+    """The models the selection picks in the copy (or on the live server, read with the mlflow of the
+    `reader` environment), first match per model, in a stable order, at most `limit`; and a one-line note
+    when more matched than the limit."""
+    if is_server(given):
+        return _select_live(LiveServer(given, reader, selection), selection)
     copy = Copy(given)
     found: dict[str, ProductionModel] = {}
     versions, runs = None, {}
@@ -316,6 +323,113 @@ def select(given: str, selection: Selection) -> tuple[list[ProductionModel], str
     if len(chosen) > selection.limit:
         note = f"{selection.source.name} selects {len(chosen)} models, limit {selection.limit}: the first are checked"
     return chosen[: selection.limit], note
+
+
+def is_server(given: str) -> bool:
+    return given.startswith(("http://", "https://"))
+
+
+class LiveServer:
+    """Production's tracking server, read through production's own mlflow client (drivers/inenv/inventory.py
+    in the `reader` environment): only reading calls, credentials from mlflow's own variables."""
+
+    kind = "server"
+
+    def __init__(self, given: str, reader: Path | None, selection: Selection):
+        if reader is None:
+            raise CopyError(f"ROLLOUT_MODELS_FROM: {secrets.redact(given)} is a tracking server: it is read with "
+                            "production's mlflow, whose environment is not made here")  # fmt: skip
+        self.given, self.reader = given, reader
+        experiments = [e.experiment for e in selection.entries if isinstance(e, Runs)]
+        with tempfile.TemporaryDirectory() as tmp:
+            out = Path(tmp) / "inventory.json"
+            done = _inenv(reader, ["list", given, str(out), *experiments])
+            if done.returncode != 0 or not out.is_file():
+                raise CopyError(f"ROLLOUT_MODELS_FROM: {secrets.redact(given)} could not be read by mlflow "
+                                f"{installed_mlflow(reader)}: {_last_line(done)}")  # fmt: skip
+            self.inventory = json.loads(out.read_text())
+
+
+def _inenv(reader: Path, args: list[str], timeout: float = 600) -> subprocess.CompletedProcess:
+    """drivers/inenv/inventory.py in the reader environment (the caller's environment: mlflow's credentials)."""
+    command = [str(reader / "bin" / "python"), str(paths.INENV / "inventory.py"), *args]
+    try:
+        return subprocess.run(command, capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL)
+    except (OSError, subprocess.TimeoutExpired) as error:
+        return subprocess.CompletedProcess(command, 1, "", f"{type(error).__name__}: {error}")
+
+
+def _last_line(done: subprocess.CompletedProcess) -> str:
+    lines = [line for line in (done.stderr or "").splitlines() if line.strip()]
+    return secrets.redact((lines or ["no output"])[-1])[:300]
+
+
+def installed_mlflow(reader: Path) -> str:
+    for site in reader.glob("lib/python*/site-packages"):
+        for dist in importlib.metadata.distributions(path=[str(site)]):
+            if (dist.metadata["Name"] or "").lower() == "mlflow":
+                return dist.version
+    return "?"
+
+
+def _select_live(server: LiveServer, selection: Selection) -> tuple[list[ProductionModel], str | None]:
+    """The selection on a live server: the same rules as a copy's, files downloaded by the cell (fetch)."""
+    found: dict[str, ProductionModel] = {}
+    runs = server.inventory.get("runs", {})
+    for entry in selection.entries:
+        if isinstance(entry, Registered):
+            for raw in server.inventory.get("versions", []):
+                version = Version(raw["name"], raw["version"], raw["source"], raw["run_id"], raw["stage"],
+                                  tuple(raw["aliases"]))  # fmt: skip
+                if not fnmatch.fnmatchcase(version.name, entry.pattern):
+                    continue
+                if entry.stage and (version.stage or "").lower() != entry.stage.lower():
+                    continue
+                if entry.alias and entry.alias not in version.aliases:
+                    continue
+                if entry.version and entry.version != version.version:
+                    continue
+                where = [f"stage {version.stage}"] if version.stage and version.stage != "None" else []
+                where += [f"alias {a}" for a in version.aliases]
+                shown = f"registered model {version.name} v{version.version}"
+                shown += f" ({', '.join(where)})" if where else ""
+                tags = (runs.get(version.run_id) or {}).get("tags", {})
+                path = version.source.rstrip("/").rsplit("/", 1)[-1] if version.source else None
+                registered = {"name": version.name, "version": version.version, "stage": version.stage,
+                              "aliases": list(version.aliases), "source": version.source}  # fmt: skip
+                model = ProductionModel(slug(f"{version.name}-v{version.version}"), shown, version.run_id, path, None,
+                                        entry.usecase or tags.get(LINK_TAG), registered,
+                                        remote=f"models:/{version.name}/{version.version}")  # fmt: skip
+                found.setdefault(model.id, model)
+        else:
+            for run in server.inventory.get("experiments", {}).get(entry.experiment, []):
+                if any(run["tags"].get(k) != v for k, v in entry.tags.items()):
+                    continue
+                shown = f"run {run['run_id']} of experiment {entry.experiment}"
+                for path in [entry.path] if entry.path else run.get("models", []):
+                    model = ProductionModel(slug(f"run-{run['run_id']}-{path}"), f"{shown}, model {path}",
+                                            run["run_id"], path, None, entry.usecase or run["tags"].get(LINK_TAG),
+                                            remote=f"runs:/{run['run_id']}/{path}")  # fmt: skip
+                    found.setdefault(model.id, model)
+    chosen = list(found.values())
+    note = None
+    if len(chosen) > selection.limit:
+        note = f"{selection.source.name} selects {len(chosen)} models, limit {selection.limit}: the first are checked"
+    return chosen[: selection.limit], note
+
+
+def fetch(model: ProductionModel, given: str, reader: Path, dest: Path) -> Path:
+    """The model's files from the live server into `dest` (the cell's own folder; the server only read)."""
+    with tempfile.TemporaryDirectory(dir=dest.parent) as tmp:
+        done = _inenv(reader, ["download", given, model.remote or "", tmp])
+        if done.returncode != 0:
+            raise CopyError(f"{model.shown}: mlflow {installed_mlflow(reader)} could not download {model.remote}: "
+                            f"{_last_line(done)}")  # fmt: skip
+        found = next((p.parent for p in sorted(Path(tmp).rglob("MLmodel"), key=lambda p: len(p.parts))), None)
+        if found is None:
+            raise CopyError(f"{model.shown}: {model.remote} holds no MLmodel")
+        shutil.copytree(found, dest)
+    return dest
 
 
 def model_python(model_dir: Path) -> str | None:
