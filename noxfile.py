@@ -91,7 +91,7 @@ def _decided(session: nox.Session, code: int) -> None:
     """A decision's exit code as the process's: 0 GO, 1 NO-GO, 2 bad input, 3 GO WITH ACTIONS (nox itself
     knows only 0/1)."""
     if code in (entry.BAD_INPUT, 3):
-        session.log(f"{'bad input' if code == entry.BAD_INPUT else 'GO WITH ACTIONS'}: exit code {code}")
+        session.log(f"exit code {code} ({'bad input' if code == entry.BAD_INPUT else 'GO WITH ACTIONS'})")
         raise SystemExit(code)
     _done(session, code)
 
