@@ -149,3 +149,25 @@ def test_a_rollout_selection_takes_productions_validate_cells_of_its_use_cases_f
     assert cells.alongside(listed, with_production, production) == with_production  # never twice
     with pytest.raises(cells.SelectionError, match="no validate cells"):
         cells.alongside(listed, picked, "9.9.9")
+
+
+def test_the_time_left_of_a_first_run_holds_within_30_percent_from_the_third_cell():
+    """Issue 42: a first rollout said "~5 min left" for ten minutes while its upgrade cells ran: every unseen
+    cell was guessed as the median of the (short) validate cells done. Now by kind (priors, then this run's
+    cells of that kind), and a cell past its estimate is never counted as done. Durations of a cold rollout."""
+    plan = [("validate", 40), ("validate", 45), ("validate", 50), ("validate", 42), ("upgrade", 130),
+            ("upgrade", 150), ("store-upgrade", 60)]  # fmt: skip
+    keys = [(kind, "3.17.2", f"u{n}") for n, (kind, _) in enumerate(plan)]
+    lines: list[str] = []
+    bar = progress.Progress(keys, progress.Estimate({}), 1, lines.append)
+    for n, (key, (_, took)) in enumerate(zip(keys, plan, strict=True)):
+        bar.start(key, key[2])
+        bar.started[key] -= took  # it ran `took` seconds
+        bar.end(key, key[2], "PASS")
+        really = sum(t for _, t in plan[n + 1 :])
+        if n >= 2 and really:
+            assert abs(bar.left() - really) <= 0.3 * really, (n, bar.left(), really)
+    running = progress.Progress(keys[4:5], progress.Estimate({}), 1, lines.append)
+    running.start(keys[4], "u4")
+    running.started[keys[4]] -= 400  # far past the 120 s an upgrade cell is expected to take
+    assert running.left() == 120 * progress.OVERDUE  # still running: not nothing left
