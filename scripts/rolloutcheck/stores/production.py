@@ -237,10 +237,23 @@ def _models_under(artifacts: Path, depth: int = 0) -> Iterator[Path]:
             yield from _models_under(child, depth + 1)
 
 
-def _registered(copy: Copy, entry: Registered, version: Version, runs: dict[str, Run]) -> ProductionModel:
+def _picks(entry: Registered, version: Version) -> bool:
+    """Whether a `registered:` entry of the selection picks this model version (name, stage, alias, version)."""
+    return (fnmatch.fnmatchcase(version.name, entry.pattern)
+            and (not entry.stage or (version.stage or "").lower() == entry.stage.lower())
+            and (not entry.alias or entry.alias in version.aliases)
+            and (not entry.version or entry.version == version.version))  # fmt: skip
+
+
+def _shown(version: Version) -> str:
+    """How the decision names a registered model version: `registered model wine v2 (stage Production, ...)`."""
     where = [f"stage {version.stage}"] if version.stage and version.stage != "None" else []
     where += [f"alias {a}" for a in version.aliases]
-    shown = f"registered model {version.name} v{version.version}" + (f" ({', '.join(where)})" if where else "")
+    return f"registered model {version.name} v{version.version}" + (f" ({', '.join(where)})" if where else "")
+
+
+def _registered(copy: Copy, entry: Registered, version: Version, runs: dict[str, Run]) -> ProductionModel:
+    shown = _shown(version)
     source, run_id, path, model_dir = version.source, version.run_id, None, None
     if source.startswith("runs:/"):
         run_id, _, path = source[len("runs:/") :].partition("/")
@@ -304,21 +317,17 @@ def select(given: str, selection: Selection, reader: Path | None = None) -> tupl
         if isinstance(entry, Registered):
             if versions is None:
                 versions, runs = copy.versions(), _all_runs(copy)
-            for version in versions:
-                if not fnmatch.fnmatchcase(version.name, entry.pattern):
-                    continue
-                if entry.stage and (version.stage or "").lower() != entry.stage.lower():
-                    continue
-                if entry.alias and entry.alias not in version.aliases:
-                    continue
-                if entry.version and entry.version != version.version:
-                    continue
+            for version in (v for v in versions if _picks(entry, v)):
                 model = _registered(copy, entry, version, runs)
                 found.setdefault(model.id, model)
         else:
             for model in _from_runs(copy, entry):
                 found.setdefault(model.id, model)
-    chosen = list(found.values())
+    return _limited(list(found.values()), selection)
+
+
+def _limited(chosen: list[ProductionModel], selection: Selection) -> tuple[list[ProductionModel], str | None]:
+    """At most `limit` models, the first; a one-line note when more matched."""
     note = None
     if len(chosen) > selection.limit:
         note = f"{selection.source.name} selects {len(chosen)} models, limit {selection.limit}: the first are checked"
@@ -381,18 +390,9 @@ def _select_live(server: LiveServer, selection: Selection) -> tuple[list[Product
             for raw in server.inventory.get("versions", []):
                 version = Version(raw["name"], raw["version"], raw["source"], raw["run_id"], raw["stage"],
                                   tuple(raw["aliases"]))  # fmt: skip
-                if not fnmatch.fnmatchcase(version.name, entry.pattern):
+                if not _picks(entry, version):
                     continue
-                if entry.stage and (version.stage or "").lower() != entry.stage.lower():
-                    continue
-                if entry.alias and entry.alias not in version.aliases:
-                    continue
-                if entry.version and entry.version != version.version:
-                    continue
-                where = [f"stage {version.stage}"] if version.stage and version.stage != "None" else []
-                where += [f"alias {a}" for a in version.aliases]
-                shown = f"registered model {version.name} v{version.version}"
-                shown += f" ({', '.join(where)})" if where else ""
+                shown = _shown(version)
                 tags = (runs.get(version.run_id) or {}).get("tags", {})
                 path = version.source.rstrip("/").rsplit("/", 1)[-1] if version.source else None
                 registered = {"name": version.name, "version": version.version, "stage": version.stage,
@@ -411,11 +411,7 @@ def _select_live(server: LiveServer, selection: Selection) -> tuple[list[Product
                                             run["run_id"], path, None, entry.usecase or run["tags"].get(LINK_TAG),
                                             remote=f"runs:/{run['run_id']}/{path}")  # fmt: skip
                     found.setdefault(model.id, model)
-    chosen = list(found.values())
-    note = None
-    if len(chosen) > selection.limit:
-        note = f"{selection.source.name} selects {len(chosen)} models, limit {selection.limit}: the first are checked"
-    return chosen[: selection.limit], note
+    return _limited(list(found.values()), selection)
 
 
 def fetch(model: ProductionModel, given: str, reader: Path, dest: Path) -> Path:
