@@ -285,3 +285,29 @@ def test_what_the_model_s_libraries_need_is_read_off_the_production_lock():
     assert {"scikit-learn", "numpy", "scipy", "joblib", "threadpoolctl"} <= needed
     assert "mlflow" not in needed and "flask" not in needed  # what only mlflow needs is not the model's
     assert locks.needed_by(lock, {"not-in-the-lock"}) == set()
+
+
+def test_every_difference_of_a_store_read_must_be_a_written_down_break_on_its_own(tmp_path):
+    """Issue 43 item 2: one `lifecycle` line anywhere in a to-read diff filed every difference (a lost metric
+    point too) as the deleted-experiment repair."""
+    from rolloutcheck.stores.scripts import StoreScriptError
+
+    lifecycle = "experiment 3 'lifecycle_stage': 'deleted' -> 'active'"
+    lost = "run 5f2a: metric 'rmse' lost the point at step 7"
+    known = written("to-read", r"lifecycle_stage.*deleted.*active", "deleted experiments read active", "data-repair")
+
+    def differs(*items):
+        def work(record):
+            raise StoreScriptError(f"{len(items)} difference(s), first: {items[0]}", None, items)
+
+        return work
+
+    run = upgrade_runner(tmp_path, known)
+    run.step("to-read", "", differs(lifecycle, lost))
+    (record,) = run.result.stages
+    assert record.status == XFAIL and record.reason.startswith(breaks.UNWRITTEN) and lost in record.reason
+    assert [b["entry"] is not None for b in record.details["breaks"]] == [False, True]  # both, each as it is
+    alone = upgrade_runner(tmp_path / "alone", known)
+    alone.step("to-read", "", differs(lifecycle))
+    (record,) = alone.result.stages
+    assert record.status == XFAIL and record.reason.startswith("known break: deleted experiments read active")

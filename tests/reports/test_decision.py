@@ -136,6 +136,26 @@ def test_new_clients_on_an_old_server_is_an_order_of_the_rollout():
     assert finding.kind == decision.ORDER and "before the clients" in finding.remedy and finding.proof
 
 
+def test_a_file_store_setting_is_proven_by_its_own_read_and_a_migration_only_where_it_offers_one():
+    """Issue 43 item 2: a passing `migrate` proved any configuration break of a file-store cell, and a read
+    with the setting proved it whatever else that read found."""
+
+    def configured(reason: str, *unwritten: str) -> decision.Finding:
+        to_read = broke("to-read", reason, kind="configuration")
+        to_read.details["opened"] = {"MLFLOW_ALLOW_FILE_STORE": "true"}
+        to_read.details["breaks"] += [{"stage": "to-read", "seen": line, "entry": None} for line in unwritten]
+        cell = store("filestore", broken=())
+        cell.stages = [to_read if s.stage == "to-read" else s for s in cell.stages]
+        return next(f for f in decision.decide([cell]).findings if f.kind == decision.CONFIGURATION)
+
+    setting = "3.x opens a file store only with MLFLOW_ALLOW_FILE_STORE=true"
+    assert "with MLFLOW_ALLOW_FILE_STORE=true the 3.17.2 client opened" in configured(setting).proof
+    lost = "run 5f2a: metric 'rmse' lost the point at step 7"
+    assert configured(setting, lost).blocking  # that read also lost data: it proves nothing; no migration offered
+    offered = configured(setting + ", or migrate it with `mlflow migrate-filestore`", lost)
+    assert not offered.blocking and offered.proof.startswith("`mlflow migrate-filestore` moved it into SQLite")
+
+
 def test_a_file_store_repair_without_proof_blocks():
     made = decision.decide([store("filestore", broken=("to-read",))])
     assert made.verdict is Verdict.NO_GO and made.findings[0].kind == decision.DATA_REPAIR

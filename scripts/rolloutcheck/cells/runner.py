@@ -81,8 +81,14 @@ class StageRunner:
                 work(record)
         except Failure as failure:  # the tool's expected failures: StageFailed, LockError, ServeError, ...
             candidates = self.known(name)
-            # the failure's line, or a line of its log (the stage's own when the failure names none)
-            match = breaks.first_match(candidates, breaks.lines_of(failure.reason, failure.log or record.log))
+            also: list[breaks.Match] = []
+            if failure.items and candidates:  # several differences: each must be a written-down break itself
+                matched = [breaks.first_match(candidates, [item]) or breaks.Match(name, item, None)
+                           for item in failure.items]  # fmt: skip
+                unwritten = [m for m in matched if m.known is None]
+                match, also = (unwritten or matched)[0], [m for m in matched if m is not (unwritten or matched)[0]]
+            else:  # the failure's line, or a line of its log (the stage's own when the failure names none)
+                match = breaks.first_match(candidates, breaks.lines_of(failure.reason, failure.log or record.log))
             if match is None and candidates and not self.finding(name):  # written down here, but not this
                 match = breaks.Match(name, failure.reason, None)
             if match is not None or self.finding(name):
@@ -92,10 +98,17 @@ class StageRunner:
                     why = lambda seen: f"{breaks.UNWRITTEN} at {name}: {seen}"  # noqa: E731
                 else:
                     why = lambda seen: f"{KNOWN_BREAK}: {match.reason} (seen: {seen})"  # noqa: E731
-                record.status, record.reason = XFAIL, why(failure.reason)
+                # several differences: the one that decides (the first not written down) is the line said
+                record.status, record.reason = XFAIL, why(match.line if failure.items and match else failure.reason)
                 record.log = str(failure.log or record.log)
                 if match is not None:
                     record.details.setdefault("breaks", []).append(match.as_dict())
+                    seen_keys = {(m.known.key if m.known else m.line) for m in [match]}
+                    for more in also:  # every other difference, as what it is (one entry per written-down break)
+                        key = more.known.key if more.known else more.line
+                        if key not in seen_keys:
+                            seen_keys.add(key)
+                            record.details["breaks"].append(more.as_dict())
                 self.broken = name
                 for probe in self.result.probes[probes_before:]:  # the requests this stage saw fail are that break
                     if probe.status == FAIL:

@@ -22,12 +22,15 @@ def shown(path: Path | str) -> str:
 
 
 class Failure(RuntimeError):
-    """An expected failure: `reason` is one line, the full story is in `log` (when there is one)."""
+    """An expected failure: `reason` is one line, the full story is in `log` (when there is one). `items`:
+    the separate differences it is made of (a store read back with three changes), each of which must be a
+    written-down break on its own for the failure to be one."""
 
-    def __init__(self, reason: str = "", log: Path | str | None = None):
+    def __init__(self, reason: str = "", log: Path | str | None = None, items: tuple[str, ...] = ()):
         super().__init__(reason)
         self.reason = reason
         self.log = log
+        self.items = tuple(items)
 
 
 class ConfigError(Failure, ValueError):

@@ -58,6 +58,6 @@ def compare_with(before: Path, after: dict, diff_file: Path, title: str, record_
     diff.write(diff_file, title)
     record_details.update({"counts_before": diff.before, "counts_after": diff.after, "diff": str(diff_file),
                            "differences": len(diff.differences)})  # fmt: skip
-    if not diff.ok:
-        raise StoreScriptError(diff.summary(), diff_file)
+    if not diff.ok:  # each difference is matched on its own (cells/runner.py)
+        raise StoreScriptError(diff.summary(), diff_file, tuple(diff.differences))
     return diff
