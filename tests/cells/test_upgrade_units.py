@@ -311,3 +311,56 @@ def test_every_difference_of_a_store_read_must_be_a_written_down_break_on_its_ow
     alone.step("to-read", "", differs(lifecycle))
     (record,) = alone.result.stages
     assert record.status == XFAIL and record.reason.startswith("known break: deleted experiments read active")
+
+
+def test_each_failing_request_of_a_broken_stage_is_judged_on_its_own(tmp_path):
+    """Issue 43 item 8: once a stage matched, every failing request of it took that break's reason."""
+
+    sklearn = "HTTP 400: AttributeError: 'str' object has no attribute 'transform'"
+    known = written("local-probe", "AttributeError: 'str' object has no attribute 'transform'", "old pickle")
+    run = upgrade_runner(tmp_path, known)
+
+    def two_fail(record):
+        run.result.probes += [ProbeResult("local:seed", FAIL, sklearn), ProbeResult("local:other", FAIL, "HTTP 500")]
+        raise StageFailed(f"seed: {sklearn}")
+
+    run.step("local-probe", "", two_fail)
+    (record,) = run.result.stages
+    seed, other = run.result.probes
+    assert seed.status == XFAIL and seed.reason.startswith("known break: old pickle")
+    assert other.status == XFAIL and other.reason == f"{breaks.UNWRITTEN} at local-probe: HTTP 500"
+    assert [b["entry"] is None for b in record.details["breaks"]] == [False, True]  # the decision blocks on it
+
+
+SHIPPED_LINES = {  # a real line of each shipped break, as cells of this repository saw it
+    "sklearn pickle": "oracle for dataframe_split failed: AttributeError: 'str' object has no attribute 'transform'",
+    "logged-models": "populate.py failed (exit 1): mlflow.exceptions.MlflowException: API request to endpoint "
+    "/api/2.0/mlflow/logged-models failed with error code 404 != 200. Response body: '<!doctype html>",
+    "maintenance": "snapshot.py failed (exit 1): mlflow.exceptions.MlflowException: The filesystem tracking backend "
+    "(e.g., './mlruns') is in maintenance mode and will not receive further updates.",
+    "lifecycle": "experiment 3 'lifecycle_stage': 'deleted' -> 'active'",
+    "tensorflow module": "server exited with code 1: ModuleNotFoundError: No module named 'tensorflow'",
+    "xgboost module": "server exited with code 1: ModuleNotFoundError: No module named 'xgboost'",
+    "cloudpickle": "AttributeError: Can't get attribute '_class_setstate' on <module 'cloudpickle.cloudpickle'>",
+    "scoring server": "ModuleNotFoundError: No module named 'mlflow.pyfunc.scoring_server'",
+    "415": "HTTP 415: Unrecognized content type parameters: format. IMPORTANT: The MLflow Model scoring protocol",
+}
+UNRELATED = [  # failures no shipped break is about: each must stay a break nobody wrote down
+    "AttributeError: 'NoneType' object has no attribute 'predict'",
+    "HTTP 404 from http://127.0.0.1:5000/invocations",
+    "run 5f2a: metric 'rmse' lost the point at step 7",
+    "ModuleNotFoundError: No module named 'sklearn'",
+]
+
+
+def test_every_shipped_pattern_matches_its_own_failure_and_nothing_else():
+    """Issue 43 item 8: `AttributeError` and `logged-models|HTTP 404|404` matched unrelated failures."""
+    from rolloutcheck.inputs import stores as storeconfig
+
+    written_down = [b for name in usecases.names() for b in preflight.upgrade_breaks(
+        usecases.load(paths.usecase_dir(name)))] + list(storeconfig.load().breaks)  # fmt: skip
+    patterns = {b.seen.pattern: b for b in written_down}
+    for pattern, entry in patterns.items():
+        own = [name for name, line in SHIPPED_LINES.items() if entry.seen.search(line)]
+        assert len(own) == 1, (pattern, own)  # its own failure, and no other shipped one
+        assert not [line for line in UNRELATED if entry.seen.search(line)], pattern

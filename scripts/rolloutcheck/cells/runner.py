@@ -110,9 +110,9 @@ class StageRunner:
                             seen_keys.add(key)
                             record.details["breaks"].append(more.as_dict())
                 self.broken = name
-                for probe in self.result.probes[probes_before:]:  # the requests this stage saw fail are that break
+                for probe in self.result.probes[probes_before:]:  # each request this stage saw fail, judged alone
                     if probe.status == FAIL:
-                        probe.status, probe.reason = XFAIL, why(probe.reason)
+                        self._probe_broke(probe, candidates, match, why, record)
             else:
                 self._fail(record, failure.reason, failure.log)
                 if isinstance(failure, ConfigError):  # the repository's own input: bad input, not a verdict
@@ -140,6 +140,22 @@ class StageRunner:
             waited = self.steps.end(name, self.background.get(name, started), record.status, record.reason)
             record.seconds = round(record.seconds or waited, 2)
         return record.status in (PASS, XPASS)
+
+    def _probe_broke(self, probe, candidates, match: breaks.Match | None, why, record: StageResult) -> None:
+        """A failing request of a stage that broke: the stage's break when its own line is that break (or the
+        stage's failure was nobody's, a production model's); else a break nobody wrote down, on its own."""
+        name = probe.name.split(":", 1)[-1]  # its own line, and the lines of the stage's log that name it
+        mine = [probe.reason, *(line for line in breaks.lines_of("", record.log)[1:] if name in line)]
+        own = breaks.first_match(candidates, mine) if candidates else None
+        if match is None or match.known is None or (own is not None and own.known == match.known):
+            probe.status, probe.reason = XFAIL, why(probe.reason)
+            return
+        other = own or breaks.Match(record.stage, probe.reason, None)
+        probe.status = XFAIL
+        probe.reason = (f"{KNOWN_BREAK}: {other.reason} (seen: {probe.reason})" if other.known
+                        else f"{breaks.UNWRITTEN} at {record.stage}: {probe.reason}")  # fmt: skip
+        if other.as_dict() not in record.details["breaks"]:
+            record.details["breaks"].append(other.as_dict())
 
     def _observed(self, name: str, record: StageResult) -> None:
         """What a stage met and worked around (`details["observed"]`, e.g. a store opened only with a
