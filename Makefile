@@ -1,6 +1,6 @@
 # Entry points for people and CI. Each target calls nox sessions; the first one installs the
 # pinned nox (and uv) into .tools/, and nox builds the tool's own environment from noxfile.py.
-#   make rollout LABEL=3.17.2       is it safe to roll out? every cell of the label, then the decision (exit 0 GO, 1 NO-GO, 2 BAD INPUT, 3 GO WITH ACTIONS)
+#   make rollout LABEL=3.17.2       is it safe to roll out? every cell of the label, then the decision (nox: 0 GO, 1 NO-GO, 2 BAD INPUT, 10 GO WITH ACTIONS)
 #   make validate LABEL=1.2.SBD.0   every use case on one version label
 #   make decide [RUN=dir]           the decision of a run again (a merged CI run too)
 #   make matrix                     nox -s matrix: every validate cell of every label, progress per cell (-j2: two at once)

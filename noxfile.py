@@ -88,9 +88,9 @@ def _done(session: nox.Session, code: int) -> None:
 
 
 def _decided(session: nox.Session, code: int) -> None:
-    """A decision's exit code as the process's: 0 GO, 1 NO-GO, 2 bad input, 3 GO WITH ACTIONS (nox itself
-    knows only 0/1)."""
-    if code in (entry.BAD_INPUT, 3):
+    """A decision's exit code as the process's: 0 GO, 1 NO-GO, 2 bad input, 10 GO WITH ACTIONS (a session
+    of nox knows only 0/1; nox's own 3, an unknown session, is none of them)."""
+    if code in (entry.BAD_INPUT, entry.GO_WITH_ACTIONS):
         session.log(f"exit code {code} ({'bad input' if code == entry.BAD_INPUT else 'GO WITH ACTIONS'})")
         raise SystemExit(code)
     _done(session, code)
@@ -132,7 +132,7 @@ for _label in TOOL.labels.values():
         session, entry.rollout(TOOL, label, Path(__file__), session.posargs, NOX_HERE, session.log)
     )
     _rollout.__doc__ = (
-        f"Is {_label.name} safe to roll out? Every cell of it, then the decision (exit 0 GO, 1 NO-GO, 3 WITH ACTIONS)."
+        f"Is {_label.name} safe to roll out? Every cell of it, then the decision (exit 0 GO, 1 NO-GO, 10 WITH ACTIONS)."
     )
     nox.session(name=f"rollout-{_label.name}", venv_backend="none", tags=["rollout"])(_rollout)
 

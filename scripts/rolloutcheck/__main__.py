@@ -21,7 +21,9 @@ def main(argv: list[str] | None = None) -> int:
     rep = sub.add_parser("report", help="aggregate a run folder into junit.xml and summary.md")
     rep.add_argument("run", nargs="?", type=Path, help="run folder (default: the newest)")
     rep.add_argument("labels", nargs="*", help="sessions the run was asked for (validate-L, upgrade-L or L)")
-    dec = sub.add_parser("decide", help="the rollout decision of a run: exit 0 GO, 1 NO-GO, 3 GO WITH ACTIONS")
+    dec = sub.add_parser(
+        "decide", help="the rollout decision of a run: exit 0 GO, 1 NO-GO, 2 BAD INPUT, 10 GO WITH ACTIONS"
+    )
     dec.add_argument("run", nargs="?", type=Path, help="run folder (default: the newest)")
     sub.add_parser("merge", help="merge run folders into a new one (RUN... [--into DIR] [--expect FILE])")
     sub.add_parser("cleanup", help="stop processes left by runs that were killed")

@@ -3,7 +3,7 @@ __main__.py only call these). Exit codes are mapped here and nowhere else:
 
     0  every cell asked for passed        1  a cell failed or never reported, or a step failed
     2  bad input: settings, registry, arguments, nothing to act on
-A rollout decision (decide, rollout) exits 0 GO, 1 NO-GO, 2 BAD INPUT, 3 GO WITH ACTIONS (reports/decision.py).
+A rollout decision (decide, rollout) exits 0 GO, 1 NO-GO, 2 BAD INPUT, 10 GO WITH ACTIONS (reports/decision.py).
 """
 
 from __future__ import annotations
@@ -41,6 +41,7 @@ from rolloutcheck.spec.results import CellResult
 from rolloutcheck.stores import downtime, production, trained
 
 OK, FAILED, BAD_INPUT = 0, 1, 2
+GO_WITH_ACTIONS = decision.EXIT_CODES[decision.Verdict.GO_WITH_ACTIONS]
 
 
 @dataclass(frozen=True)
@@ -342,7 +343,7 @@ def rollout(
 
 def decide(tool: Tool, argv: list[str], printer: Printer = stderr) -> int:
     """The rollout decision of a run (`[RUN]`, default the newest), a merged CI run included:
-    decision.json and decision.md in the run, printed last. 0 GO, 1 NO-GO, 3 GO WITH ACTIONS."""
+    decision.json and decision.md in the run, printed last. 0 GO, 1 NO-GO, 2 BAD INPUT, 10 GO WITH ACTIONS."""
     run = Path(argv[0]) if argv else layout.latest_run(tool.settings)
     if run is None or not run.is_dir():
         return _fail(printer, "no results yet: run `nox -s rollout-<label>` first", BAD_INPUT)

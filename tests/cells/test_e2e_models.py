@@ -78,7 +78,7 @@ def test_a_1_30_1_registry_upgraded_to_3_17_2_every_model_both_ways(tmp_path):
     decided = subprocess.run([NOX, "-s", "decide", "--", str(run)], cwd=ROOT, capture_output=True, text=True,
                              env=nox_env(run), timeout=300)  # fmt: skip
     assert "registered model wine-elasticnet v1 (stage Production)" in decided.stdout
-    assert decided.returncode in (1, 3) and "pin " in decided.stdout
+    assert decided.returncode in (1, 10) and "pin " in decided.stdout
     assert "Production's models" in (run / "summary.md").read_text()
     assert 'id="models"' in (run / "report.html").read_text() and "fraud-rules v1" in (run / "report.html").read_text()
 

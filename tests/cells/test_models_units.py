@@ -125,7 +125,7 @@ def models_cell(proven: bool) -> CellResult:
 def test_a_broken_model_with_a_proven_pin_is_an_action_naming_the_registered_model():
     made = decision.decide([models_cell(proven=True)])
     (finding,) = made.findings
-    assert made.verdict is Verdict.GO_WITH_ACTIONS and made.exit_code == 3
+    assert made.verdict is Verdict.GO_WITH_ACTIONS and made.exit_code == 10
     assert finding.hits[0] == "registered model wine-elasticnet v1 (stage Production)"
     assert "numpy==1.26.4" in finding.remedy and finding.proof and "wine-elasticnet v1" in finding.remedy
 

@@ -82,7 +82,7 @@ def test_a_known_break_without_a_proven_remedy_is_no_go():
 
 def test_a_proven_migration_is_an_action_with_the_new_curl():
     made = decision.decide([validate(xfail=True), upgrade()])
-    assert made.verdict is Verdict.GO_WITH_ACTIONS and made.exit_code == 3
+    assert made.verdict is Verdict.GO_WITH_ACTIONS and made.exit_code == 10
     (finding,) = made.findings
     assert "dataframe_split" in finding.remedy and finding.proof.startswith("HTTP 200")
     assert "/r/up" in finding.evidence
@@ -391,7 +391,7 @@ def test_what_fails_on_production_itself_is_listed_and_the_upgrade_it_stopped_is
     stopped = failing_upgrade("from-train", "boom", "team")
     cells = [on_production, stopped, validate("3.17.2", "team", failing="train")]
     made = decision.decide(cells, production="1.2.SBD.0")
-    assert made.verdict is Verdict.GO_WITH_ACTIONS and not made.failures and made.exit_code == 3
+    assert made.verdict is Verdict.GO_WITH_ACTIONS and not made.failures and made.exit_code == 10
     assert [row["cell"] for row in made.not_on_production] == [cells[0].title, cells[2].title]
     assert [row["cell"] for row in made.not_checked] == [stopped.title]
     assert "team does not run on production (1.2.SBD.0) today: train - boom" in made.not_checked[0]["why"]
@@ -543,3 +543,16 @@ def test_productions_own_cells_are_the_reference_not_findings_of_the_rollout():
     assert made.labels == ["3.17.2"] and made.verdict is not Verdict.NO_GO
     assert made.findings == [f for f in made.findings if f.cell == "label 3.17.2"]  # its requirement changes only
     assert decision.decide([reference], production="1.2.SBD.0").labels == ["1.2.SBD.0"]
+
+
+def test_a_mistyped_label_never_exits_with_a_verdicts_code():
+    """Issue 44 item 1: `nox -s rollout-3.17.9` exited 3, then GO WITH ACTIONS's code."""
+    import os
+    import subprocess
+
+    from sessions import NOX, ROOT
+
+    done = subprocess.run([NOX, "-s", "rollout-3.17.9"], cwd=ROOT, capture_output=True, text=True, timeout=300,
+                          env={k: v for k, v in os.environ.items() if not k.startswith("NOX")})  # fmt: skip
+    assert done.returncode == 3 and "rollout-3.17.9" in done.stderr  # nox's own: no such session
+    assert 3 not in decision.EXIT_CODES.values()  # so it can never be read as a verdict
