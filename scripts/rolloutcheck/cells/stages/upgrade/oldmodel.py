@@ -12,13 +12,14 @@
 from __future__ import annotations
 
 import importlib.metadata
+import os
 from pathlib import Path
 
 import psutil
 
 from rolloutcheck.cells.context import CellContext, StageFailed, UpgradeState
 from rolloutcheck.cells.stages import serve
-from rolloutcheck.core import paths, procs
+from rolloutcheck.core import paths, procs, tools
 from rolloutcheck.drivers import serving
 from rolloutcheck.envs import install as environment
 from rolloutcheck.spec import findings
@@ -130,6 +131,8 @@ def _serve(
     install: uv and pip read them from the environment) and serves from it: the server and what it holds."""
     root.mkdir(parents=True, exist_ok=True)
     environ = {**state.target.environ, "MLFLOW_ENV_ROOT": str(root)}
+    # mlflow's `--env-manager uv` runs `uv` from PATH: the tool's own, wherever nox was started from
+    environ["PATH"] = os.pathsep.join([str(Path(tools.uv_bin()).parent), environ.get("PATH", os.defpath)])
     if constraints is not None:
         environ |= {"UV_CONSTRAINT": str(constraints), "PIP_CONSTRAINT": str(constraints)}
     launch = ctx.launch(role, environ)
