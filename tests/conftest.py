@@ -1,7 +1,9 @@
 """Shared fixtures. Unit tests use real files, real processes and real sockets; nothing is mocked."""
 
+import hashlib
 import os
 import signal
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -47,25 +49,24 @@ if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
     signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
-# Tests that time things (a speed verdict, a CPU threshold) do it with the machine to themselves, through the
-# machine-wide lock the speed stage uses (core/quiet.py): every test holds it shared, as every stage of a cell
-# does; a test marked `alone` holds it alone for its whole run; one marked `alone(stages=True)` holds nothing
-# itself: its own cells' speed comparisons take it alone (ROLLOUT_SPEED_QUIET_WAIT), so its environments and
-# servers are made while the other worker goes on. The lock's gate keeps a waiting one from being starved.
-MACHINE = quiet.Lock(quiet.DIRECTORY)  # this process's own hold, apart from the one its stages take
+# Tests that time things (a speed verdict, a CPU threshold) run with the machine to themselves: marked
+# `alone`, they hold this lock alone for their whole run, every other test holds it shared (core/quiet.py's
+# readers-writer lock, its gate keeping a waiting one from being starved). A lock of the tests' own, not the
+# speed stage's: a test holding that one shared would block its own cells' stages at the gate a waiting
+# comparison holds (a deadlock until the comparison's wait runs out).
+TESTS_LOCK = quiet.Lock(
+    Path(tempfile.gettempdir()) / f"rolloutcheck-tests-{hashlib.sha1(str(ROOT).encode()).hexdigest()[:8]}"
+)
 
 
 @pytest.fixture(autouse=True)
 def _machine(request):
-    marker = request.node.get_closest_marker("alone")
-    if marker is not None and marker.kwargs.get("stages"):
-        yield
-    elif marker is not None:
-        with MACHINE.alone(max_wait=3600) as waited:
+    if request.node.get_closest_marker("alone"):
+        with TESTS_LOCK.alone(max_wait=3600) as waited:
             assert waited.alone, "a timed test could not get the machine to itself in an hour"
             yield
     else:
-        with MACHINE.busy():
+        with TESTS_LOCK.busy():
             yield
 
 
