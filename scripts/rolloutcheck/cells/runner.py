@@ -30,6 +30,7 @@ from rolloutcheck.spec.results import (
     XFAIL,
     XPASS,
     CellResult,
+    ProbeResult,
     StageResult,
 )
 
@@ -81,14 +82,7 @@ class StageRunner:
                 work(record)
         except Failure as failure:  # the tool's expected failures: StageFailed, LockError, ServeError, ...
             candidates = self.known(name)
-            also: list[breaks.Match] = []
-            if failure.items and candidates:  # several differences: each must be a written-down break itself
-                matched = [breaks.first_match(candidates, [item]) or breaks.Match(name, item, None)
-                           for item in failure.items]  # fmt: skip
-                unwritten = [m for m in matched if m.known is None]
-                match, also = (unwritten or matched)[0], [m for m in matched if m is not (unwritten or matched)[0]]
-            else:  # the failure's line, or a line of its log (the stage's own when the failure names none)
-                match = breaks.first_match(candidates, breaks.lines_of(failure.reason, failure.log or record.log))
+            match, also = _matched(name, failure, candidates, record)
             if match is None and candidates and not self.finding(name):  # written down here, but not this
                 match = breaks.Match(name, failure.reason, None)
             if match is not None or self.finding(name):
@@ -102,13 +96,8 @@ class StageRunner:
                 record.status, record.reason = XFAIL, why(match.line if failure.items and match else failure.reason)
                 record.log = str(failure.log or record.log)
                 if match is not None:
-                    record.details.setdefault("breaks", []).append(match.as_dict())
-                    seen_keys = {(m.known.key if m.known else m.line) for m in [match]}
-                    for more in also:  # every other difference, as what it is (one entry per written-down break)
-                        key = more.known.key if more.known else more.line
-                        if key not in seen_keys:
-                            seen_keys.add(key)
-                            record.details["breaks"].append(more.as_dict())
+                    recorded = record.details.setdefault("breaks", [])
+                    recorded += [m.as_dict() for m in dict.fromkeys([match, *also]) if m.as_dict() not in recorded]
                 self.broken = name
                 for probe in self.result.probes[probes_before:]:  # each request this stage saw fail, judged alone
                     if probe.status == FAIL:
@@ -141,7 +130,10 @@ class StageRunner:
             record.seconds = round(record.seconds or waited, 2)
         return record.status in (PASS, XPASS)
 
-    def _probe_broke(self, probe, candidates, match: breaks.Match | None, why, record: StageResult) -> None:
+    def _probe_broke(
+        self, probe: ProbeResult, candidates: Sequence[tuple[re.Pattern[str], breaks.Described]],
+        match: breaks.Match | None, why: Callable[[str], str], record: StageResult,
+    ) -> None:  # fmt: skip
         """A failing request of a stage that broke: the stage's break when its own line is that break (or the
         stage's failure was nobody's, a production model's); else a break nobody wrote down, on its own."""
         name = probe.name.split(":", 1)[-1]  # its own line, and the lines of the stage's log that name it
@@ -248,6 +240,19 @@ class StageRunner:
             if not self._recorded(name):
                 self.result.stages.append(StageResult(name, SKIP, self._skipped_why()))
         self.result.stages.sort(key=lambda s: stages.index(s.stage) if s.stage in stages else len(stages))
+
+
+def _matched(
+    name: str, failure: Failure, candidates: Sequence[tuple[re.Pattern[str], breaks.Described]], record: StageResult
+) -> tuple[breaks.Match | None, list[breaks.Match]]:
+    """What a failure is: (the match that decides, the other differences' matches). A failure made of several
+    differences (a store read back changed) is matched item by item, the first not written down deciding;
+    else the failure's line, or a line of its log (the stage's own when the failure names none)."""
+    if failure.items and candidates:
+        matched = [breaks.first_match(candidates, [item]) or breaks.Match(name, item, None) for item in failure.items]
+        first = next((m for m in matched if m.known is None), matched[0])
+        return first, [m for m in matched if m is not first]
+    return breaks.first_match(candidates, breaks.lines_of(failure.reason, failure.log or record.log)), []
 
 
 def interrupted_reason(interrupt: KeyboardInterrupt) -> str:
