@@ -9,7 +9,7 @@ from rolloutcheck.core.settings import Settings
 from rolloutcheck.inputs import production, registry
 
 
-def test_the_checks_follow_production_s_declaration(tmp_path, monkeypatch):
+def test_the_checks_follow_production_s_declaration_and_a_missing_java_stand_in_fails_it(tmp_path, monkeypatch):
     labels = registry.load_labels()
     seed = production.load(labels=labels)
     found = {c.what.split(",")[0]: c for c in doctor.checks(seed, labels.values())}
