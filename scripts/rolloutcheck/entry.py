@@ -328,7 +328,7 @@ def rollout(
     tool: Tool, label: str, noxfile: Path, argv: list[str], nox_here: list[str], printer: Printer = stderr
 ) -> int:
     """Every validate cell of `label`, every upgrade and store cell from production to it, into one
-    run through the matrix runner; then the decision. Exit code: the decision's (0, 1 or 3), or 2 when a
+    run through the matrix runner; then the decision. Exit code: the decision's (0, 1 or 10), or 2 when a
     file of the repository a cell would read is bad (said in one line each, before any cell runs)."""
     kinds = [a for kind in KINDS for a in ("--kind", kind)]
     # production's own validate cells too: what already fails there is not the rollout's (decision.py)
