@@ -14,7 +14,6 @@ from __future__ import annotations
 import csv
 import fnmatch
 import functools
-import importlib.metadata
 import io
 import json
 import os
@@ -32,6 +31,7 @@ import yaml
 
 from rolloutcheck.core import paths, secrets
 from rolloutcheck.core.errors import Failure
+from rolloutcheck.envs import install
 from rolloutcheck.inputs.modelselect import LINK_TAG, Registered, Runs, Selection
 from rolloutcheck.stores import postgres
 
@@ -355,7 +355,7 @@ class LiveServer:
             done = _inenv(reader, ["list", given, str(out), *experiments])
             if done.returncode != 0 or not out.is_file():
                 raise CopyError(f"ROLLOUT_MODELS_FROM: {secrets.redact(given)} could not be read by mlflow "
-                                f"{installed_mlflow(reader)}: {_last_line(done)}")  # fmt: skip
+                                f"{install.installed_version(reader) or '?'}: {_last_line(done)}")  # fmt: skip
             self.inventory = json.loads(out.read_text())
 
 
@@ -371,14 +371,6 @@ def _inenv(reader: Path, args: list[str], timeout: float = 600) -> subprocess.Co
 def _last_line(done: subprocess.CompletedProcess) -> str:
     lines = [line for line in (done.stderr or "").splitlines() if line.strip()]
     return secrets.redact((lines or ["no output"])[-1])[:300]
-
-
-def installed_mlflow(reader: Path) -> str:
-    for site in reader.glob("lib/python*/site-packages"):
-        for dist in importlib.metadata.distributions(path=[str(site)]):
-            if (dist.metadata["Name"] or "").lower() == "mlflow":
-                return dist.version
-    return "?"
 
 
 def _select_live(server: LiveServer, selection: Selection) -> tuple[list[ProductionModel], str | None]:
@@ -419,8 +411,8 @@ def fetch(model: ProductionModel, given: str, reader: Path, dest: Path) -> Path:
     with tempfile.TemporaryDirectory(dir=dest.parent) as tmp:
         done = _inenv(reader, ["download", given, model.remote or "", tmp])
         if done.returncode != 0:
-            raise CopyError(f"{model.shown}: mlflow {installed_mlflow(reader)} could not download {model.remote}: "
-                            f"{_last_line(done)}")  # fmt: skip
+            version = install.installed_version(reader) or "?"
+            raise CopyError(f"{model.shown}: mlflow {version} could not download {model.remote}: {_last_line(done)}")
         found = next((p.parent for p in sorted(Path(tmp).rglob("MLmodel"), key=lambda p: len(p.parts))), None)
         if found is None:
             raise CopyError(f"{model.shown}: {model.remote} holds no MLmodel")

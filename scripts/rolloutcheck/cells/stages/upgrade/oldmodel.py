@@ -85,7 +85,7 @@ class ModelEnv:
         record.details["env_manager"] = manager
         # as production would: the model's requirements as logged, resolved against the index of the day
         state.model_env, inside = _serve(ctx, state, command, root, "model-env-serve", f"--env-manager {manager}: ")
-        label_mlflow = installed(ctx.prefix, "mlflow")  # the version under test, as its environment holds it
+        label_mlflow = environment.installed_version(ctx.prefix)  # the version under test, as its environment holds it
         got = inside.get("mlflow")
         if label_mlflow and got and got != label_mlflow:
             # 1.x models logged `mlflow` unpinned: the rebuild got another release than the one rolled out, so
@@ -112,15 +112,6 @@ class ModelEnv:
             record.reason += (f"; {findings.unpinned_mlflow(got, label_mlflow)}: served with `mlflow=={label_mlflow}` "
                               "pinned instead")  # fmt: skip
         state.result.upgrade["model_env"]["logged_environment"] = logged
-
-
-def installed(prefix: Path, name: str) -> str | None:
-    """The version of `name` installed in the environment at `prefix`, or None."""
-    for site in prefix.glob("lib/python*/site-packages"):
-        for dist in importlib.metadata.distributions(path=[str(site)]):
-            if (dist.metadata["Name"] or "").lower() == name:
-                return dist.version
-    return None
 
 
 def _serve(
