@@ -170,9 +170,27 @@ def test_file_store_is_migrated_into_sqlite_and_still_serves_the_model(tmp_path)
     assert set(breaks) == {"configuration", "data-repair"}, breaks  # the deleted experiment is really seen too
     assert "maintenance mode" in breaks["configuration"]["seen"] and "MLFLOW_ALLOW_FILE_STORE" in reasons["to-read"]
     made = decision.decide([result])
-    (setting,) = [f for f in made.findings if f.kind == "configuration change"]
+    settings = {f.remedy.split(": ", 2)[1][:12]: f for f in made.findings if f.kind == "configuration change"}
+    setting = settings["3.x opens a "]
     assert "MLFLOW_ALLOW_FILE_STORE=true" in setting.remedy and "migrate-filestore" in setting.remedy
     assert setting.proof and "with MLFLOW_ALLOW_FILE_STORE=true" in setting.proof and "migrate" in setting.proof
+    # production's tracking server (envs/production.yaml: the seed's clients reach it as mlflow.sbd.internal)
+    assert stages["from-tracking-server"] == PASS, reasons["from-tracking-server"]  # production's baseline
+    assert "as mlflow.sbd.internal" in reasons["from-tracking-server"]
+    # 3.17.2 refuses that name: the option proven by the same server told it, with the same client
+    assert stages["to-tracking-server"] == XFAIL and "Invalid Host header" in str(
+        next(s for s in result.stages if s.stage == "to-tracking-server").details["observed"]
+    )
+    hosts = settings["3.5 added a "]
+    assert "`mlflow server --allowed-hosts mlflow.sbd.internal`" in hosts.remedy
+    assert hosts.proof and hosts.proof.startswith("with `--allowed-hosts mlflow.sbd.internal` the 3.17.2 server")
+    # the seed's 1.2 clients against it: proxied artifact locations and experiments looked up by name
+    assert stages["old-clients"] == XFAIL, reasons["old-clients"]
+    artifacts = settings["a tracking s"]
+    assert "--default-artifact-root <the folder or bucket" in artifacts.remedy
+    assert artifacts.proof and "the 3.17.2 server took 1.2.SBD.0's client" in artifacts.proof
+    by_name = settings["2.0 removed "]
+    assert by_name.proof and "by experiment id" in by_name.proof and "production's server as" not in by_name.remedy
     assert [f.kind for f in made.findings].count("data repair") == 1  # one repair, seen at two stages
     diff = (Path(result.cell_dir) / "logs" / "migrated-snapshot.diff.txt").read_text()
     assert "1 difference(s)" in diff  # that one, nothing else lost or changed

@@ -168,7 +168,12 @@ def configuration(seen: Seen, cells: Cells) -> Remedy:
     action = f"on {cell.label}: {seen.entry['reason'] if seen.entry else seen.line}"
     proofs = []
     opened = (stage.details.get("opened") if stage else None) or {}
-    if isinstance(opened, dict) and opened and _only_written(stage):
+    # a break the stage met and worked around: the run that worked around this one is its proof
+    met = next((m for m in (stage.details.get("met") or [] if stage else []) if m["seen"] == seen.line), None)
+    if met is not None and _only_written(stage):
+        proofs.append(met["proof"])
+        action += f": production's server as `{met['command']}`" if met.get("command") else ""
+    elif isinstance(opened, dict) and opened and _only_written(stage):
         # the remedy's own path: the read with the setting ran to its end, and whatever it found different
         # from production's store is a written-down break of its own (each difference matched on its own)
         setting = ", ".join(f"{k}={v}" for k, v in opened.items())

@@ -31,6 +31,7 @@ _MODEL_SERVED = ("local-serve", "local-probe", "model-env-serve", "model-env-pro
 _PROBES = ("probe", "local-probe", "model-env-probe", "to-probe")
 _STORE_READ = ("to-read", "migrated-snapshot", "to-snapshot", "schema")
 _STORE_MOVE = ("migrate", "check-upgrade", "db-upgrade", "rollback", "to-tracking", "new-client")
+_SERVER = ("to-tracking-server", "old-clients")  # production's tracking server as it runs
 
 
 CLIENT_REQUEST = FindingKind(
@@ -44,12 +45,12 @@ RETRAIN = FindingKind(
 )  # fmt: skip
 ORDER = FindingKind(
     "rollout-order", "order of the rollout", "upgrade the tracking server before the clients",
-    "the client store cell: old clients to the new server passed", stages=("new-client", "to-tracking"),
+    "the client store cell: old clients to the new server passed", stages=("new-client", "to-tracking", "old-clients"),
 )  # fmt: skip
 CONFIGURATION = FindingKind(
     "configuration", "configuration change", "the setting or command the written-down break names",
     "the same stage's work done with the setting (recorded by the stage), and the migration path where it ran",
-    stages=(*_STORE_READ, *_STORE_MOVE, *_MODEL_SERVED),
+    stages=(*_STORE_READ, *_STORE_MOVE, *_SERVER, *_MODEL_SERVED),
 )  # fmt: skip
 DATA_REPAIR = FindingKind(
     "data-repair", "data repair", "repair the store after the move (the commands the repair stage ran)",

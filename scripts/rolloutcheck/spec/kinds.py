@@ -126,7 +126,15 @@ _WRITTEN = (
     S("store", "store.create", FA),
     S("populate", "store.populate", FA),
     S("from-train", "train", F, breakable=True),  # the use case's own model, in the same store
+    # production's server on production's label (envs/production.yaml tracking.server): its baseline; what its
+    # client writes is in the store before the snapshot every later read is compared with
+    S("from-tracking-server", "store.prodserver:FromServer", FA),
     S("from-snapshot", "store.snapshot:Before", FA),
+)
+# the new label's server with production's command line on the moved store, and production's clients against it
+_PRODUCTION_SERVER = (
+    S("to-tracking-server", "store.prodserver:ToServer", TA, branch="server", breakable=True),
+    S("old-clients", "store.prodserver:OldClients", FA, branch="server", breakable=True),
 )
 _DATABASE = (
     *_TRUNK,
@@ -138,6 +146,7 @@ _DATABASE = (
     S("db-upgrade", "store.dbupgrade:Upgrade", TA, branch="migration", breakable=True),
     S("to-snapshot", "store.snapshot:After", TA, branch="migration", breakable=True),
     S("schema", "store.dbupgrade:Schema", TA, branch="migration", breakable=True),
+    *(S(s.name, s.runs, s.side, "migration", s.breakable) for s in _PRODUCTION_SERVER),  # on the migrated schema
     S("rollback", "store.dbupgrade:Rollback", FA, breakable=True),
 )
 _SERVED = (  # the *to* label checks the *from* label's run and serves its model from the store (runs:/)
@@ -157,6 +166,7 @@ STORE_UPGRADE = Kind(
             S("to-read", "store.snapshot:DirectRead", TA, branch="direct-read", breakable=True),
             S("migrate", "store.filestore", TA, breakable=True),
             S("migrated-snapshot", "store.snapshot:Migrated", TA, branch="migrated", breakable=True),
+            *_PRODUCTION_SERVER,
             S("repair", "store.repair", TA, branch="repair"),  # what the move brought back, deleted again
             *_SERVED,
         ),

@@ -1,0 +1,246 @@
+"""from-tracking-server, to-tracking-server, old-clients: production's tracking server as production runs it.
+
+Production declares its server in envs/production.yaml (`tracking.server`: the name its clients use, its own
+options and environment). Each label's `mlflow server` is started with exactly that command line on the
+check's store, and reached through a local ingress that sends production's name as the Host header
+(core/ingress.py); a client of the label then reads, writes a run, and uploads and downloads an artifact
+(inenv/serverclient.py).
+- from-tracking-server: production's label, before the move: what production does today (its baseline).
+- to-tracking-server:   the new label on the moved store, with its own client. A server that refuses
+  production's name ("Invalid Host header", 3.5+) is a break met here: it is started again with
+  `--allowed-hosts <name>`, and that run is the proof of the option (`details["met"]`: each break met, its proof).
+- old-clients:          production's clients (its label) against that new server.
+A production without a declared server has nothing to check here: the stages say so ("not applicable").
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+from rolloutcheck.cells.context import CellContext, CellState, StageFailed, StoreState
+from rolloutcheck.cells.stages import serve
+from rolloutcheck.cells.stages.store.trackserver import HEALTH
+from rolloutcheck.core import net
+from rolloutcheck.core.errors import Failure
+from rolloutcheck.core.ingress import Ingress
+from rolloutcheck.inputs import production
+from rolloutcheck.spec.results import StageResult
+from rolloutcheck.stores import scripts as storeops
+
+REFUSED_NAME = "Invalid Host header"  # 3.5+'s security middleware refusing a Host it was not given
+ALLOWED_HOSTS = "--allowed-hosts"
+# clients before 1.24 know no `mlflow-artifacts:` scheme: the experiments a proxying server makes are closed to them
+PROXIED = "registered artifact repository for: mlflow-artifacts"
+ARTIFACT_ROOT = "--default-artifact-root"
+NEW = "to-tracking-server"  # the new label's server, kept for old-clients
+
+
+def declared() -> production.TrackingServer | None:
+    return production.load().server
+
+
+def declared_server() -> production.TrackingServer:
+    """Production's server, once not_applicable() has said there is one."""
+    server = declared()
+    assert server is not None
+    return server
+
+
+def not_applicable(record: StageResult) -> bool:
+    if declared() is not None:
+        return False
+    record.reason = "not applicable: production declares no tracking server (envs/production.yaml tracking.server)"
+    record.details["applicable"] = False
+    return True
+
+
+def _start(
+    ctx: CellContext, state: StoreState, side: CellState, name: str, extra: tuple[str, ...] = (),
+    prefix: Path | None = None,
+) -> str:  # fmt: skip
+    """The label's `mlflow server` (of `prefix`, default the stage's environment) with production's options and
+    `extra` on the store, behind an ingress that sends production's name; the ingress URL."""
+    server = declared()
+    assert server is not None and state.uri is not None
+    options = (*server.options, *extra)
+    mlflow = (prefix or ctx.prefix) / "bin" / "mlflow"
+
+    def command(port: int) -> list[str]:
+        return [str(mlflow), "server", "--backend-store-uri", state.uri, "--host", net.HOST,
+                "--port", str(port), *options]  # fmt: skip
+
+    # a server told its allowed names refuses 127.0.0.1 itself; its /health is exempt (it has one since it has that)
+    health = "/health" if ALLOWED_HOSTS in options else HEALTH
+    environ = {**(side.environ or {}), **dict(server.env)}
+    running = serve.start(command, ctx.launch(name, environ), ctx.timeouts.serve, f"{name}: ", health=health)
+    state.servers[name] = running
+    ingress = Ingress(server.host, running.port)
+    state.servers[f"{name}-ingress"] = ingress
+    return ingress.url
+
+
+def _stop(state: StoreState, name: str) -> None:
+    for key in (f"{name}-ingress", name):
+        if key in state.servers:
+            state.servers.pop(key).stop()
+
+
+def _client(ctx: CellContext, side: CellState, url: str, who: str, log_as: str) -> dict:
+    """The label's client through the ingress; StoreScriptError with the server's answer on a refusal."""
+    out = ctx.cell_dir / f"{log_as}.json"
+    environ = {k: v for k, v in (side.environ or {}).items() if k != "MLFLOW_TRACKING_URI"}
+    storeops.run_script(ctx.prefix, "serverclient.py", [url, who, str(out)], ctx.launch(log_as, environ),
+                        ctx.timeouts.tracking)  # fmt: skip
+    return json.loads(out.read_text())
+
+
+def _remedy(attempt: Callable[[], dict], options: tuple[str, ...], log: Path) -> dict:
+    """The run with the option that should fix a break met: its failure is judged on its own output (`log`),
+    never on the first attempt's refusal still in the stage's log."""
+    try:
+        return attempt()
+    except Failure as failure:
+        raise StageFailed(f"also with `{' '.join(options)}`: {failure.reason}", failure.log or log) from None
+
+
+def _met(record: StageResult, line: str, proof: str, command: str | None = None) -> None:
+    """A break met and worked around here: the runner matches `line` against the written-down breaks, and the
+    decision's configuration prover takes this run (`proof`, with the server's `command`) as its proof."""
+    record.details.setdefault("observed", []).append(line)
+    record.details.setdefault("met", []).append({"seen": line, "proof": proof, "command": command})
+
+
+def _by_name(done: dict, record: StageResult, label: str) -> None:
+    """A lookup by name the server refused: a break met here, the same client's work by id its proof."""
+    if done.get("by_name_refused"):
+        _met(record, done["by_name_refused"], f"{label}'s client by experiment id through the same server: read, "
+             f"wrote run {done['run_id'][:8]}, artifact up and down ({record.stage})")  # fmt: skip
+
+
+def _said(label: str, who: str, done: dict, extra: tuple[str, ...] = ()) -> str:
+    server = declared()
+    assert server is not None
+    return (f"{label}'s `{server.shown(*extra)}` as {server.host}: {who}'s client read, wrote run "
+            f"{done['run_id'][:8]}, artifact up and down")  # fmt: skip
+
+
+class FromServer:
+    """Production's label serves the store with production's command line, reached by production's name."""
+
+    NAME = "from-tracking-server"
+
+    @staticmethod
+    def describe(ctx: CellContext) -> str:
+        return f"mlflow {ctx.label.name}'s tracking server as production runs it"
+
+    @staticmethod
+    def run(ctx: CellContext, state: StoreState, record: StageResult) -> None:
+        if not_applicable(record):
+            return
+        state.source.need("environ")
+        try:
+            url = _start(ctx, state, state.source, FromServer.NAME)
+            done = _client(ctx, state.source, url, ctx.label.name, FromServer.NAME + "-client")
+        finally:
+            _stop(state, FromServer.NAME)
+        _by_name(done, record, ctx.label.name)
+        record.reason = _said(ctx.label.name, ctx.label.name, done)
+
+
+class ToServer:
+    """The new label serves the moved store with production's command line, reached by production's name."""
+
+    NAME = NEW
+
+    @staticmethod
+    def describe(ctx: CellContext) -> str:
+        return f"mlflow {ctx.label.name}'s tracking server as production runs it"
+
+    @staticmethod
+    def run(ctx: CellContext, state: StoreState, record: StageResult) -> None:
+        if not_applicable(record):
+            return
+        state.target.need("environ")
+        server = declared()
+        assert server is not None
+        label = ctx.label.name
+        state.to_prefix = ctx.prefix
+        url = _start(ctx, state, state.target, NEW)
+        try:
+            done = _client(ctx, state.target, url, label, NEW + "-client")
+            extra: tuple[str, ...] = ()
+        except storeops.StoreScriptError as refused:
+            if REFUSED_NAME not in refused.reason:
+                raise
+            # the name production's clients use is refused: a break of its own (the runner matches it against
+            # the written-down ones); the same server started again told that name proves the option
+            _stop(state, NEW)
+            extra = (ALLOWED_HOSTS, server.host)
+            done = _remedy(
+                lambda: _client(ctx, state.target, _start(ctx, state, state.target, NEW, extra), label,
+                                NEW + "-allowed"),
+                extra, ctx.log(NEW + "-allowed"),
+            )  # fmt: skip
+            _met(record, refused.reason, f"with `{ALLOWED_HOSTS} {server.host}` the {label} server answered "
+                 f"{label}'s client by that name: read, wrote run {done['run_id'][:8]}, artifact up and down ({NEW})",
+                 server.shown(*extra))  # fmt: skip
+        _by_name(done, record, label)
+        state.result.upgrade["tracking_server"] = {"command": server.shown(*extra), "host": server.host,
+                                                   "extra": list(extra)}  # fmt: skip
+        record.reason = _said(label, label, done, extra) + (f" (only with {' '.join(extra)}: refused without it)"
+                                                            if extra else "")  # fmt: skip
+
+
+class OldClients:
+    """Production's clients (its label's mlflow) against the new label's server, by production's name."""
+
+    NAME = "old-clients"
+
+    @staticmethod
+    def describe(ctx: CellContext) -> str:
+        return f"mlflow {ctx.label.name}'s clients against the new tracking server"
+
+    @staticmethod
+    def run(ctx: CellContext, state: StoreState, record: StageResult) -> None:
+        if not_applicable(record):
+            return
+        state.source.need("environ")
+        ingress = state.servers.get(f"{NEW}-ingress")
+        if ingress is None:
+            raise StageFailed(f"no {NEW} to reach")
+        extra = tuple((state.result.upgrade.get("tracking_server") or {}).get("extra", ()))
+        label = ctx.label.name
+        try:
+            try:
+                done = _client(ctx, state.source, ingress.url, label, OldClients.NAME)
+            except storeops.StoreScriptError as refused:
+                if PROXIED not in refused.reason:
+                    raise
+                # new experiments get proxied artifact locations these clients cannot write to: a break met here;
+                # the server started again with a plain artifact root the clients share proves the option
+                _stop(state, NEW)
+                root = ctx.cell_dir / "store" / "shared-artifacts"
+                root.mkdir(parents=True, exist_ok=True)
+                extra = (*extra, ARTIFACT_ROOT, str(root))
+                done = _remedy(
+                    lambda: _client(ctx, state.source, _start(ctx, state, state.target, NEW, extra, state.to_prefix),
+                                    label, OldClients.NAME + "-artifact-root"),
+                    extra, ctx.log(OldClients.NAME + "-artifact-root"),
+                )  # fmt: skip
+                _met(record, refused.reason, f"with `{ARTIFACT_ROOT} {root}` (a folder the clients share) the "
+                     f"{state.result.label} server took {label}'s client: read, wrote run {done['run_id'][:8]}, "
+                     f"artifact up and down ({OldClients.NAME})", declared_server().shown(*_shown(extra)))  # fmt: skip
+        finally:
+            _stop(state, NEW)
+        _by_name(done, record, label)
+        server = declared_server()
+        record.reason = (f"{label}'s client as {server.host} to `{server.shown(*_shown(extra))}`: read, wrote run "
+                         f"{done['run_id'][:8]}, artifact up and down")  # fmt: skip
+
+
+def _shown(extra: tuple[str, ...]) -> tuple[str, ...]:
+    """Options as an action says them: the check's own folder replaced by what production puts there."""
+    return tuple("<the folder or bucket the clients write artifacts to>" if i and extra[i - 1] == ARTIFACT_ROOT
+                 else option for i, option in enumerate(extra))  # fmt: skip
