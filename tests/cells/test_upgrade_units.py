@@ -344,12 +344,22 @@ SHIPPED_LINES = {  # a real line of each shipped break, as cells of this reposit
     "cloudpickle": "AttributeError: Can't get attribute '_class_setstate' on <module 'cloudpickle.cloudpickle'>",
     "scoring server": "ModuleNotFoundError: No module named 'mlflow.pyfunc.scoring_server'",
     "415": "HTTP 415: Unrecognized content type parameters: format. IMPORTANT: The MLflow Model scoring protocol",
+    "host header": "serverclient.py failed (exit 1): mlflow.exceptions.MlflowException: API request to endpoint "
+    "/api/2.0/mlflow/experiments/get failed with error code 403 != 200. Response body: 'Invalid Host header - "
+    "possible DNS rebinding attack detected'",
+    "proxied artifacts": "serverclient.py failed (exit 1): mlflow.exceptions.MlflowException: Could not find a "
+    "registered artifact repository for: mlflow-artifacts:/6/c456fdb596af4b29a778df5747f78e0c/artifacts.",
+    "experiments/list": "MlflowException: API request to endpoint /api/2.0/mlflow/experiments/list failed with error "
+    "code 404 != 200. Response body: '<!doctype html>",
 }
 UNRELATED = [  # failures no shipped break is about: each must stay a break nobody wrote down
     "AttributeError: 'NoneType' object has no attribute 'predict'",
     "HTTP 404 from http://127.0.0.1:5000/invocations",
     "run 5f2a: metric 'rmse' lost the point at step 7",
     "ModuleNotFoundError: No module named 'sklearn'",
+    "API request to endpoint /api/2.0/mlflow/experiments/get failed with error code 403 != 200. Response body: "
+    "'Forbidden'",  # an auth refusal, not the Host check
+    "API request to endpoint /api/2.0/mlflow/runs/get failed with error code 404 != 200",
 ]
 
 

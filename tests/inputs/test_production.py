@@ -25,6 +25,9 @@ def test_the_shipped_declaration_is_the_seeds_production():
     assert seed.label == "1.2.SBD.0" and (seed.tracking_kind, seed.tracking_at) == ("filestore", "generated")
     assert seed.store_checks == ("filestore",)  # no MySQL, PostgreSQL, SQLite or server the team never had
     assert seed.owns("sklearn_elasticnet_wine") and seed.owns("h2o_wine")
+    # one tracking server its clients reach by name: the shipped rollout checks production's server as it runs
+    assert seed.server == production.TrackingServer("mlflow.sbd.internal")
+    assert "served by `mlflow server` as mlflow.sbd.internal" in seed.shown
 
 
 @pytest.mark.parametrize(
@@ -43,6 +46,22 @@ def test_the_shipped_declaration_is_the_seeds_production():
         ("label: '3.17.2'\ntracking: {kind: sqlite}\nusecases: [nope]\n", "key 'usecases': 'nope' is no use case"),
         ("label: '3.17.2'\ntracking: {kind: sqlite}\nstores: [mysql]\n", "key 'stores': unknown key; known: label"),
         ("label: [\n", "not valid YAML"),
+        ("label: '3.17.2'\ntracking: {kind: sqlite, server: x}\n", "key 'tracking.server': a mapping of host"),
+        ("label: '3.17.2'\ntracking: {kind: sqlite, server: {}}\n", "key 'tracking.server.host': the host name"),
+        ("label: '3.17.2'\ntracking: {kind: sqlite, server: {host: 'http://a/b'}}\n", "key 'tracking.server.host'"),
+        (
+            "label: '3.17.2'\ntracking: {kind: sqlite, server: {host: a, port: 80}}\n",
+            "key 'port': tracking.server: unknown key; known: host, options, env",
+        ),
+        (
+            "label: '3.17.2'\ntracking: {kind: sqlite, server: {host: a, options: [--port, '80']}}\n",
+            "key 'tracking.server.options': --port is set by the check",
+        ),
+        (
+            "label: '3.17.2'\ntracking: {kind: sqlite, server: {host: a, options: '--workers 2'}}\n",
+            "key 'tracking.server.options': a list of `mlflow server` options",
+        ),
+        ("label: '3.17.2'\ntracking: {kind: sqlite, server: {host: a, env: [X]}}\n", "key 'tracking.server.env'"),
     ],
 )
 def test_every_key_is_validated_in_one_line_naming_file_and_key(tmp_path, text, problem):
@@ -78,3 +97,17 @@ def test_versions_yaml_no_longer_declares_production(tmp_path):
     versions.write_text("production: '1.2.SBD.0'\nlabels:\n  '1.2.SBD.0': {mlflow: mlflow==1.2.0}\n")
     with pytest.raises(registry.RegistryError, match="moved to envs/production.yaml"):
         registry.load_registry(versions)
+
+
+def test_productions_server_is_declared_with_its_own_options_and_environment(tmp_path):
+    text = ("label: '1.2.SBD.0'\ntracking:\n  kind: sqlite\n  at: generated\n  server:\n    host: mlflow.example\n"
+            "    options: [--workers, 2, --gunicorn-opts=--timeout=120]\n    env: {MLFLOW_SERVER_X: 1}\n")  # fmt: skip
+    server = declared(tmp_path, text).server
+    assert server is not None and server.host == "mlflow.example"
+    assert server.options == ("--workers", "2", "--gunicorn-opts=--timeout=120") and server.env == (
+        ("MLFLOW_SERVER_X", "1"),
+    )
+    assert server.shown("--allowed-hosts", "mlflow.example") == (
+        "mlflow server --workers 2 --gunicorn-opts=--timeout=120 --allowed-hosts mlflow.example"
+    )
+    assert declared(tmp_path, "label: '1.2.SBD.0'\ntracking: {kind: sqlite}\n").server is None
