@@ -66,6 +66,7 @@ def test_mysql_upgrade_to_3_17_2_loses_nothing_and_rolls_back(mysql_run):
     assert shown["PyMySQL"]["outcome"] == "needed", shown  # the driver each label's env adds, shown necessary
 
 
+@pytest.mark.slow  # MySQL is opt-in (also_check); the fit and its action: tests/stores/test_downtime.py
 def test_bench_store_times_db_upgrade_at_sizes_and_the_decision_sizes_the_downtime(tmp_path):
     """`nox -s bench-store` for real at small sizes (the default is 10^4..10^6): stores filled by 1.2.SBD.0,
     upgraded by 3.17.2, timed and fitted; nothing of the servers left; the file the decision reads."""

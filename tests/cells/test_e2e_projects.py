@@ -63,7 +63,10 @@ def test_autologged_model_is_found_as_a_logged_model_and_every_request_form_is_j
     assert "models:/m-" in Path(result.cell_dir, "logs", "serve.log").read_text()  # served from there too
 
 
-@pytest.mark.parametrize("label", ["1.30.1", "3.17.2"])
+@pytest.mark.parametrize(
+    "label",
+    [pytest.param("1.30.1", marks=pytest.mark.slow), "3.17.2"],  # 1.30.1: a second representative
+)
 def test_the_models_logged_input_example_is_the_probe(tmp_path, label):
     run = tmp_path / "run"
     done = validate(f"validate-{label}({EXAMPLE})", run)
