@@ -62,7 +62,7 @@ class Tool:
         """Raises Failure (SettingsError, RegistryError, ConfigError) with one line."""
         settings = Settings.from_environ()
         found = registry.load(settings)
-        return cls(settings, found.labels, production_decl.load(labels=found.labels))
+        return cls(settings, found.labels, production_decl.load(settings.production_file, found.labels))
 
     def upgrade_labels(self) -> list[str]:
         return [label for label in self.labels if label != self.source]

@@ -268,3 +268,45 @@ def test_ctrl_c_during_a_postgresql_check_leaves_no_database_server(tmp_path):
     assert not ours(run), "a process of the run survived Ctrl-C"
     result = cell(run, "postgresql")
     assert result.status != PASS and any("interrupted" in s.reason for s in result.stages)
+
+
+AUTH_PRODUCTION = """label: "2.22.5"
+tracking:
+  kind: filestore
+  at: generated
+  server:
+    host: mlflow.team.internal
+    options: [--app-name, basic-auth]
+"""
+
+
+def test_a_basic_auth_server_of_2_22_5_moved_to_3_17_2_reads_its_users_back(tmp_path):
+    """Issue 41: production's tracking server with the basic-auth app (ROLLOUT_PRODUCTION: a team's own
+    declaration). 2.22.5 writes a user and its permission into the auth database; 3.17.2's server on the same
+    database (its own migrations) reads them back and lets that user in; both refuse a request without credentials."""
+    declared = tmp_path / "production.yaml"
+    declared.write_text(AUTH_PRODUCTION)
+    run = tmp_path / "run"
+    done = validate("store-upgrade-3.17.2(filestore)", run, ROLLOUT_PRODUCTION=str(declared))
+    result = cell(run, "filestore")
+    stages, reasons = statuses(result), {s.stage: s.reason for s in result.stages}
+    assert result.from_label == "2.22.5", done.stdout[-3000:]
+    assert stages["from-tracking-server"] == PASS, reasons["from-tracking-server"]
+    assert (
+        "basic auth: 401 without credentials, user rolloutcheck-user and its EDIT permission"
+        in (reasons["from-tracking-server"])
+    )
+    for stage in ("to-tracking-server", "old-clients"):  # 3.17.2 reads the user back and lets it in
+        assert stages[stage] in (PASS, XFAIL), (stage, reasons[stage])
+        auth = next(s for s in result.stages if s.stage == stage).details["auth"]
+        assert auth["changed"] == [] and auth["read"]["permission"] == "EDIT", auth
+    # what 3.17.2 met: the Host check, and the 2.x permission API gone (read back through the 3.0 one: its proof)
+    made = decision.decide([result])
+    settings = {f.remedy.split(": ", 2)[1][:12]: f for f in made.findings if f.kind == "configuration change"}
+    assert "mlflow server --app-name basic-auth --allowed-hosts mlflow.team.internal" in settings["3.5 added a "].remedy
+    api = settings["the basic-au"]
+    assert api.proof and "through /api/3.0/mlflow/users/permissions/get: EDIT for rolloutcheck-user" in api.proof
+    # the check's own auth database, in the cell: production's is never opened
+    assert (Path(result.cell_dir) / "store" / "auth" / "basic_auth.db").is_file()
+    commands = "".join(p.read_text() for p in Path(result.cell_dir).glob("logs/*"))
+    assert "Rc-" not in commands  # the check's passwords reach processes by environment only, masked in logs

@@ -46,6 +46,8 @@ VARIABLES: tuple[Variable, ...] = (
     V("ROLLOUT_SERVE_TIMEOUT", "180 s", "a model server's start, until `/ping` answers"),
     V("ROLLOUT_TRACKING_TIMEOUT", "300 s", "the tracking checks of a cell"),
     V("ROLLOUT_MODEL_ENV_TIMEOUT", "1200 s", "building and serving a logged model's own environment (upgrades)"),
+    V("ROLLOUT_PRODUCTION", "`envs/production.yaml`", "the production declaration a rollout answers for (a team's "
+      "own file, kept outside the tool's tree)"),
     V("ROLLOUT_FROM", "`label:` of `envs/production.yaml`", "the label upgrades start from (overrides production's)"),
     V("ROLLOUT_SPEED_P95_RATIO", "1.5", "a speed regression: p95 ratio above this in every repeat (and ..._MIN_MS); "
       "per use case `speed: {p95_ratio, p95_min_ms}` in `usecase.yaml`"),
@@ -111,6 +113,7 @@ class Settings:
     env_backend: str
     timeouts: Timeouts
     speed: SpeedLimits = field(default_factory=SpeedLimits)
+    production_file: Path = paths.ENVS / "production.yaml"  # ROLLOUT_PRODUCTION: the production declaration
     from_label: str | None = None  # ROLLOUT_FROM: where upgrades start (default: envs/production.yaml)
     store_size: str = "default"  # ROLLOUT_STORE_SIZE: a size of envs/stores.yaml
     postgres_url: str | None = None  # ROLLOUT_POSTGRES_URL: an existing server's admin database
@@ -150,6 +153,7 @@ class Settings:
                 workers=_count(environ, "ROLLOUT_SPEED_WORKERS") or SpeedLimits.workers,
                 quiet_wait=_positive(environ, "ROLLOUT_SPEED_QUIET_WAIT", SpeedLimits.quiet_wait, zero=True),
             ),
+            production_file=Path(environ.get("ROLLOUT_PRODUCTION") or paths.ENVS / "production.yaml").absolute(),
             from_label=environ.get("ROLLOUT_FROM") or None,
             store_size=environ.get("ROLLOUT_STORE_SIZE") or "default",
             postgres_url=_postgres_url(environ),

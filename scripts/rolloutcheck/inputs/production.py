@@ -17,7 +17,7 @@ from rolloutcheck.core.errors import ConfigError
 from rolloutcheck.inputs import projects, usecases
 from rolloutcheck.spec import kinds
 
-PRODUCTION_FILE = paths.ENVS / "production.yaml"
+PRODUCTION_FILE = paths.ENVS / "production.yaml"  # ROLLOUT_PRODUCTION names another (core/settings.py)
 KEYS = ("label", "tracking", "also_check", "usecases")
 TRACKING_KEYS = ("kind", "at", "server")
 SERVER_KEYS = ("host", "options", "env")

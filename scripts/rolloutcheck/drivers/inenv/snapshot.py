@@ -12,9 +12,11 @@ how a newer version's renamed or added fields line up is decided by the comparis
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
 from pathlib import Path
+from urllib.parse import urlparse
 
 import mlflow
 from mlflow.entities import ViewType
@@ -40,6 +42,21 @@ def _artifacts(client: MlflowClient, run_id: str, path: str | None = None) -> li
     return sorted(listed)
 
 
+def _proxied(uri: str) -> list | None:
+    """A run whose artifacts are behind a tracking server's proxy (`mlflow-artifacts:`), listed where that server
+    keeps them (ROLLOUTCHECK_ARTIFACTS_DESTINATION, its --artifacts-destination), as the server would list them."""
+    destination = os.environ.get("ROLLOUTCHECK_ARTIFACTS_DESTINATION")
+    if not uri.startswith("mlflow-artifacts:") or not destination:
+        return None
+    root = os.path.join(destination, urlparse(uri).path.lstrip("/"))
+    listed = []
+    for folder, _, files in os.walk(root):
+        for name in files:
+            path = os.path.join(folder, name)
+            listed.append([os.path.relpath(path, root), os.path.getsize(path)])
+    return sorted(listed)
+
+
 def _run(client: MlflowClient, run) -> dict:
     info = run.info
     record = {key: getattr(info, key, None) for key in RUN_INFO}
@@ -52,7 +69,8 @@ def _run(client: MlflowClient, run) -> dict:
         key: sorted([m.step, m.timestamp, m.value] for m in client.get_metric_history(info.run_id, key))
         for key in sorted(run.data.metrics)
     }
-    record["artifacts"] = _artifacts(client, info.run_id)
+    proxied = _proxied(info.artifact_uri or "")
+    record["artifacts"] = proxied if proxied is not None else _artifacts(client, info.run_id)
     return record
 
 

@@ -21,6 +21,7 @@ from pathlib import Path
 
 from rolloutcheck.cells.context import CellContext, CellState, StageFailed, StoreState
 from rolloutcheck.cells.stages import serve
+from rolloutcheck.cells.stages.store import serverauth
 from rolloutcheck.cells.stages.store.trackserver import HEALTH
 from rolloutcheck.core import net
 from rolloutcheck.core.errors import Failure
@@ -34,22 +35,19 @@ ALLOWED_HOSTS = "--allowed-hosts"
 # clients before 1.24 know no `mlflow-artifacts:` scheme: the experiments a proxying server makes are closed to them
 PROXIED = "registered artifact repository for: mlflow-artifacts"
 ARTIFACT_ROOT = "--default-artifact-root"
+PROXY_DESTINATION = "ROLLOUTCHECK_ARTIFACTS_DESTINATION"  # read by inenv/snapshot.py
 NEW = "to-tracking-server"  # the new label's server, kept for old-clients
 
 
-def declared() -> production.TrackingServer | None:
-    return production.load().server
-
-
-def declared_server() -> production.TrackingServer:
+def declared(state: StoreState) -> production.TrackingServer:
     """Production's server, once not_applicable() has said there is one."""
-    server = declared()
-    assert server is not None
+    server = state.tracking_server
+    assert isinstance(server, production.TrackingServer)
     return server
 
 
-def not_applicable(record: StageResult) -> bool:
-    if declared() is not None:
+def not_applicable(state: StoreState, record: StageResult) -> bool:
+    if state.tracking_server is not None:
         return False
     record.reason = "not applicable: production declares no tracking server (envs/production.yaml tracking.server)"
     record.details["applicable"] = False
@@ -62,8 +60,8 @@ def _start(
 ) -> str:  # fmt: skip
     """The label's `mlflow server` (of `prefix`, default the stage's environment) with production's options and
     `extra` on the store, behind an ingress that sends production's name; the ingress URL."""
-    server = declared()
-    assert server is not None and state.uri is not None
+    server = declared(state)
+    assert state.uri is not None
     options = (*server.options, *extra)
     mlflow = (prefix or ctx.prefix) / "bin" / "mlflow"
 
@@ -71,9 +69,26 @@ def _start(
         return [str(mlflow), "server", "--backend-store-uri", state.uri, "--host", net.HOST,
                 "--port", str(port), *options]  # fmt: skip
 
-    # a server told its allowed names refuses 127.0.0.1 itself; its /health is exempt (it has one since it has that)
-    health = "/health" if ALLOWED_HOSTS in options else HEALTH
+    # a server that proxies artifacts keeps them in its --artifacts-destination (default ./mlartifacts, its folder
+    # being the cell's): every later read of the store lists them there (inenv/snapshot.py)
+    destination = dict(zip(options, options[1:], strict=False)).get("--artifacts-destination", "mlartifacts")
+    for each in (state.source, state.target):
+        if each.environ is not None:
+            each.environ[PROXY_DESTINATION] = str(ctx.cell_dir / destination)
     environ = {**(side.environ or {}), **dict(server.env)}
+    if serverauth.is_on(options):  # the check's own auth database, never production's
+        state.auth = state.auth or serverauth.Auth(ctx.cell_dir / "store" / "auth")
+        environ.update(state.auth.server_environ())
+        extras = ctx.cell_dir / "store" / "auth" / f"packages-{mlflow.parent.parent.name}"
+        try:
+            added = serverauth.server_packages(mlflow.parent.parent, extras, ctx.log(name))
+        except RuntimeError as error:
+            raise StageFailed(f"{name}: {error}") from None
+        if added is not None:  # as production's server has them (mlflow[auth]); the environment stays as locked
+            environ["PYTHONPATH"] = ":".join(p for p in (str(added), environ.get("PYTHONPATH", "")) if p)
+    # a server told its allowed names refuses 127.0.0.1 itself, one with auth refuses anyone without credentials;
+    # /health answers both (every label that has either has it)
+    health = "/health" if ALLOWED_HOSTS in options or state.auth else HEALTH
     running = serve.start(command, ctx.launch(name, environ), ctx.timeouts.serve, f"{name}: ", health=health)
     state.servers[name] = running
     ingress = Ingress(server.host, running.port)
@@ -87,10 +102,13 @@ def _stop(state: StoreState, name: str) -> None:
             state.servers.pop(key).stop()
 
 
-def _client(ctx: CellContext, side: CellState, url: str, who: str, log_as: str) -> dict:
-    """The label's client through the ingress; StoreScriptError with the server's answer on a refusal."""
+def _client(ctx: CellContext, state: StoreState, side: CellState, url: str, who: str, log_as: str) -> dict:
+    """The label's client through the ingress; StoreScriptError with the server's answer on a refusal. With
+    basic auth, as the admin: production's label writes a user (`write`), the others read it back."""
     out = ctx.cell_dir / f"{log_as}.json"
-    environ = {k: v for k, v in (side.environ or {}).items() if k != "MLFLOW_TRACKING_URI"}
+    environ = {**(side.environ or {}), "MLFLOW_TRACKING_URI": url}  # mlflow-artifacts: URIs resolve against it
+    if isinstance(state.auth, serverauth.Auth):
+        environ.update(state.auth.client_environ("read" if state.auth.written else "write"))
     storeops.run_script(ctx.prefix, "serverclient.py", [url, who, str(out)], ctx.launch(log_as, environ),
                         ctx.timeouts.tracking)  # fmt: skip
     return json.loads(out.read_text())
@@ -119,10 +137,37 @@ def _by_name(done: dict, record: StageResult, label: str) -> None:
              f"wrote run {done['run_id'][:8]}, artifact up and down ({record.stage})")  # fmt: skip
 
 
-def _said(label: str, who: str, done: dict, extra: tuple[str, ...] = ()) -> str:
-    server = declared()
-    assert server is not None
-    return (f"{label}'s `{server.shown(*extra)}` as {server.host}: {who}'s client read, wrote run "
+def _judge_auth(state: StoreState, done: dict, record: StageResult) -> str:
+    """With basic auth: a request without credentials refused; the user production's label wrote read back equal
+    (what it wrote is kept for the later stages). The reason's tail, or StageFailed."""
+    if not isinstance(state.auth, serverauth.Auth):
+        return ""
+    wrong = serverauth.refused_without_credentials(done)
+    if wrong:
+        raise StageFailed(f"basic auth: {wrong}")
+    found = done["auth"]
+    if state.auth.written is None:  # production's label: what it wrote is what every later server must say
+        state.auth.written, state.auth.experiment_id = found["read"], found["experiment_id"]
+    if found.get("permission_api_refused"):  # the admin API production's tooling calls is gone: the new one proves it
+        _met(
+            record,
+            found["permission_api_refused"],
+            f"the permission read back through {found['permission_api']}: "
+            f"{found['read']['permission']} for {serverauth.USER}, as production's label wrote it ({record.stage})",
+        )
+    changed = serverauth.differences(state.auth.written, found["read"])
+    record.details["auth"] = {"read": found["read"], "changed": changed}
+    if changed:
+        raise StageFailed("basic auth: the user production's label wrote reads back otherwise: " + "; ".join(changed))
+    return (
+        f"; basic auth: 401 without credentials, user {serverauth.USER} and its {found['read']['permission']} "
+        "permission read back, the user let in"
+    )
+
+
+def _said(state: StoreState, label: str, done: dict, extra: tuple[str, ...] = ()) -> str:
+    server = declared(state)
+    return (f"{label}'s `{server.shown(*extra)}` as {server.host}: its own client read, wrote run "
             f"{done['run_id'][:8]}, artifact up and down")  # fmt: skip
 
 
@@ -137,16 +182,16 @@ class FromServer:
 
     @staticmethod
     def run(ctx: CellContext, state: StoreState, record: StageResult) -> None:
-        if not_applicable(record):
+        if not_applicable(state, record):
             return
         state.source.need("environ")
         try:
             url = _start(ctx, state, state.source, FromServer.NAME)
-            done = _client(ctx, state.source, url, ctx.label.name, FromServer.NAME + "-client")
+            done = _client(ctx, state, state.source, url, ctx.label.name, FromServer.NAME + "-client")
         finally:
             _stop(state, FromServer.NAME)
         _by_name(done, record, ctx.label.name)
-        record.reason = _said(ctx.label.name, ctx.label.name, done)
+        record.reason = _said(state, ctx.label.name, done) + _judge_auth(state, done, record)
 
 
 class ToServer:
@@ -160,16 +205,15 @@ class ToServer:
 
     @staticmethod
     def run(ctx: CellContext, state: StoreState, record: StageResult) -> None:
-        if not_applicable(record):
+        if not_applicable(state, record):
             return
         state.target.need("environ")
-        server = declared()
-        assert server is not None
+        server = declared(state)
         label = ctx.label.name
         state.to_prefix = ctx.prefix
         url = _start(ctx, state, state.target, NEW)
         try:
-            done = _client(ctx, state.target, url, label, NEW + "-client")
+            done = _client(ctx, state, state.target, url, label, NEW + "-client")
             extra: tuple[str, ...] = ()
         except storeops.StoreScriptError as refused:
             if REFUSED_NAME not in refused.reason:
@@ -179,7 +223,7 @@ class ToServer:
             _stop(state, NEW)
             extra = (ALLOWED_HOSTS, server.host)
             done = _remedy(
-                lambda: _client(ctx, state.target, _start(ctx, state, state.target, NEW, extra), label,
+                lambda: _client(ctx, state, state.target, _start(ctx, state, state.target, NEW, extra), label,
                                 NEW + "-allowed"),
                 extra, ctx.log(NEW + "-allowed"),
             )  # fmt: skip
@@ -189,8 +233,8 @@ class ToServer:
         _by_name(done, record, label)
         state.result.upgrade["tracking_server"] = {"command": server.shown(*extra), "host": server.host,
                                                    "extra": list(extra)}  # fmt: skip
-        record.reason = _said(label, label, done, extra) + (f" (only with {' '.join(extra)}: refused without it)"
-                                                            if extra else "")  # fmt: skip
+        only = f" (only with {' '.join(extra)}: refused without it)" if extra else ""
+        record.reason = _said(state, label, done, extra) + _judge_auth(state, done, record) + only
 
 
 class OldClients:
@@ -204,7 +248,7 @@ class OldClients:
 
     @staticmethod
     def run(ctx: CellContext, state: StoreState, record: StageResult) -> None:
-        if not_applicable(record):
+        if not_applicable(state, record):
             return
         state.source.need("environ")
         ingress = state.servers.get(f"{NEW}-ingress")
@@ -214,7 +258,7 @@ class OldClients:
         label = ctx.label.name
         try:
             try:
-                done = _client(ctx, state.source, ingress.url, label, OldClients.NAME)
+                done = _client(ctx, state, state.source, ingress.url, label, OldClients.NAME)
             except storeops.StoreScriptError as refused:
                 if PROXIED not in refused.reason:
                     raise
@@ -225,19 +269,20 @@ class OldClients:
                 root.mkdir(parents=True, exist_ok=True)
                 extra = (*extra, ARTIFACT_ROOT, str(root))
                 done = _remedy(
-                    lambda: _client(ctx, state.source, _start(ctx, state, state.target, NEW, extra, state.to_prefix),
+                    lambda: _client(ctx, state, state.source,
+                                    _start(ctx, state, state.target, NEW, extra, state.to_prefix),
                                     label, OldClients.NAME + "-artifact-root"),
                     extra, ctx.log(OldClients.NAME + "-artifact-root"),
                 )  # fmt: skip
                 _met(record, refused.reason, f"with `{ARTIFACT_ROOT} {root}` (a folder the clients share) the "
                      f"{state.result.label} server took {label}'s client: read, wrote run {done['run_id'][:8]}, "
-                     f"artifact up and down ({OldClients.NAME})", declared_server().shown(*_shown(extra)))  # fmt: skip
+                     f"artifact up and down ({OldClients.NAME})", declared(state).shown(*_shown(extra)))  # fmt: skip
         finally:
             _stop(state, NEW)
         _by_name(done, record, label)
-        server = declared_server()
+        server = declared(state)
         record.reason = (f"{label}'s client as {server.host} to `{server.shown(*_shown(extra))}`: read, wrote run "
-                         f"{done['run_id'][:8]}, artifact up and down")  # fmt: skip
+                         f"{done['run_id'][:8]}, artifact up and down" + _judge_auth(state, done, record))  # fmt: skip
 
 
 def _shown(extra: tuple[str, ...]) -> tuple[str, ...]:
