@@ -17,6 +17,7 @@ from rolloutcheck.spec.kinds import STORE_UPGRADE, UPGRADE, VALIDATE
 from rolloutcheck.spec.results import (
     BAD_INPUT,
     FAIL,
+    FINDING,
     NOT_CHECKED,
     PASS,
     SKIP,
@@ -556,3 +557,30 @@ def test_a_mistyped_label_never_exits_with_a_verdicts_code():
                           env={k: v for k, v in os.environ.items() if not k.startswith("NOX")})  # fmt: skip
     assert done.returncode == 3 and "rollout-3.17.9" in done.stderr  # nox's own: no such session
     assert 3 not in decision.EXIT_CODES.values()  # so it can never be read as a verdict
+
+
+def models_cell(stage: str, written: bool) -> CellResult:
+    """Production's own model (a models cell linked to use case uc) broken at `stage` on 3.17.2: as the runner
+    records a written-down break, or one nobody wrote down (FINDING)."""
+    from rolloutcheck.spec.kinds import MODELS
+
+    stages = [StageResult(s, PASS, "fine") for s in MODELS.stages()]
+    at = next(i for i, s in enumerate(stages) if s.stage == stage)
+    stages[at] = broke(stage, "old pickle") if written else StageResult(stage, XFAIL, f"{FINDING}: HTTP 500: boom")
+    cell = CellResult("3.17.2", "wine-v1", "/r/m", kind="models", from_label="1.2.SBD.0", stages=stages)
+    cell.upgrade.update(usecase="uc", model={"shown": "wine@champion (version 3)", "usecase": "uc"})
+    return cell
+
+
+def test_a_production_models_break_nobody_wrote_down_is_never_proven_by_another_models_cell():
+    """Issue 43 item 4: any failure of a models cell was "retrain", proven by the linked use case's validate
+    cell, which never touched that model; the cause may be one retraining cannot fix (the model's own code)."""
+    unwritten = decision.decide([models_cell("local-probe", written=False), validate()])
+    (retrain,) = [f for f in unwritten.findings if f.kind == decision.RETRAIN]
+    assert retrain.blocking and unwritten.verdict is Verdict.NO_GO, retrain.proof
+    assert "cause is written down nowhere" in retrain.remedy
+    # written down (the linked use case's upgrade.yaml says retraining fixes it): that use case's own requests,
+    # answered by the retrained model on 3.17.2, are its proof
+    written = decision.decide([models_cell("local-probe", written=True), validate()])
+    (retrain,) = [f for f in written.findings if f.kind == decision.RETRAIN]
+    assert not retrain.blocking and "validate cell 3.17.2 x uc passed" in retrain.proof

@@ -128,6 +128,13 @@ def retrain(seen: Seen, cells: Cells) -> Remedy:
         action += speed_of([r for r in upgrade.upgrade.get("speed", []) if r.get("path") == "retrained"])
     proofs, evidence = [], [cell.cell_dir, *_log(seen.stage)]
     retrained = cells.get(("validate", cell.label, usecase)) if usecase else None
+    if cell.kind == "models" and seen.entry is None:
+        # production's own model broke in a way nobody wrote down: the use case's validate cell trained another
+        # model, so it cannot show that retraining fixes this one (its own code may be the cause); only what ran
+        # on this model itself (its pins, its label environment) is proof
+        where = f"probes/{usecase}/upgrade.yaml" if usecase else "envs/models.yaml's linked use case"
+        action += f" (its cause is written down nowhere: find it, then write it in {where})"
+        retrained = None
     if retrained is not None and retrained.stages and all(s.status == PASS for s in retrained.stages):
         # every stage PASS: a stage that broke as written down (XFAIL) has not shown the retrained model works
         proofs.append(f"the validate cell {retrained.title} passed (trained, logged, served, probed on {cell.label})")
