@@ -297,6 +297,7 @@ def _matrix(
     prefix: str | None = None,
     inputs_first: bool = False,
     keep: Callable[[selection.Cell], bool] = lambda cell: True,
+    again: Callable[[selection.Cell], bool] = lambda cell: False,
 ) -> tuple[int, Path | None]:
     parser = selection.selection_parser("nox -s matrix --", "run the cells of a selection into one run folder")
     parser.add_argument("--jobs", type=int, default=1, help="cells at once (make -jN matrix passes N)")
@@ -320,7 +321,8 @@ def _matrix(
     prefix = prefix or RUN_PREFIX.get(tuple(args.kind or ()), "matrix")
     run = tool.settings.run_dir if given else layout.new_run(tool.settings, prefix, args.shard)
     printer(f"{len(chosen)} cells into {run}, {args.jobs} at a time; each nox output in {run / layout.SESSIONS_DIR}")
-    code, html = runner.run_matrix(chosen, run, shlex.split(args.nox) if args.nox else nox_here, args.jobs, printer)
+    code, html = runner.run_matrix(chosen, run, shlex.split(args.nox) if args.nox else nox_here, args.jobs, printer,
+                                   again)  # fmt: skip
     return (_fail(printer, f"the matrix failed; report: {html}") if code else OK), run
 
 
@@ -335,7 +337,8 @@ def rollout(
     alongside = ["--production", tool.source] if tool.source != label else []
     argv = [*kinds, "--label", label, *alongside, *argv]
     code, run = _matrix(tool, noxfile, argv, nox_here, printer, prefix=f"rollout-{label}", inputs_first=True,
-                        keep=lambda cell: production_covers(tool, cell))  # fmt: skip
+                        keep=lambda cell: production_covers(tool, cell),
+                        again=lambda cell: cell.kind == "validate" and cell.label == tool.source)  # fmt: skip
     if run is None:
         return code
     return decide(tool, [str(run)], printer)
@@ -362,6 +365,11 @@ def decide(tool: Tool, argv: list[str], printer: Printer = stderr) -> int:
     problems += [f"label {lab!r} of {n} cell(s) is not in envs/versions.yaml: its requirement changes were not read"
                  for lab, n in _unregistered(found, tool.labels).items()]  # fmt: skip
     notes = [] if tool.settings.models_from else [decision.MODELS_NOT_CHECKED]
+    for earlier, newest in layout.flakes(run):  # said, never used: the newest attempt is what counts
+        failed = earlier.failure()
+        notes.append(f"flake: {newest.title} failed once ({failed.stage if failed else '?'}: "
+                     f"{(failed.reason if failed else '')[:160]}) and passed when run again; the second run counts "
+                     f"(the first is kept: {earlier.cell_dir})")  # fmt: skip
     timed = lambda source, target: downtime.read(tool.settings.results, source, target)  # noqa: E731 - bench-store
     made = decision.decide(found, accepted, previous=previous, labels=tool.labels, store_pins=store_pins,
                            production=tool.source, problems=problems, notes=notes, bench=timed,

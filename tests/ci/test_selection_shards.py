@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+from pathlib import Path
 
 import pytest
 
@@ -171,3 +172,56 @@ def test_the_time_left_of_a_first_run_holds_within_30_percent_from_the_third_cel
     running.start(keys[4], "u4")
     running.started[keys[4]] -= 400  # far past the 120 s an upgrade cell is expected to take
     assert running.left() == 120 * progress.OVERDUE  # still running: not nothing left
+
+
+TESTS, SCRIPTS = str(Path(__file__).parents[1]), str(Path(__file__).parents[2] / "scripts")
+FLAKY_CELL = """
+import sys
+from pathlib import Path
+sys.path[:0] = [{tests!r}, {scripts!r}]
+from synthetic import write_cell
+from rolloutcheck.spec import layout
+run, usecase = Path({run!r}), sys.argv[-1].split("(")[1].rstrip(")")
+first = not (run / "1.2.SBD.0" / usecase).exists()
+write_cell(run, "1.2.SBD.0", usecase, failing="serve" if first and usecase == "flaky" else None,
+           reason="server never healthy: no 200 from /ping within 180s")
+sys.exit(1 if first and usecase == "flaky" else 0)
+"""
+
+
+def test_productions_failing_cell_runs_once_more_and_a_flake_is_said_never_used(tmp_path):
+    """Issue 43 item 1: production's validate cell that failed once counted, and stopped its upgrade as "does not
+    run on production". A stand-in for nox (this machine's Python writing the cell's result as a cell does):
+    the cell fails its first attempt and passes its second."""
+    import sys
+
+    from rolloutcheck.ci import matrix
+    from rolloutcheck.spec import layout
+    from rolloutcheck.spec.results import PASS
+
+    run = tmp_path / "run"
+    script = tmp_path / "cell.py"
+    script.write_text(FLAKY_CELL.format(tests=TESTS, scripts=SCRIPTS, run=str(run)))
+    listed = [Cell(f"validate-1.2.SBD.0({u})", "validate", "1.2.SBD.0", u) for u in ("flaky", "steady")]
+    lines: list[str] = []
+    code, _ = matrix.run_matrix(listed, run, [sys.executable, str(script)], printer=lines.append,
+                                again=lambda cell: cell.label == "1.2.SBD.0")  # fmt: skip
+    assert code == 0 and any("run once more before it counts" in line and "flaky" in line for line in lines)
+    newest = {c.usecase: c for c in layout.load_cells(run)}
+    assert newest["flaky"].status == PASS and newest["flaky"].cell_dir.endswith("flaky.2")  # the second counts
+    ((earlier, passed),) = layout.flakes(run)  # the first is kept and said
+    assert earlier.cell_dir.endswith("flaky") and passed is not None and "serve" in earlier.failure().stage
+    # the decision says the flake and counts the second run
+    from rolloutcheck import entry
+    from rolloutcheck.core.settings import Settings
+
+    tool = entry.Tool(Settings.from_environ({"ROLLOUT_RESULTS": str(tmp_path)}), registry.load_labels(),
+                      production_decl.load())  # fmt: skip
+    entry.decide(tool, [str(run)], printer=lines.append)
+    notes = json.loads((run / "decision.json").read_text())["notes"]
+    assert any(n.startswith("flake: ") and "failed once (serve: server never healthy" in n for n in notes), notes
+    # a cell nobody asked to run again fails as it did
+    once = tmp_path / "once"
+    script.write_text(FLAKY_CELL.format(tests=TESTS, scripts=SCRIPTS, run=str(once)))
+    code, _ = matrix.run_matrix(listed, once, [sys.executable, str(script)], printer=lines.append)
+    assert code == 1 and not layout.flakes(once)

@@ -12,6 +12,7 @@ import os
 import signal
 import subprocess
 import threading
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -22,12 +23,16 @@ from rolloutcheck.core.settings import NO_BYTECODE
 from rolloutcheck.core.steplog import Printer, stderr
 from rolloutcheck.reports import aggregate
 from rolloutcheck.spec import layout
+from rolloutcheck.spec.results import BAD_INPUT, NOT_CHECKED
 
 
 def run_matrix(
-    cells: list[Cell], run: Path, nox: list[str], jobs: int = 1, printer: Printer = stderr
-) -> tuple[int, str]:
-    """Run `cells` `jobs` at a time; (exit code, where the HTML report is)."""
+    cells: list[Cell], run: Path, nox: list[str], jobs: int = 1, printer: Printer = stderr,
+    again: Callable[[Cell], bool] = lambda cell: False,
+) -> tuple[int, str]:  # fmt: skip
+    """Run `cells` `jobs` at a time; (exit code, where the HTML report is). A cell `again` names that failed is
+    run once more before it counts (production's own cells in a rollout: a flake is said, never used); its
+    first attempt stays in the run, the newest counts (spec/layout.py)."""
     run.mkdir(parents=True, exist_ok=True)
     aggregate.expected_cells(run, [c.session for c in cells])  # recorded first: a killed matrix still names them
     logs = run / layout.SESSIONS_DIR
@@ -41,10 +46,7 @@ def run_matrix(
     running: dict[str, subprocess.Popen] = {}
     stopping = threading.Event()
 
-    def one(cell: Cell) -> int:
-        if stopping.is_set():
-            return 1
-        progress.start(cell.key, cell.session)
+    def attempt(cell: Cell) -> int:
         with (logs / f"{cell.slug}.log").open("ab") as out:
             proc = running[cell.session] = subprocess.Popen(
                 [*nox, "-s", cell.session], stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=environ
@@ -53,7 +55,19 @@ def run_matrix(
                 proc.send_signal(signal.SIGTERM)
             code = proc.wait()
             running.pop(cell.session, None)
-        progress.end(cell.key, cell.session, verdict(run, cell, code))
+        return code
+
+    def one(cell: Cell) -> int:
+        if stopping.is_set():
+            return 1
+        progress.start(cell.key, cell.session)
+        code = attempt(cell)
+        said = verdict(run, cell, code)
+        if said.startswith("FAIL") and again(cell) and not stopping.is_set() and _may_flake(run, cell):
+            printer(f"{cell.session}: {said}; run once more before it counts (the first attempt is kept)")
+            code = attempt(cell)
+            said = verdict(run, cell, code)
+        progress.end(cell.key, cell.session, said)
         return code
 
     pool = ThreadPoolExecutor(max_workers=max(1, jobs))
@@ -81,6 +95,13 @@ def run_matrix(
                 f"{sum(1 for c in codes if c)} nox session(s) exited non-zero")  # fmt: skip
         return 1, str(html)
     return 0, str(html)
+
+
+def _may_flake(run: Path, cell: Cell) -> bool:
+    """A failure another run could clear: not a bad file of the repository, not a check this machine cannot run."""
+    found = [c for c in layout.load_cells(run) if (c.kind, c.label, c.usecase) == cell.key]
+    failure = found[-1].failure() if found else None
+    return failure is None or not (failure.details.get(BAD_INPUT) or failure.details.get(NOT_CHECKED))
 
 
 def verdict(run: Path, cell: Cell, code: int) -> str:

@@ -16,7 +16,7 @@ from pathlib import Path
 from rolloutcheck.core import procs
 from rolloutcheck.core.settings import Settings
 from rolloutcheck.spec import kinds, results
-from rolloutcheck.spec.results import CellResult
+from rolloutcheck.spec.results import PASS, CellResult
 
 OWNER_FILE = "owner.json"  # who runs the cell, and the marker its processes carry (procs.py)
 CELL_FILE = results.CELL_FILE
@@ -106,6 +106,22 @@ def _load_attempt(folder: Path, group: str, usecase: str) -> CellResult | None:
     except (OSError, ValueError, TypeError, KeyError) as error:
         problem = f"unreadable cell.json: {type(error).__name__}: {error}"
         return CellResult(label, usecase, str(folder), problem=problem, kind=kind)
+
+
+def flakes(run: Path) -> list[tuple[CellResult, CellResult]]:
+    """(an earlier attempt that failed, the newest, which passed) of every cell run again in this run: a failure
+    another run did not repeat (ci/matrix.py runs production's failing cells once more)."""
+    attempts: dict[tuple[str, str], list[Path]] = {}
+    for folder in run.glob("*/*/"):
+        if folder.is_dir() and not folder.parent.name.startswith("."):
+            attempts.setdefault((folder.parent.name, attempt_of(folder)[0]), []).append(folder)
+    found = []
+    for (group, usecase), folders in sorted(attempts.items()):
+        loaded = [_load_attempt(f, group, usecase) for f in sorted(folders, key=lambda f: attempt_of(f)[1])]
+        newest = loaded[-1]
+        if len(loaded) > 1 and newest is not None and newest.status == PASS:
+            found += [(earlier, newest) for earlier in loaded[:-1] if earlier is not None and earlier.status != PASS]
+    return found
 
 
 def load_cells(run: Path) -> list[CellResult]:
