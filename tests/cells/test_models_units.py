@@ -145,3 +145,28 @@ def test_the_model_table_names_the_model_both_ways_and_the_answers():
     assert row[2] == "1.30.1 -> 3.17.2" and row[5] == "1 of 2" and row[6] == "18 -> 20 ms"
     assert row[3] == "breaks: local-serve" and row[4] == "XFAIL, PASS / PASS, PASS" and "numpy==1.26.4" in row[7]
     assert "Production's models" in summary.markdown([cell])
+
+
+def test_a_copys_model_in_an_object_store_is_fetched_and_one_behind_the_proxy_is_not_checked_saying_how():
+    """Issue 40: `local_path()` returned None for s3:// and mlflow-artifacts: sources and the model's cell failed at
+    config. A stand-in for the copy (its recorded run only): what _registered makes of each location."""
+    from rolloutcheck.inputs.modelselect import Registered
+    from rolloutcheck.stores import production as prod
+
+    class StandInCopy:  # a copy whose recorded artifact locations are not local folders
+        root = None
+
+        def locate(self, recorded):
+            return None
+
+    assert prod.remote_uri("s3://bucket/a/model") == "s3://bucket/a/model" and prod.remote_uri("/a/b") is None
+    assert prod.remote_uri("mlflow-artifacts:/1/abc/artifacts") is None  # only the server hands those out
+    version = prod.Version("wine", "1", "runs:/r1/model", "r1", "Production", ())
+    for root, remote, problem in [
+        ("s3://prod/live/r1/artifacts", "s3://prod/live/r1/artifacts/model", None),
+        ("mlflow-artifacts:/1/r1/artifacts", None, "behind the artifact proxy of production's tracking server"),
+    ]:
+        runs = {"r1": prod.Run("r1", "1", root, {})}
+        model = prod._registered(StandInCopy(), Registered("wine"), version, runs)
+        assert model.remote == remote and (problem is None) == (model.problem is None), model
+        assert problem is None or problem in model.problem

@@ -31,7 +31,7 @@ from rolloutcheck.core import paths, versionmatch
 from rolloutcheck.core.errors import ConfigError, NotChecked
 from rolloutcheck.drivers.inenv.check_run import input_example  # plain Python: reads the model's files only
 from rolloutcheck.envs import backends, interpreter
-from rolloutcheck.envs.reader import reader_env
+from rolloutcheck.envs.reader import ReaderError, reader_env
 from rolloutcheck.inputs import modelselect, preflight, requirements, usecases
 from rolloutcheck.inputs.preflight import CellConfig
 from rolloutcheck.inputs.registry import Label
@@ -98,8 +98,13 @@ class ModelCell(UpgradeCell):
                                    "registered": model.registered, "usecase": model.usecase,
                                    "copy": model.remote or str(model.model_dir)}  # fmt: skip
         model_dir = started.cell_dir / "model"
-        if model.remote:  # production's live server: downloaded with production's client, the server only read
-            production.fetch(model, given, reader, model_dir)
+        if model.remote:  # production's live server, or the object store a copy names: downloaded with
+            # production's client (its own variables: credentials, MLFLOW_S3_ENDPOINT_URL), the source only read
+            try:
+                reader = reader or reader_env(source, object_store=not production.is_server(given or ""))
+                production.fetch(model, given or "", reader, model_dir)
+            except (ReaderError, production.CopyError) as error:
+                raise NotChecked(f"{model.shown}: {error.reason}") from None
         else:
             shutil.copytree(model.model_dir, model_dir)  # served from here: the copy itself is only read
         mlmodel = yaml.safe_load((model_dir / "MLmodel").read_text()) or {}

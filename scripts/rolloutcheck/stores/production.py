@@ -53,7 +53,7 @@ class ProductionModel:
     usecase: str | None = None  # the linked use case, whose stored requests it is asked too
     registered: dict = field(default_factory=dict)  # name, version, stage, aliases
     problem: str | None = None
-    remote: str | None = None  # on a live server: the URI its files are downloaded from (fetch)
+    remote: str | None = None  # the URI its files are downloaded from (fetch): on a live server, or an object store
 
 
 @dataclass(frozen=True)
@@ -76,6 +76,16 @@ class Run:
 
 def slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "-", text).strip("-")
+
+
+PROXIED = "mlflow-artifacts"  # behind a tracking server's artifact proxy: only that server can hand them out
+OBJECT_STORES = ("s3", "gs", "wasbs", "abfss", "hdfs", "oss", "sftp", "ftp")  # mlflow's artifact repositories
+
+
+def remote_uri(uri: str) -> str | None:
+    """An artifact URI in an object store mlflow reads itself (s3://...: downloaded with production's client and
+    its own variables, MLFLOW_S3_ENDPOINT_URL, AWS_*); None for local paths and the artifact proxy."""
+    return uri if urlsplit(uri).scheme in OBJECT_STORES else None
 
 
 def local_path(uri: str) -> Path | None:
@@ -266,12 +276,16 @@ def _registered(copy: Copy, entry: Registered, version: Version, runs: dict[str,
         model_dir = copy.locate(source)
         path = Path(source).name
     tags = runs[run_id].tags if run_id in runs else {}
-    problem = None if model_dir and (model_dir / "MLmodel").is_file() else (
+    where = f"{runs[run_id].artifact_uri.rstrip('/')}/{path}" if run_id in runs and path else source
+    remote = remote_uri(where) if model_dir is None else None
+    problem = None if remote or model_dir and (model_dir / "MLmodel").is_file() else (
+        f"{shown}: its files ({where}) are behind the artifact proxy of production's tracking server: read "
+        "them from that server (ROLLOUT_MODELS_FROM=https://...)" if urlsplit(where).scheme == PROXIED else
         f"{shown}: its files ({source}) are not in the copy under {copy.root or 'the recorded path'}")  # fmt: skip
     registered = {"name": version.name, "version": version.version, "stage": version.stage,
                   "aliases": list(version.aliases), "source": source}  # fmt: skip
     return ProductionModel(slug(f"{version.name}-v{version.version}"), shown, run_id, path, model_dir,
-                           entry.usecase or tags.get(LINK_TAG), registered, problem)  # fmt: skip
+                           entry.usecase or tags.get(LINK_TAG), registered, problem, remote)  # fmt: skip
 
 
 def _all_runs(copy: Copy) -> dict[str, Run]:
@@ -407,7 +421,8 @@ def _select_live(server: LiveServer, selection: Selection) -> tuple[list[Product
 
 
 def fetch(model: ProductionModel, given: str, reader: Path, dest: Path) -> Path:
-    """The model's files from the live server into `dest` (the cell's own folder; the server only read)."""
+    """The model's files from the live server, or from the object store a copy names, into `dest` (the cell's
+    own folder; the server and the object store only read)."""
     with tempfile.TemporaryDirectory(dir=dest.parent) as tmp:
         done = _inenv(reader, ["download", given, model.remote or "", tmp])
         if done.returncode != 0:
