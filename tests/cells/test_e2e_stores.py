@@ -153,9 +153,24 @@ def test_the_schema_comparison_catches_an_index_dropped_from_a_migrated_store(sq
     assert len(found) == 1 and found[0].startswith(f"{table}: index ") and "missing" in found[0], found
 
 
+SEED_SERVING = """label: "1.2.SBD.0"
+tracking:
+  kind: filestore
+  at: generated
+  server:
+    host: mlflow.sbd.internal
+serving:
+  env: {GUNICORN_CMD_ARGS: "--workers 2"}
+"""
+
+
 def test_file_store_is_migrated_into_sqlite_and_still_serves_the_model(tmp_path):
+    """The seed's production (envs/production.yaml's, its models served with GUNICORN_CMD_ARGS workers as many
+    1.x deployments set them): the store moved, production's tracking server and model servers as they run."""
+    declared = tmp_path / "production.yaml"
+    declared.write_text(SEED_SERVING)
     run = tmp_path / "run"
-    done = validate("store-upgrade-3.17.2(filestore)", run)
+    done = validate("store-upgrade-3.17.2(filestore)", run, ROLLOUT_PRODUCTION=str(declared))
     assert done.returncode == 0, done.stdout[-4000:]
     result = cell(run, "filestore")
     stages = statuses(result)
@@ -191,6 +206,14 @@ def test_file_store_is_migrated_into_sqlite_and_still_serves_the_model(tmp_path)
     assert artifacts.proof and "the 3.17.2 server took 1.2.SBD.0's client" in artifacts.proof
     by_name = settings["2.0 removed "]
     assert by_name.proof and "by experiment id" in by_name.proof and "production's server as" not in by_name.remedy
+    # production's model servers: GUNICORN_CMD_ARGS gave 1.2 two workers; 3.17.2 ignores it, `--workers 2` proven
+    serve_from = next(s for s in result.stages if s.stage == "from-serve-options")
+    serve_to = next(s for s in result.stages if s.stage == "to-serve-options")
+    assert serve_from.status == PASS and serve_from.details["workers"] == 2, serve_from.reason
+    assert serve_to.status == XFAIL and serve_to.details["workers"] == 1, serve_to.reason
+    workers = settings["the model se"]
+    assert "`GUNICORN_CMD_ARGS='--workers 2' mlflow models serve -m <model> --workers 2`" in workers.remedy
+    assert workers.proof and "started 2 worker process(es), as 1.2.SBD.0 does" in workers.proof
     assert [f.kind for f in made.findings].count("data repair") == 1  # one repair, seen at two stages
     diff = (Path(result.cell_dir) / "logs" / "migrated-snapshot.diff.txt").read_text()
     assert "1 difference(s)" in diff  # that one, nothing else lost or changed

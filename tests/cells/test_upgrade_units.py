@@ -350,6 +350,8 @@ SHIPPED_LINES = {  # a real line of each shipped break, as cells of this reposit
     "proxied artifacts": "serverclient.py failed (exit 1): mlflow.exceptions.MlflowException: Could not find a "
     "registered artifact repository for: mlflow-artifacts:/6/c456fdb596af4b29a778df5747f78e0c/artifacts.",
     "permission api": "GET /api/2.0/mlflow/experiments/permissions/get: HTTP 404",
+    "workers": "the same serving command started 1 worker process(es) on 3.17.2 where 1.2.SBD.0 started 4 "
+    "(`mlflow models serve -m <model>`)",
     "experiments/list": "MlflowException: API request to endpoint /api/2.0/mlflow/experiments/list failed with error "
     "code 404 != 200. Response body: '<!doctype html>",
 }

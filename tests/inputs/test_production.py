@@ -62,6 +62,9 @@ def test_the_shipped_declaration_is_the_seeds_production():
             "key 'tracking.server.options': a list of `mlflow server` options",
         ),
         ("label: '3.17.2'\ntracking: {kind: sqlite, server: {host: a, env: [X]}}\n", "key 'tracking.server.env'"),
+        ("label: '3.17.2'\ntracking: {kind: sqlite}\nserving: [-w]\n", "key 'serving': a mapping of options and env"),
+        ("label: '3.17.2'\ntracking: {kind: sqlite}\nserving: {options: [-p, '1']}\n", "-p is set by the check"),
+        ("label: '3.17.2'\ntracking: {kind: sqlite}\nserving: {workers: 2}\n", "key 'workers': serving: unknown"),
     ],
 )
 def test_every_key_is_validated_in_one_line_naming_file_and_key(tmp_path, text, problem):
@@ -111,3 +114,15 @@ def test_productions_server_is_declared_with_its_own_options_and_environment(tmp
         "mlflow server --workers 2 --gunicorn-opts=--timeout=120 --allowed-hosts mlflow.example"
     )
     assert declared(tmp_path, "label: '1.2.SBD.0'\ntracking: {kind: sqlite}\n").server is None
+
+
+def test_productions_model_serving_command_is_declared_or_mlflows_defaults(tmp_path):
+    text = (
+        "label: '1.2.SBD.0'\ntracking: {kind: sqlite}\nserving:\n  env: {GUNICORN_CMD_ARGS: --workers 2 --timeout 90}\n"
+    )
+    serving = declared(tmp_path, text).serving
+    assert serving.env == (("GUNICORN_CMD_ARGS", "--workers 2 --timeout 90"),) and serving.options == ()
+    assert serving.shown("--workers", "2") == (
+        "GUNICORN_CMD_ARGS='--workers 2 --timeout 90' mlflow models serve -m <model> --workers 2"
+    )
+    assert declared(tmp_path, "label: '1.2.SBD.0'\ntracking: {kind: sqlite}\n").serving == production.ModelServing()

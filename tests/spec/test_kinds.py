@@ -52,6 +52,7 @@ def test_known_break_schemas_derive_from_the_declaration():
     assert set(storeconfig.BREAKABLE) == {
         "to-read", "migrate", "to-snapshot", "migrated-snapshot", "check-upgrade", "db-upgrade", "schema", "rollback",
         "from-train", "to-tracking", "to-serve", "to-probe", "new-client", "to-tracking-server", "old-clients",
+        "to-serve-options",
     }  # fmt: skip
     trunk = {"config", "from-lock", "from-env", "to-lock", "to-env"}  # a broken env is never an expected break
     assert not trunk & set(storeconfig.BREAKABLE) and not trunk & set(preflight.BREAKABLE)

@@ -247,3 +247,14 @@ def test_the_html_report_has_a_clickable_store_table(tmp_path):
 def test_database_urls_in_reports_never_show_a_password():
     assert pgcluster.shown("postgresql://u:secret@db:5432/x") == "postgresql://u:***@db:5432/x"
     assert pgcluster.shown("postgresql://u@127.0.0.1:5/x") == "postgresql://u@127.0.0.1:5/x"
+
+
+def test_basic_auth_is_read_off_productions_options_whatever_their_count():
+    """A production server declared without options (the seed's) once failed every filestore cell: zip(strict)."""
+    from rolloutcheck.cells.stages.store.serverauth import differences, is_on, refused_without_credentials
+
+    assert not is_on(()) and not is_on(("--workers", "2")) and not is_on(("--app-name",))
+    assert is_on(("--workers", "2", "--app-name", "basic-auth")) and is_on(("--app-name=basic-auth",))
+    assert differences({"permission": "EDIT"}, {"permission": "READ"}) == ["permission: 'EDIT' -> 'READ'"]
+    assert refused_without_credentials({"auth": {"unauthenticated": 401}}) is None
+    assert "HTTP 200, not 401" in refused_without_credentials({"auth": {"unauthenticated": 200}})

@@ -124,6 +124,7 @@ class StoreState:
     backup: Path | None = None  # the store as it was before the upgrade
     servers: dict = field(default_factory=dict)  # name -> serving.Server (tracking servers of the client check)
     tracking_server: object | None = None  # inputs/production.TrackingServer: production's, as it runs
+    serving: object | None = None  # inputs/production.ModelServing: how production serves its models
     auth: object | None = None  # store/serverauth.Auth: the check's own auth database, when production's server has one
     to_prefix: Path | None = None  # the *to* label's environment: a *from* side stage restarts its server
     known: Callable[[str], Candidates] = lambda stage: ()

@@ -113,6 +113,27 @@ class Server:
                 continue
         return False
 
+    def workers(self, settle: float = 10.0) -> int:
+        """How many processes serve requests: those of this server holding its listening socket, less the
+        master that only forks them (gunicorn's, uvicorn's with --workers); one alone serves by itself. Read
+        until it holds still (workers boot after the first answers)."""
+        counts: list[int] = []
+        deadline = time.monotonic() + settle
+        while time.monotonic() < deadline:
+            holders = 0
+            for proc in procs.marked(self.launch.marker, self.launch.role):
+                try:
+                    if any(c.laddr and c.laddr.port == self.port and c.status == psutil.CONN_LISTEN
+                           for c in proc.net_connections(kind="tcp")):  # fmt: skip
+                        holders += 1
+                except (psutil.NoSuchProcess, psutil.AccessDenied):
+                    continue
+            counts.append(holders - 1 if holders > 1 else holders)
+            if len(counts) >= 4 and len(set(counts[-4:])) == 1:  # the same for a second
+                break
+            time.sleep(0.25)
+        return counts[-1] if counts else 0
+
     def stop(self) -> None:
         self.launch.stop(self.proc)
 

@@ -18,7 +18,10 @@ from rolloutcheck.inputs import projects, usecases
 from rolloutcheck.spec import kinds
 
 PRODUCTION_FILE = paths.ENVS / "production.yaml"  # ROLLOUT_PRODUCTION names another (core/settings.py)
-KEYS = ("label", "tracking", "also_check", "usecases")
+KEYS = ("label", "tracking", "also_check", "usecases", "serving")
+SERVING_KEYS = ("options", "env")
+# what the check sets on every model server it starts (the model, a local port, the environment it serves from)
+SERVING_OWNS = ("-m", "--model-uri", "-h", "--host", "-p", "--port", "--env-manager", "--no-conda")
 TRACKING_KEYS = ("kind", "at", "server")
 SERVER_KEYS = ("host", "options", "env")
 # what the check sets on every tracking server it starts (its store, a local port): production cannot declare them
@@ -43,6 +46,19 @@ class TrackingServer:
 
 
 @dataclass(frozen=True)
+class ModelServing:
+    """How production serves its models: `mlflow models serve` with these options and variables (none: mlflow's
+    own defaults, which are production's too)."""
+
+    options: tuple[str, ...] = ()
+    env: tuple[tuple[str, str], ...] = ()
+
+    def shown(self, *extra: str) -> str:
+        variables = " ".join(f"{k}={v!r}" if " " in v else f"{k}={v}" for k, v in self.env)
+        return " ".join(p for p in (variables, "mlflow models serve -m <model>", *self.options, *extra) if p)
+
+
+@dataclass(frozen=True)
 class Production:
     label: str  # the version label production runs today (envs/versions.yaml)
     tracking_kind: str  # one of TRACKING_KINDS
@@ -50,6 +66,7 @@ class Production:
     also_check: tuple[str, ...] = ()  # store checks of kinds production does not use, asked for
     usecases: tuple[str, ...] = ()  # the use cases production owns; empty: every use case folder
     server: TrackingServer | None = None  # production's tracking server; None: clients use the store directly
+    serving: ModelServing = ModelServing()  # how production serves its models
 
     @property
     def store_checks(self) -> tuple[str, ...]:
@@ -100,7 +117,32 @@ def load(path: Path = PRODUCTION_FILE, labels: Mapping[str, object] | None = Non
     if missing:
         raise ConfigError(path, f"{missing[0]!r} is no use case folder; known: {', '.join(known)}", "usecases")
     server = _server(tracking.get("server"), path)
-    return Production(str(label), kind, at.strip(), tuple(dict.fromkeys(map(str, also))), tuple(owned), server)
+    serving = _serving(data.get("serving"), path)
+    return Production(str(label), kind, at.strip(), tuple(dict.fromkeys(map(str, also))), tuple(owned), server,
+                      serving)  # fmt: skip
+
+
+def _options_and_env(data: dict, path: Path, key: str, owned_by_check: tuple[str, ...], command: str) -> tuple:
+    options = data.get("options") or []
+    if not isinstance(options, list) or not all(isinstance(o, str | int | float) for o in options):
+        raise ConfigError(path, f"a list of `{command}` options, one word each", f"{key}.options")
+    owned = [o for o in map(str, options) if o.split("=", 1)[0] in owned_by_check]
+    if owned:
+        raise ConfigError(path, f"{owned[0]} is set by the check (its copy, a local port)", f"{key}.options")
+    env = data.get("env") or {}
+    if not isinstance(env, dict) or not all(isinstance(k, str) and isinstance(v, str | int | float | bool)
+                                            for k, v in env.items()):  # fmt: skip
+        raise ConfigError(path, "a mapping of environment variable names to values", f"{key}.env")
+    return tuple(map(str, options)), tuple((k, str(v)) for k, v in env.items())
+
+
+def _serving(data: object, path: Path) -> ModelServing:
+    if data is None:
+        return ModelServing()
+    if not isinstance(data, dict):
+        raise ConfigError(path, "a mapping of options and env", "serving")
+    projects.refuse_unknown(data, SERVING_KEYS, path, "serving: ")
+    return ModelServing(*_options_and_env(data, path, "serving", SERVING_OWNS, "mlflow models serve"))
 
 
 def _server(data: object, path: Path) -> TrackingServer | None:
@@ -112,15 +154,5 @@ def _server(data: object, path: Path) -> TrackingServer | None:
     host = data.get("host")
     if not isinstance(host, str) or not host.strip() or "/" in host or " " in host.strip():
         raise ConfigError(path, "the host name production's clients reach the server by", "tracking.server.host")
-    options = data.get("options") or []
-    if not isinstance(options, list) or not all(isinstance(o, str | int | float) for o in options):
-        raise ConfigError(path, "a list of `mlflow server` options, one word each", "tracking.server.options")
-    owned = [o for o in map(str, options) if o.split("=", 1)[0] in CHECK_OWNS]
-    if owned:
-        raise ConfigError(path, f"{owned[0]} is set by the check (its copy of the store, a local port)",
-                          "tracking.server.options")  # fmt: skip
-    env = data.get("env") or {}
-    if not isinstance(env, dict) or not all(isinstance(k, str) and isinstance(v, str | int | float | bool)
-                                            for k, v in env.items()):  # fmt: skip
-        raise ConfigError(path, "a mapping of environment variable names to values", "tracking.server.env")
-    return TrackingServer(host.strip(), tuple(map(str, options)), tuple((k, str(v)) for k, v in env.items()))
+    options, env = _options_and_env(data, path, "tracking.server", CHECK_OWNS, "mlflow server")
+    return TrackingServer(host.strip(), options, env)

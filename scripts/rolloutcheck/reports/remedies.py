@@ -179,7 +179,9 @@ def configuration(seen: Seen, cells: Cells) -> Remedy:
     met = next((m for m in (stage.details.get("met") or [] if stage else []) if m["seen"] == seen.line), None)
     if met is not None and _only_written(stage):
         proofs.append(met["proof"])
-        action += f": production's server as `{met['command']}`" if met.get("command") else ""
+        action += (
+            f": production's {met.get('what', 'tracking server')} as `{met['command']}`" if met.get("command") else ""
+        )
     elif isinstance(opened, dict) and opened and _only_written(stage):
         # the remedy's own path: the read with the setting ran to its end, and whatever it found different
         # from production's store is a written-down break of its own (each difference matched on its own)

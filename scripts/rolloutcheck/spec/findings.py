@@ -31,7 +31,7 @@ _MODEL_SERVED = ("local-serve", "local-probe", "model-env-serve", "model-env-pro
 _PROBES = ("probe", "local-probe", "model-env-probe", "to-probe")
 _STORE_READ = ("to-read", "migrated-snapshot", "to-snapshot", "schema")
 _STORE_MOVE = ("migrate", "check-upgrade", "db-upgrade", "rollback", "to-tracking", "new-client")
-_SERVER = ("to-tracking-server", "old-clients")  # production's tracking server as it runs
+_SERVER = ("to-tracking-server", "old-clients", "to-serve-options")  # production's tracking server as it runs
 
 
 CLIENT_REQUEST = FindingKind(

@@ -153,6 +153,9 @@ _SERVED = (  # the *to* label checks the *from* label's run and serves its model
     S("to-tracking", "tracking", T, branch="served", breakable=True),
     S("to-serve", "serve", T, branch="served", breakable=True),
     S("to-probe", "probe", T, branch="served", breakable=True),
+    # that model served by both labels with production's own `mlflow models serve` command: the same workers?
+    S("from-serve-options", "store.prodserving:FromServeOptions", FA, branch="serving"),
+    S("to-serve-options", "store.prodserving:ToServeOptions", TA, branch="serving", breakable=True),
 )
 STORE_UPGRADE = Kind(
     "store-upgrade",

@@ -50,7 +50,7 @@ def not_applicable(state: StoreState, record: StageResult) -> bool:
     if state.tracking_server is not None:
         return False
     record.reason = "not applicable: production declares no tracking server (envs/production.yaml tracking.server)"
-    record.details["applicable"] = False
+    record.details["applicable"] = record.details["exercised"] = False
     return True
 
 
@@ -123,17 +123,18 @@ def _remedy(attempt: Callable[[], dict], options: tuple[str, ...], log: Path) ->
         raise StageFailed(f"also with `{' '.join(options)}`: {failure.reason}", failure.log or log) from None
 
 
-def _met(record: StageResult, line: str, proof: str, command: str | None = None) -> None:
+def met(record: StageResult, line: str, proof: str, command: str | None = None, what: str = "tracking server") -> None:
     """A break met and worked around here: the runner matches `line` against the written-down breaks, and the
-    decision's configuration prover takes this run (`proof`, with the server's `command`) as its proof."""
+    decision's configuration prover takes this run (`proof`, with production's `what` started as `command`) as
+    its proof."""
     record.details.setdefault("observed", []).append(line)
-    record.details.setdefault("met", []).append({"seen": line, "proof": proof, "command": command})
+    record.details.setdefault("met", []).append({"seen": line, "proof": proof, "command": command, "what": what})
 
 
 def _by_name(done: dict, record: StageResult, label: str) -> None:
     """A lookup by name the server refused: a break met here, the same client's work by id its proof."""
     if done.get("by_name_refused"):
-        _met(record, done["by_name_refused"], f"{label}'s client by experiment id through the same server: read, "
+        met(record, done["by_name_refused"], f"{label}'s client by experiment id through the same server: read, "
              f"wrote run {done['run_id'][:8]}, artifact up and down ({record.stage})")  # fmt: skip
 
 
@@ -149,7 +150,7 @@ def _judge_auth(state: StoreState, done: dict, record: StageResult) -> str:
     if state.auth.written is None:  # production's label: what it wrote is what every later server must say
         state.auth.written, state.auth.experiment_id = found["read"], found["experiment_id"]
     if found.get("permission_api_refused"):  # the admin API production's tooling calls is gone: the new one proves it
-        _met(
+        met(
             record,
             found["permission_api_refused"],
             f"the permission read back through {found['permission_api']}: "
@@ -227,7 +228,7 @@ class ToServer:
                                 NEW + "-allowed"),
                 extra, ctx.log(NEW + "-allowed"),
             )  # fmt: skip
-            _met(record, refused.reason, f"with `{ALLOWED_HOSTS} {server.host}` the {label} server answered "
+            met(record, refused.reason, f"with `{ALLOWED_HOSTS} {server.host}` the {label} server answered "
                  f"{label}'s client by that name: read, wrote run {done['run_id'][:8]}, artifact up and down ({NEW})",
                  server.shown(*extra))  # fmt: skip
         _by_name(done, record, label)
@@ -274,7 +275,7 @@ class OldClients:
                                     label, OldClients.NAME + "-artifact-root"),
                     extra, ctx.log(OldClients.NAME + "-artifact-root"),
                 )  # fmt: skip
-                _met(record, refused.reason, f"with `{ARTIFACT_ROOT} {root}` (a folder the clients share) the "
+                met(record, refused.reason, f"with `{ARTIFACT_ROOT} {root}` (a folder the clients share) the "
                      f"{state.result.label} server took {label}'s client: read, wrote run {done['run_id'][:8]}, "
                      f"artifact up and down ({OldClients.NAME})", declared(state).shown(*_shown(extra)))  # fmt: skip
         finally:

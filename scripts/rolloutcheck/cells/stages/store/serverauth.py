@@ -14,6 +14,7 @@ from __future__ import annotations
 import secrets
 import subprocess
 from dataclasses import dataclass, field
+from itertools import pairwise
 from pathlib import Path
 
 from rolloutcheck.core import tools
@@ -49,8 +50,7 @@ def server_packages(prefix: Path, folder: Path, log: Path) -> Path | None:
 
 def is_on(options: tuple[str, ...]) -> bool:
     """Whether production's options start the basic-auth app."""
-    pairs = zip(options, (*options[1:], ""), strict=True)
-    return any(a == "--app-name" and b == APP or a == f"--app-name={APP}" for a, b in pairs)
+    return any(a == "--app-name" and b == APP or a == f"--app-name={APP}" for a, b in pairwise((*options, "")))
 
 
 @dataclass
