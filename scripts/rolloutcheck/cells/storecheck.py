@@ -71,7 +71,8 @@ class StoreCell:
         except (mysql.MysqlError, pgcluster.PostgresError) as error:
             raise NotChecked(f"{kind} store check not run on this machine: {error.reason}") from None
         declared = production.load(settings.production_file)
-        state.tracking_server = declared.server  # production's tracking server as it runs (store/prodserver.py)
+        if production.TRACKING_KINDS[declared.tracking_kind] == kind:  # its server runs on its own store kind
+            state.tracking_server = declared.server  # production's tracking server as it runs (store/prodserver.py)
         state.serving = declared.serving  # production's model serving command (store/prodserving.py)
         if not self.state.copy_of and declared.tracking_at != production.GENERATED:
             if production.TRACKING_KINDS[declared.tracking_kind] == kind:  # production's own store: its copy

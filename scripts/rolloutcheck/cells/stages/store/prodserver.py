@@ -49,7 +49,8 @@ def declared(state: StoreState) -> production.TrackingServer:
 def not_applicable(state: StoreState, record: StageResult) -> bool:
     if state.tracking_server is not None:
         return False
-    record.reason = "not applicable: production declares no tracking server (envs/production.yaml tracking.server)"
+    record.reason = ("not applicable: production declares no tracking server over a store of this kind "
+                     "(envs/production.yaml tracking.server)")  # fmt: skip
     record.details["applicable"] = record.details["exercised"] = False
     return True
 
