@@ -196,14 +196,10 @@ class FromServer:
         record.reason = _said(state, ctx.label.name, done) + _judge_auth(state, done, record)
 
 
-class ToServer:
+class ToServer(FromServer):
     """The new label serves the moved store with production's command line, reached by production's name."""
 
     NAME = NEW
-
-    @staticmethod
-    def describe(ctx: CellContext) -> str:
-        return f"mlflow {ctx.label.name}'s tracking server as production runs it"
 
     @staticmethod
     def run(ctx: CellContext, state: StoreState, record: StageResult) -> None:
