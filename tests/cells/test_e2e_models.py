@@ -207,3 +207,39 @@ def test_a_model_whose_artifacts_are_in_s3_is_downloaded_with_productions_client
         assert objects(client) == before  # only read
         secret = keys["AWS_SECRET_ACCESS_KEY"].encode()
         assert not [str(p) for p in run.rglob("*") if p.is_file() and secret in p.read_bytes()]
+
+
+@pytest.mark.slow  # a second database copy beside the PostgreSQL one above (CI's representative)
+def test_a_mysql_copy_is_read_read_only_and_its_model_checked(tmp_path):
+    """Issue 40: a MySQL/MariaDB copy of production's store (`ROLLOUT_STORE_COPY` took one, models did not): a
+    private MariaDB written by 1.30.1's own client, read by the MariaDB client in a read-only transaction,
+    its registered model served by 1.30.1 and 3.17.2; the database's dump unchanged."""
+    from rolloutcheck.core import procs
+    from rolloutcheck.core.procs import Launch
+    from rolloutcheck.stores import mysql
+
+    try:
+        mysql.require()
+    except mysql.MysqlError as error:
+        pytest.skip(f"MariaDB is missing (.ci/run installs it): {error.reason}")
+    launch = Launch(dict(os.environ), tmp_path, tmp_path / "server.log", procs.new_marker(), "test")
+    database = mysql.private(tmp_path / "mysql", launch)
+    try:
+        production_store("1.30.1", tmp_path / "production", tracking_uri=database.url)
+        before = database.dump(tmp_path / "before.sql").read_text()
+        run = tmp_path / "run"
+        done = run_models("models-3.17.2(wine-elasticnet-v1)", run, database.url, ROLLOUT_FROM="1.30.1")
+        assert cells(run), done.stdout[-2000:] + done.stderr[-2000:]
+        (cell,) = cells(run).values()
+        assert statuses(cell)["from-probe"] == PASS and cell.status == PASS, (cell.failure(), done.stdout[-3000:])
+        registered = cell.upgrade["model"]["registered"]
+        assert (registered["name"], registered["version"], registered["stage"]) == (
+            "wine-elasticnet",
+            "1",
+            "Production",
+        )
+        after = database.dump(tmp_path / "after.sql").read_text()
+        strip = lambda dump: [line for line in dump.splitlines() if not line.startswith("-- Dump completed")]  # noqa: E731
+        assert strip(after) == strip(before)  # only read
+    finally:
+        database.stop()

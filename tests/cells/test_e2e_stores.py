@@ -224,6 +224,7 @@ def test_file_store_is_migrated_into_sqlite_and_still_serves_the_model(tmp_path)
     assert result.status == PASS
 
 
+@pytest.mark.slow  # the `server` store kind, a second representative beside production's filestore
 def test_old_client_trains_against_the_new_tracking_server(tmp_path):
     run = tmp_path / "run"
     done = validate("store-upgrade-3.17.2(client)", run)
@@ -303,6 +304,7 @@ tracking:
 """
 
 
+@pytest.mark.slow  # production's server stages run in CI's filestore test; this adds basic auth (2-5 min)
 def test_a_basic_auth_server_of_2_22_5_moved_to_3_17_2_reads_its_users_back(tmp_path):
     """Issue 41: production's tracking server with the basic-auth app (ROLLOUT_PRODUCTION: a team's own
     declaration). 2.22.5 writes a user and its permission into the auth database; 3.17.2's server on the same
@@ -323,6 +325,8 @@ def test_a_basic_auth_server_of_2_22_5_moved_to_3_17_2_reads_its_users_back(tmp_
         assert stages[stage] in (PASS, XFAIL), (stage, reasons[stage])
         auth = next(s for s in result.stages if s.stage == stage).details["auth"]
         assert auth["changed"] == [] and auth["read"]["permission"] == "EDIT", auth
+    moved = result.upgrade["auth_migration"]  # moved by 3.17.2's own auth migration before its server started
+    assert moved["before"] == {"alembic_version": "8606fa83a998"} and moved["after"].get("alembic_version_auth"), moved
     # what 3.17.2 met: the Host check, and the 2.x permission API gone (read back through the 3.0 one: its proof)
     made = decision.decide([result])
     settings = {f.remedy.split(": ", 2)[1][:12]: f for f in made.findings if f.kind == "configuration change"}

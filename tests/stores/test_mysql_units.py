@@ -20,8 +20,8 @@ def test_a_mysql_url_with_a_password_is_refused_in_one_line_without_echoing_it()
 
 def test_the_url_mlflow_gets_names_pymysql_the_host_port_and_account():
     assert mysql._url("127.0.0.1", 3307, "mlflow", "db1") == "mysql+pymysql://mlflow@127.0.0.1:3307/db1"
-    assert mysql._parts("mysql://ci@10.0.0.5:3310/x") == ("10.0.0.5", 3310, "ci", "x")
-    assert mysql._parts("mysql://10.0.0.5/") == ("10.0.0.5", 3306, "root", "")
+    assert mysql.url_parts("mysql://ci@10.0.0.5:3310/x") == ("10.0.0.5", 3310, "ci", "x")
+    assert mysql.url_parts("mysql://10.0.0.5/") == ("10.0.0.5", 3306, "root", "")
 
 
 def test_mysql_is_a_database_store_kind_whose_driver_is_pinned_for_it():

@@ -46,6 +46,11 @@ def _tool(name: str) -> str:
     return found
 
 
+def client_tool() -> str:
+    """MariaDB's command-line client (what reads a copy of production's MySQL store)."""
+    return _tool("mariadb")
+
+
 def require() -> None:
     """Every MariaDB program a private server needs is here (else MysqlError with the install line)."""
     for name in ("mariadb-install-db", "mariadbd", "mariadb", "mariadb-dump", "mariadb-admin"):
@@ -148,7 +153,7 @@ def shown(url: str) -> str:
     return redact(url, ())
 
 
-def _parts(url: str) -> tuple[str, int, str, str]:
+def url_parts(url: str) -> tuple[str, int, str, str]:
     """(host, port, user, database) of a mysql:// URL."""
     parts = urlsplit(url)
     return parts.hostname or HOST, parts.port or 3306, parts.username or "root", parts.path.lstrip("/")
@@ -162,7 +167,7 @@ def existing(server_url: str, log: Path) -> Database:
     """A fresh database on the server `server_url` points to (dropped by stop()). The URL carries no
     password (settings.py refuses one): PyMySQL reads none from the environment, so a password could only
     reach mlflow written into its URL; the team's account must be let in from this machine without one."""
-    host, port, user, _ = _parts(server_url)
+    host, port, user, _ = url_parts(server_url)
     name = f"rolloutcheck_{uuid.uuid4().hex[:12]}"
     database = Database(_url(host, port, user, name), log, host, port, user, name)
     database.recreate()
@@ -172,7 +177,7 @@ def existing(server_url: str, log: Path) -> Database:
 def given(url: str, log: Path) -> Database:
     """A database a team gave (a copy of production's, ROLLOUT_STORE_COPY): used in place, restored from its
     dump, never dropped. No password, as for ROLLOUT_MYSQL_URL (settings.py refuses one)."""
-    host, port, user, name = _parts(url)
+    host, port, user, name = url_parts(url)
     if not name:
         raise MysqlError(f"{shown(url)} names no database")
     return Database(_url(host, port, user, name), log, host, port, user, name, drop=False)

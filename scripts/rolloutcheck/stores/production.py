@@ -33,7 +33,7 @@ from rolloutcheck.core import paths, secrets
 from rolloutcheck.core.errors import Failure
 from rolloutcheck.envs import install
 from rolloutcheck.inputs.modelselect import LINK_TAG, Registered, Runs, Selection
-from rolloutcheck.stores import postgres
+from rolloutcheck.stores import mysql, postgres
 
 NOTHING = "nothing-selected"  # the one cell of a selection that matches no model: it fails config saying so
 MAX_DEPTH = 4  # how deep under a run's artifacts an MLmodel is looked for
@@ -105,10 +105,14 @@ class Copy:
             self.path, self.root, self.kind = None, None, "postgresql"
             self.url, self.password = secrets.split_password(given)
             return
+        if given.startswith(("mysql://", "mysql+pymysql://")):
+            self.path, self.root, self.kind = None, None, "mysql"
+            self.url, self.password = secrets.split_password(given)
+            return
         path = local_path(given[len("sqlite:///") :] if given.startswith("sqlite:///") else given)
         if path is None or "://" in given and not given.startswith(("file:", "sqlite:")):
-            raise CopyError(f"ROLLOUT_MODELS_FROM: {secrets.redact(given)} is no SQLite file, mlruns/ folder or "
-                            "postgresql:// database")  # fmt: skip
+            raise CopyError(f"ROLLOUT_MODELS_FROM: {secrets.redact(given)} is no SQLite file, mlruns/ folder, "
+                            "postgresql:// or mysql:// database")  # fmt: skip
         if not path.exists():
             raise CopyError(f"ROLLOUT_MODELS_FROM: {path or given} does not exist")
         self.path = path.resolve()
@@ -132,6 +136,8 @@ class Copy:
     def _sql(self, query: str, *args) -> list[tuple]:
         if self.kind == "postgresql":
             return self._psql(query, *args)
+        if self.kind == "mysql":
+            return self._mysql(query, *args)
         try:
             with sqlite3.connect(f"{self.path.as_uri()}?mode=ro", uri=True) as db:
                 return db.execute(query, args).fetchall()
@@ -159,8 +165,35 @@ class Copy:
             raise CopyError(f"ROLLOUT_MODELS_FROM: {self.url} is not a readable tracking store: {secrets.redact(line)}")
         return [tuple(row) for row in csv.reader(io.StringIO(done.stdout)) if row]
 
+    def _mysql(self, query: str, *args) -> list[tuple]:
+        """`query` in a read-only transaction with MariaDB's client, its `?` bound as user variables set from
+        hex (no value is ever spliced into SQL); the password by environment (MYSQL_PWD), never on a line."""
+        sets = "".join(f"SET @a{n} = CONVERT(0x{str(arg).encode().hex() or '00'} USING utf8mb4);\n"
+                       if str(arg) else f"SET @a{n} = '';\n" for n, arg in enumerate(args))  # fmt: skip
+        for n, _ in enumerate(args):
+            query = query.replace("?", f"@a{n}", 1)
+        host, port, user, database = mysql.url_parts(self.url)
+        try:
+            client = mysql.client_tool()
+        except mysql.MysqlError as error:
+            raise CopyError(f"ROLLOUT_MODELS_FROM: {error.reason}") from None
+        command = [client, "--no-defaults", "--batch", "--skip-column-names", f"--host={host}", f"--port={port}",
+                   f"--user={user}", database]  # fmt: skip
+        script = f"SET SESSION TRANSACTION READ ONLY;\nSTART TRANSACTION READ ONLY;\n{sets}{query};\nROLLBACK;\n"
+        environ = {**os.environ, **({"MYSQL_PWD": self.password} if self.password else {})}
+        try:
+            done = subprocess.run(command, input=script, capture_output=True, text=True, env=environ, timeout=120)
+        except (OSError, subprocess.TimeoutExpired) as error:
+            raise CopyError(f"ROLLOUT_MODELS_FROM: the MariaDB client could not read {self.url}: {error}") from None
+        if done.returncode != 0:
+            line = (done.stderr.strip().splitlines() or ["no output"])[-1]
+            raise CopyError(f"ROLLOUT_MODELS_FROM: {self.url} is not a readable tracking store: {secrets.redact(line)}")
+        return [tuple(_unescaped(v) for v in line.split("\t")) for line in done.stdout.splitlines() if line]
+
     @functools.cached_property
     def _tables(self) -> set[str]:
+        if self.kind == "mysql":
+            return {row[0] for row in self._sql("SHOW TABLES")}
         if self.kind == "postgresql":
             rows = self._sql("SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema()")
             return {row[0] for row in rows}
@@ -236,6 +269,13 @@ class Copy:
                 tags = {str(t.relative_to(tags_dir)): t.read_text().strip()
                         for t in tags_dir.rglob("*") if t.is_file()} if tags_dir.is_dir() else {}  # fmt: skip
                 yield Run(str(meta.get("run_id") or run.name), experiment, str(meta.get("artifact_uri") or ""), tags)
+
+
+def _unescaped(value: str) -> str | None:
+    """A value of the MariaDB client's batch output: NULL, or its \\t \\n \\\\ escapes undone."""
+    if value == "NULL":
+        return None
+    return re.sub(r"\\(.)", lambda m: {"t": "\t", "n": "\n", "0": "\0"}.get(m[1], m[1]), value)
 
 
 def _models_under(artifacts: Path, depth: int = 0) -> Iterator[Path]:

@@ -78,15 +78,25 @@ def _start(
             each.environ[PROXY_DESTINATION] = str(ctx.cell_dir / destination)
     environ = {**(side.environ or {}), **dict(server.env)}
     if serverauth.is_on(options):  # the check's own auth database, never production's
+        fresh = state.auth is None
         state.auth = state.auth or serverauth.Auth(ctx.cell_dir / "store" / "auth")
         environ.update(state.auth.server_environ())
-        extras = ctx.cell_dir / "store" / "auth" / f"packages-{mlflow.parent.parent.name}"
+        env = mlflow.parent.parent
         try:
-            added = serverauth.server_packages(mlflow.parent.parent, extras, ctx.log(name))
+            added = serverauth.server_packages(env, state.auth.folder / f"packages-{env.name}", ctx.log(name))
+            if added is not None:  # as production's server has them (mlflow[auth]); the environment stays as locked
+                environ["PYTHONPATH"] = ":".join(p for p in (str(added), environ.get("PYTHONPATH", "")) if p)
+            if fresh:  # production's label: the database as production has it, tables and admin
+                serverauth.prepared(env, environ, ctx.log(name))
+            elif env not in (state.auth.made_by, state.auth.migrated_by):  # the new label moves it, once, first
+                before = serverauth.revisions(state.auth)
+                serverauth.migrated(env, state.auth.url, environ, ctx.log(name))
+                state.auth.migrated_by = env
+                state.result.upgrade["auth_migration"] = {"before": before, "after": serverauth.revisions(state.auth)}
         except RuntimeError as error:
             raise StageFailed(f"{name}: {error}") from None
-        if added is not None:  # as production's server has them (mlflow[auth]); the environment stays as locked
-            environ["PYTHONPATH"] = ":".join(p for p in (str(added), environ.get("PYTHONPATH", "")) if p)
+        if fresh:
+            state.auth.made_by = env
     # a server told its allowed names refuses 127.0.0.1 itself, one with auth refuses anyone without credentials;
     # /health answers both (every label that has either has it)
     health = "/health" if ALLOWED_HOSTS in options or state.auth else HEALTH
@@ -161,9 +171,11 @@ def _judge_auth(state: StoreState, done: dict, record: StageResult) -> str:
     record.details["auth"] = {"read": found["read"], "changed": changed}
     if changed:
         raise StageFailed("basic auth: the user production's label wrote reads back otherwise: " + "; ".join(changed))
+    moved = state.result.upgrade.get("auth_migration")
+    migration = f", auth database {moved['before']} -> {moved['after']}" if moved and record.stage == NEW else ""
     return (
-        f"; basic auth: 401 without credentials, user {serverauth.USER} and its {found['read']['permission']} "
-        "permission read back, the user let in"
+        f"; basic auth{migration}: 401 without credentials, user {serverauth.USER} and its "
+        f"{found['read']['permission']} permission read back, the user let in"
     )
 
 

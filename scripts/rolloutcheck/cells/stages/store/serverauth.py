@@ -11,7 +11,9 @@ credentials.
 
 from __future__ import annotations
 
+import contextlib
 import secrets
+import sqlite3
 import subprocess
 from dataclasses import dataclass, field
 from itertools import pairwise
@@ -48,6 +50,38 @@ def server_packages(prefix: Path, folder: Path, log: Path) -> Path | None:
     return folder
 
 
+# production's auth database as it exists in production: its tables and its admin, made once by production's
+# label (a fresh database started with several workers races its own first migration: "Worker failed to boot")
+PREPARE = ("from mlflow.server import auth; auth.store.init_db(auth.auth_config.database_uri); "
+           "auth.create_admin_user(auth.auth_config.admin_username, auth.auth_config.admin_password)")  # fmt: skip
+
+
+def prepared(prefix: Path, environ: dict[str, str], log: Path) -> None:
+    """The auth database made by production's label (`prefix`) before its server starts; RuntimeError if not."""
+    code, lines = run_logged([str(prefix / "bin" / "python"), "-c", PREPARE], log, environ)
+    if code != 0:
+        raise RuntimeError(f"production's label could not make the auth database: {(lines or ['?'])[-1]}")
+
+
+def migrated(prefix: Path, url: str, environ: dict[str, str], log: Path) -> None:
+    """The auth database moved to the new label's revision with its own command (`python -m mlflow.server.auth db
+    upgrade`), before its server starts, as `mlflow db upgrade` moves the tracking store; RuntimeError if not."""
+    command = [str(prefix / "bin" / "python"), "-m", "mlflow.server.auth", "db", "upgrade", "--url", url]
+    code, lines = run_logged(command, log, environ)
+    if code != 0:
+        raise RuntimeError(f"the auth database's migration failed: {(lines or ['?'])[-1]}")
+
+
+def revisions(auth: Auth) -> dict[str, str]:
+    """The auth database's Alembic revisions by version table (3.x keeps its own, `alembic_version_auth`)."""
+    found = {}
+    with contextlib.closing(sqlite3.connect(f"file:{auth.folder / 'basic_auth.db'}?mode=ro", uri=True)) as db:
+        for (table,) in db.execute("SELECT name FROM sqlite_master WHERE name LIKE 'alembic_version%'").fetchall():
+            rows = db.execute(f'SELECT version_num FROM "{table}"').fetchall()  # a table name it just listed
+            found[table] = ",".join(r[0] for r in rows)
+    return found
+
+
 def is_on(options: tuple[str, ...]) -> bool:
     """Whether production's options start the basic-auth app."""
     return any(a == "--app-name" and b == APP or a == f"--app-name={APP}" for a, b in pairwise((*options, "")))
@@ -64,9 +98,16 @@ class Auth:
     written: dict | None = None  # what production's label wrote (user, permission), the new label must read back
     experiment_id: str | None = None  # the experiment that permission is on
 
+    made_by: Path | None = None  # the environment that made it (production's label's)
+    migrated_by: Path | None = None  # the environment that moved it to its revision (the new label's)
+
     @property
     def config(self) -> Path:
         return self.folder / "basic_auth.ini"
+
+    @property
+    def url(self) -> str:
+        return f"sqlite:///{self.folder / 'basic_auth.db'}"
 
     def server_environ(self) -> dict[str, str]:
         """The server's variables: the check's config always wins over one production's environment names."""
