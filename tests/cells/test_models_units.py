@@ -3,6 +3,8 @@ as a finding (never a pass, never an XPASS), its place in the decision and the m
 
 from __future__ import annotations
 
+import shutil
+
 import pytest
 
 from rolloutcheck.cells.context import StageFailed
@@ -52,13 +54,17 @@ def test_the_shipped_selection_reads_registry_entries_and_run_entries():
 
 
 def test_a_copy_that_is_not_there_or_not_a_store_is_one_line(tmp_path):
-    for given, words in ((str(tmp_path / "nope.db"), "does not exist"), ("mysql://u:secretpw99@h/db", "is no SQLite")):
+    for given, words in ((str(tmp_path / "nope.db"), "does not exist"), ("redis://u:secretpw99@h/db", "is no SQLite")):
         with pytest.raises(production.CopyError) as raised:
             production.Copy(given)
         assert words in str(raised.value) and "\n" not in str(raised.value) and "secretpw99" not in str(raised.value)
     with pytest.raises(production.CopyError) as raised:  # psql cannot reach it: one line, the password nowhere
         production.select("postgresql://u:secretpw99@127.0.0.1:9/db", modelselect.load())
     assert "not a readable tracking store" in str(raised.value) and "secretpw99" not in str(raised.value)
+    if shutil.which("mariadb"):  # the MariaDB client cannot reach it either: one line, the password nowhere
+        with pytest.raises(production.CopyError) as raised:
+            production.select("mysql://u:secretpw99@127.0.0.1:9/db", modelselect.load())
+        assert "not a readable tracking store" in str(raised.value) and "secretpw99" not in str(raised.value)
     (tmp_path / "broken.db").write_text("not sqlite")
     with pytest.raises(production.CopyError, match="not a readable tracking store"):
         production.select(str(tmp_path / "broken.db"), modelselect.load())
