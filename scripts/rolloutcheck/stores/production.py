@@ -155,15 +155,20 @@ class Copy:
             raise CopyError(f"ROLLOUT_MODELS_FROM: {error}") from None
         command = [psql, "-X", "-q", "--csv", "-t", "-v", "ON_ERROR_STOP=1",
                    *(a for n, arg in enumerate(args) for a in ("-v", f"a{n}={arg}")), self.url]  # fmt: skip
-        environ = {**os.environ, **({secrets.PASSWORD_VAR: self.password} if self.password else {})}
+        output = self._client(command, script, secrets.PASSWORD_VAR, "psql")
+        return [tuple(row) for row in csv.reader(io.StringIO(output)) if row]
+
+    def _client(self, command: list[str], script: str, password_variable: str, what: str) -> str:
+        """A database client's output for `script` (the password by `password_variable`); CopyError in one line."""
+        environ = {**os.environ, **({password_variable: self.password} if self.password else {})}
         try:
             done = subprocess.run(command, input=script, capture_output=True, text=True, env=environ, timeout=120)
         except (OSError, subprocess.TimeoutExpired) as error:
-            raise CopyError(f"ROLLOUT_MODELS_FROM: psql could not read {self.url}: {error}") from None
+            raise CopyError(f"ROLLOUT_MODELS_FROM: {what} could not read {self.url}: {error}") from None
         if done.returncode != 0:
             line = (done.stderr.strip().splitlines() or ["no output"])[-1]
             raise CopyError(f"ROLLOUT_MODELS_FROM: {self.url} is not a readable tracking store: {secrets.redact(line)}")
-        return [tuple(row) for row in csv.reader(io.StringIO(done.stdout)) if row]
+        return done.stdout
 
     def _mysql(self, query: str, *args) -> list[tuple]:
         """`query` in a read-only transaction with MariaDB's client, its `?` bound as user variables set from
@@ -180,15 +185,8 @@ class Copy:
         command = [client, "--no-defaults", "--batch", "--skip-column-names", f"--host={host}", f"--port={port}",
                    f"--user={user}", database]  # fmt: skip
         script = f"SET SESSION TRANSACTION READ ONLY;\nSTART TRANSACTION READ ONLY;\n{sets}{query};\nROLLBACK;\n"
-        environ = {**os.environ, **({"MYSQL_PWD": self.password} if self.password else {})}
-        try:
-            done = subprocess.run(command, input=script, capture_output=True, text=True, env=environ, timeout=120)
-        except (OSError, subprocess.TimeoutExpired) as error:
-            raise CopyError(f"ROLLOUT_MODELS_FROM: the MariaDB client could not read {self.url}: {error}") from None
-        if done.returncode != 0:
-            line = (done.stderr.strip().splitlines() or ["no output"])[-1]
-            raise CopyError(f"ROLLOUT_MODELS_FROM: {self.url} is not a readable tracking store: {secrets.redact(line)}")
-        return [tuple(_unescaped(v) for v in line.split("\t")) for line in done.stdout.splitlines() if line]
+        output = self._client(command, script, "MYSQL_PWD", "the MariaDB client")
+        return [tuple(_unescaped(v) for v in line.split("\t")) for line in output.splitlines() if line]
 
     @functools.cached_property
     def _tables(self) -> set[str]:
